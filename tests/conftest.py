@@ -1,0 +1,58 @@
+"""Shared fixtures: a strict SmartKarrot stand-in on 127.0.0.1 and clients in temporary folders."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import usageanalytics as ua
+from tests.support.strict_server import StrictServer
+
+API_KEY = "test-key"
+
+
+@pytest.fixture
+def server() -> Iterator[StrictServer]:
+    with StrictServer(API_KEY) as running:
+        yield running
+
+
+@pytest.fixture
+def make_client(server: StrictServer, tmp_path: Path) -> Iterator[Any]:
+    """Build clients against ``server`` in a temporary data folder; all are shut down after."""
+    made: list[ua.Client] = []
+
+    def make(**options: Any) -> ua.Client:
+        app_id = options.pop("app_id", "app-1")
+        settings: dict[str, Any] = {
+            "api_key": API_KEY,
+            "endpoint": server.endpoint,
+            "data_dir": str(tmp_path / "data"),
+            "customer_account_id": "acct-1",
+            "collect_device_attributes": False,
+            "exit_timeout": 1.0,
+        }
+        settings.update(options)
+        client = ua.Client(app_id, **settings)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.shutdown(timeout=2.0)
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_client() -> Iterator[None]:
+    yield
+    ua.shutdown(timeout=2.0)
+
+
+@pytest.fixture
+def sdk_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
+    caplog.set_level(logging.WARNING, logger="usageanalytics")
+    return caplog

@@ -1,0 +1,194 @@
+"""usageanalytics: the Python SDK for SmartKarrot usage analytics.
+
+    import usageanalytics as ua
+
+    ua.configure("app-id", api_key="...", customer_account_id="acme")
+    ua.set_user("user-42")
+    ua.log_event("Signed In", {"Module": "Login", "Discount Applied": True})
+
+The module functions act on one shared client made by :func:`configure`; before it (or after
+:func:`shutdown`) they do nothing. :class:`Client` is public for tests and multi-app processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from . import signals
+from ._version import __version__
+from .client import Client
+from .context import Identity, identity
+from .errors import ConfigurationError, TrackingInputError, UsageAnalyticsError
+from .wire import EventAttribute, UserAttribute, Value
+
+logger = logging.getLogger("usageanalytics")
+logger.addHandler(logging.NullHandler())
+
+_client: Client | None = None
+_client_lock = threading.Lock()
+_warned_unconfigured = False
+
+__all__ = [
+    "Client",
+    "ConfigurationError",
+    "EventAttribute",
+    "Identity",
+    "TrackingInputError",
+    "UsageAnalyticsError",
+    "UserAttribute",
+    "Value",
+    "__version__",
+    "configure",
+    "flush",
+    "get_client",
+    "identity",
+    "log_event",
+    "log_page_load",
+    "log_screen_view",
+    "reset_user",
+    "set_product_id",
+    "set_user",
+    "set_user_attribute",
+    "set_user_attributes",
+    "shutdown",
+    "signals",
+    "update_device_token",
+]
+
+
+def configure(
+    app_id: str | None = None,
+    *,
+    api_key: str | None = None,
+    endpoint: str | None = None,
+    user_id: str | None = None,
+    customer_account_id: str | None = None,
+    product_id: str | None = None,
+    organization_id: str | None = None,
+    auto_capture: bool = True,
+    flush_interval: float = 120.0,
+    data_dir: str | None = None,
+    **options: Any,
+) -> Client:
+    """Set up the shared client (replacing, after flushing, any earlier one) and return it.
+
+    Only the app id is mandatory (argument or ``USAGEANALYTICS_APP_ID``), with the API key
+    (``api_key`` or ``USAGEANALYTICS_API_KEY``). Raises :class:`ConfigurationError` with what to
+    fix when a setting cannot work. See ``Settings`` for the other options (``strict``,
+    ``durable``, ``session_timeout``, ``platform``, ...).
+    """
+    global _client
+    client = Client(
+        app_id,
+        api_key=api_key,
+        endpoint=endpoint,
+        user_id=user_id,
+        customer_account_id=customer_account_id,
+        product_id=product_id,
+        organization_id=organization_id,
+        auto_capture=auto_capture,
+        flush_interval=flush_interval,
+        data_dir=data_dir,
+        **options,
+    )
+    with _client_lock:
+        previous, _client = _client, client
+    if previous is not None:
+        previous.shutdown(timeout=previous.settings.exit_timeout)
+    from . import autocapture
+
+    if auto_capture and not client.settings.disabled:
+        autocapture.enable(client)
+    else:
+        autocapture.disable()
+    return client
+
+
+def get_client() -> Client | None:
+    """The shared client, or None before :func:`configure`."""
+    return _client
+
+
+def _shared() -> Client | None:
+    global _warned_unconfigured
+    client = _client
+    if client is None and not _warned_unconfigured:
+        _warned_unconfigured = True
+        logger.warning("usageanalytics: call configure() first; tracking calls are ignored until then")
+    return client
+
+
+def set_user(user_id: str, customer_account_id: str | None = None, product_id: str | None = None) -> None:
+    """The user logged in (what the guest logged becomes theirs)."""
+    if (client := _shared()) is not None:
+        client.set_user(user_id, customer_account_id, product_id)
+
+
+def reset_user() -> None:
+    """The user logged out: continue as a new guest."""
+    if (client := _shared()) is not None:
+        client.reset_user()
+
+
+def set_product_id(product_id: str) -> None:
+    """The user switched to another product."""
+    if (client := _shared()) is not None:
+        client.set_product_id(product_id)
+
+
+def set_user_attribute(name: UserAttribute | str, value: Value) -> None:
+    """Set a standard or custom user attribute (str, int, float, bool, date or datetime)."""
+    if (client := _shared()) is not None:
+        client.set_user_attribute(name, value)
+
+
+def set_user_attributes(attributes: Mapping[UserAttribute | str, Value]) -> None:
+    """Set several user attributes at once."""
+    if (client := _shared()) is not None:
+        client.set_user_attributes(attributes)
+
+
+def log_event(name: str, attributes: Mapping[str, Value] | None = None, *, debounce: bool = False) -> None:
+    """Log a custom event with up to five typed attributes."""
+    if (client := _shared()) is not None:
+        client.log_event(name, attributes, debounce=debounce)
+
+
+def log_screen_view(screen_name: str, *, debounce: bool = False) -> None:
+    """Log the event "Screen View" with attribute "Screen Name"."""
+    if (client := _shared()) is not None:
+        client.log_screen_view(screen_name, debounce=debounce)
+
+
+def log_page_load(page_url: str, load_time_ms: float, request_count: int = 1) -> None:
+    """Log ``page_load_event`` with its load time in milliseconds."""
+    if (client := _shared()) is not None:
+        client.log_page_load(page_url, load_time_ms, request_count)
+
+
+def update_device_token(token: str, app_in_distribution: bool | None = None) -> None:
+    """Send this device's push-notification token."""
+    if (client := _shared()) is not None:
+        client.update_device_token(token, app_in_distribution)
+
+
+def flush(timeout: float = 10.0) -> bool:
+    """Send everything now; True when the queue is empty within ``timeout`` seconds."""
+    client = _client
+    return True if client is None else client.flush(timeout)
+
+
+def shutdown(timeout: float = 10.0) -> bool:
+    """End the session, flush and stop the shared client (also done at interpreter exit)."""
+    global _client
+    with _client_lock:
+        client, _client = _client, None
+    if client is None:
+        return True
+    from . import autocapture
+
+    autocapture.disable()
+    return client.shutdown(timeout)

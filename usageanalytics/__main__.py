@@ -1,0 +1,5 @@
+"""``python -m usageanalytics``: the command-line interface."""
+
+from .cli import main
+
+main()

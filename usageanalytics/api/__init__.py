@@ -1,0 +1,1 @@
+"""Typed REST clients for SmartKarrot's non-tracking endpoints (work in progress)."""

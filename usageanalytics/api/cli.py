@@ -1,0 +1,7 @@
+"""REST admin commands for the ``usageanalytics`` CLI (filled in by the REST client work)."""
+
+from __future__ import annotations
+
+import click
+
+commands: list[click.Command] = []

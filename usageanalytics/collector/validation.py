@@ -1,0 +1,259 @@
+"""Request checks for SmartKarrot's v4 tracking endpoints, taken from the spec's tables.
+
+Pure Python (no web framework) so the collector and the tests' strict server share one reading of
+the spec. ``strict=True`` demands every field a table marks required; ``strict=False`` accepts the
+spec's own samples, which omit ``idempotencyId`` (user, user attribute) and the top-level
+``sessionId`` (session start and end), as clients in the wild send them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+PLATFORMS = ("iOS", "Android", "Web")
+ACCOUNT_STATUSES = ("Active", "Inactive")
+LOGIN_MECHANISMS = ("AUTH", "GUEST")
+DATA_TYPES = ("String", "Number", "Date", "Boolean")
+MAX_EVENT_PARAMETERS = 5
+MAX_LOGO_BYTES = 3 * 1024 * 1024
+
+
+class InvalidInput(ValueError):
+    """A request the spec calls invalid; ``field`` names the offending field (dotted path)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+def is_iso_timestamp(value: Any) -> bool:
+    """True for an ISO 8601 date or date-time string (``Z`` accepted on every Python version)."""
+    if not isinstance(value, str) or not value:
+        return False
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            return False
+    return True
+
+
+def require_object(body: Any, where: str = "body") -> Mapping[str, Any]:
+    if not isinstance(body, Mapping):
+        raise InvalidInput(where, "must be a JSON object")
+    return body
+
+
+def require_string(body: Mapping[str, Any], field: str, where: str = "") -> str:
+    value = body.get(field)
+    name = f"{where}{field}"
+    if value is None:
+        raise InvalidInput(name, "is required")
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(name, "must be a non-empty string")
+    return value
+
+
+def optional_string(body: Mapping[str, Any], field: str, where: str = "") -> str | None:
+    if body.get(field) is None:
+        return None
+    return require_string(body, field, where)
+
+
+def require_enum(
+    body: Mapping[str, Any],
+    field: str,
+    allowed: tuple[str, ...],
+    where: str = "",
+    required: bool = True,
+) -> str | None:
+    value = body.get(field)
+    if value is None and not required:
+        return None
+    value = require_string(body, field, where)
+    if value not in allowed:
+        raise InvalidInput(f"{where}{field}", f"must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def require_list(body: Mapping[str, Any], field: str, where: str = "", non_empty: bool = True) -> list[Any]:
+    value = body.get(field)
+    if value is None:
+        raise InvalidInput(f"{where}{field}", "is required")
+    if not isinstance(value, list):
+        raise InvalidInput(f"{where}{field}", "must be an array")
+    if non_empty and not value:
+        raise InvalidInput(f"{where}{field}", "must not be empty")
+    return value
+
+
+def require_timestamp(body: Mapping[str, Any], field: str, where: str = "") -> str:
+    value = require_string(body, field, where)
+    if not is_iso_timestamp(value):
+        raise InvalidInput(f"{where}{field}", f"must be an ISO 8601 timestamp, got {value!r}")
+    return value
+
+
+def check_typed_value(item: Mapping[str, Any], where: str) -> None:
+    """The ``dataType`` and its value field (spec: "A Event parameter structure")."""
+    data_type = require_enum(item, "dataType", DATA_TYPES, where)
+    if data_type in ("String", "Date"):
+        value = item.get("stringValue")
+        if not isinstance(value, str):
+            raise InvalidInput(f"{where}stringValue", f"is required for dataType {data_type}")
+        if data_type == "Date" and not is_iso_timestamp(value):
+            raise InvalidInput(f"{where}stringValue", f"must be an ISO 8601 date, got {value!r}")
+    elif data_type == "Number":
+        value = item.get("numberValue")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or (isinstance(value, float) and not math.isfinite(value))
+        ):
+            raise InvalidInput(f"{where}numberValue", "is required for dataType Number")
+    else:
+        if not isinstance(item.get("booleanValue"), bool):
+            raise InvalidInput(f"{where}booleanValue", "is required for dataType Boolean")
+
+
+def _parameter_names(event: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {p["attributeName"]: p for p in event.get("parameters") or []}
+
+
+# The spec's reserved events and the parameters each one requires (spec: "Log app_session_start
+# events", "Log app_session_end events", "Log page_load_event events").
+RESERVED_EVENT_PARAMETERS: dict[str, tuple[str, ...]] = {
+    "app_session_start": ("sessionId", "startTime"),
+    "app_session_end": ("sessionId", "endTime"),
+    "page_load_event": ("requestCount", "loadTime", "pageUrl"),
+}
+
+
+def validate_customer(body: Mapping[str, Any], strict: bool) -> None:
+    for field in ("appId", "accountId", "name"):
+        require_string(body, field)
+    require_enum(body, "status", ACCOUNT_STATUSES)
+    logo = body.get("base64EncodedLogoImage")
+    if logo is not None:
+        if not isinstance(logo, str):
+            raise InvalidInput("base64EncodedLogoImage", "must be a base64 string")
+        if len(logo) * 3 // 4 >= MAX_LOGO_BYTES:
+            raise InvalidInput("base64EncodedLogoImage", "the image must be smaller than 3 MB")
+    if body.get("productIds") is not None:
+        for index, product in enumerate(require_list(body, "productIds", non_empty=False)):
+            if not isinstance(product, str) or not product:
+                raise InvalidInput(f"productIds[{index}]", "must be a non-empty string")
+
+
+def _envelope(body: Mapping[str, Any], strict: bool, idempotent: bool) -> None:
+    require_string(body, "appId")
+    require_string(body, "userId")
+    require_enum(body, "platform", PLATFORMS)
+    for field in ("sessionId", "deviceId"):
+        optional_string(body, field)
+    if idempotent:
+        if strict:
+            require_string(body, "idempotencyId")
+        else:
+            optional_string(body, "idempotencyId")
+
+
+def validate_user(body: Mapping[str, Any], strict: bool) -> None:
+    _envelope(body, strict, idempotent=True)
+    require_string(body, "customerAccountId")
+    require_enum(body, "status", ACCOUNT_STATUSES)
+    require_enum(body, "loginMechanism", LOGIN_MECHANISMS)
+    for field in ("bundleId", "lastLoggedInUserId"):
+        optional_string(body, field)
+
+
+def validate_events(body: Mapping[str, Any], strict: bool) -> None:
+    _envelope(body, strict, idempotent=False)
+    require_string(body, "customerAccountId")
+    optional_string(body, "productId")
+    for index, event in enumerate(require_list(body, "events")):
+        where = f"events[{index}]."
+        event = require_object(event, where.rstrip("."))
+        name = require_string(event, "name", where)
+        require_timestamp(event, "loggedAtTime", where)
+        parameters = event.get("parameters")
+        if parameters is not None:
+            parameters = require_list(event, "parameters", where, non_empty=False)
+            if len(parameters) > MAX_EVENT_PARAMETERS:
+                raise InvalidInput(
+                    f"{where}parameters",
+                    f"an event can have up to {MAX_EVENT_PARAMETERS} attributes, got {len(parameters)}",
+                )
+            for p_index, parameter in enumerate(parameters):
+                p_where = f"{where}parameters[{p_index}]."
+                parameter = require_object(parameter, p_where.rstrip("."))
+                require_string(parameter, "attributeName", p_where)
+                check_typed_value(parameter, p_where)
+        required = RESERVED_EVENT_PARAMETERS.get(name)
+        if required:
+            present = _parameter_names(event)
+            for parameter_name in required:
+                if parameter_name not in present:
+                    raise InvalidInput(f"{where}parameters", f"{name} requires {parameter_name!r}")
+            if name.startswith("app_session_") and strict:
+                require_string(body, "sessionId")
+
+
+def validate_user_attributes(body: Mapping[str, Any], strict: bool) -> None:
+    _envelope(body, strict, idempotent=True)
+    optional_string(body, "customerAccountId")
+    for index, attribute in enumerate(require_list(body, "userAttributes")):
+        where = f"userAttributes[{index}]."
+        attribute = require_object(attribute, where.rstrip("."))
+        require_string(attribute, "name", where)
+        require_timestamp(attribute, "loggedAtTime", where)
+        check_typed_value(attribute, where)
+
+
+def validate_device_attributes(body: Mapping[str, Any], strict: bool) -> None:
+    _envelope(body, strict, idempotent=True)
+    attributes = body.get("deviceAttributes")
+    if not isinstance(attributes, Mapping) or not attributes:
+        raise InvalidInput("deviceAttributes", "is required: a non-empty map of strings")
+    for key, value in attributes.items():
+        if not isinstance(value, str):
+            raise InvalidInput(f"deviceAttributes.{key}", "values must be strings")
+
+
+def validate_device_token(body: Mapping[str, Any], strict: bool) -> None:
+    _envelope(body, strict, idempotent=True)
+    require_string(body, "deviceToken")
+    in_distribution = body.get("appInDistribution")
+    if in_distribution is not None and not isinstance(in_distribution, bool):
+        raise InvalidInput("appInDistribution", "must be a boolean")
+    if body.get("platform") == "iOS" and in_distribution is None:
+        raise InvalidInput("appInDistribution", "is required when platform is iOS")
+
+
+TRACKING_VALIDATORS: dict[str, Callable[[Mapping[str, Any], bool], None]] = {
+    "usageanalytics/customer": validate_customer,
+    "usageanalytics/user": validate_user,
+    "usageanalytics/event": validate_events,
+    "usageanalytics/user/attribute": validate_user_attributes,
+    "usageanalytics/device/attribute": validate_device_attributes,
+    "usageanalytics/device/token": validate_device_token,
+}
+
+
+def validate_tracking(path: str, body: Any, *, strict: bool = True) -> None:
+    """Raise :class:`InvalidInput` unless ``body`` is a valid request for tracking ``path``.
+
+    ``path`` is relative to the v4 base, with or without slashes (``usageanalytics/event``).
+    """
+    key = path.strip("/")
+    validator = TRACKING_VALIDATORS.get(key)
+    if validator is None:
+        raise KeyError(f"not a tracking endpoint: {path!r}")
+    validator(require_object(body), strict)

@@ -1,0 +1,70 @@
+"""Who a record belongs to: the process-wide identity, or a per-request one in a context.
+
+A web server serves many users at once, so the integrations put the request's user, guest id,
+account and session in a ``contextvars`` context that wins over the process-wide identity while
+the request runs. New threads start with an empty context and asyncio tasks copy their parent's,
+so an identity never leaks between requests or threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from contextvars import ContextVar, Token
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """A request's identity. ``guest_id`` is a stable anonymous id (a cookie, say): it keys the
+    visitor's session, and records it logged move to ``user_id`` once both are known."""
+
+    user_id: str | None = None
+    guest_id: str | None = None
+    customer_account_id: str | None = None
+    product_id: str | None = None
+    session_id: str | None = None
+    source_ip: str | None = None
+
+
+_current: ContextVar[Identity | None] = ContextVar("usageanalytics_identity", default=None)
+
+
+def current_identity() -> Identity | None:
+    """The identity set for the running context, or None outside any."""
+    return _current.get()
+
+
+def push_identity(identity: Identity) -> Token[Identity | None]:
+    """Set ``identity`` for the current context; pass the token to :func:`pop_identity`.
+
+    For middleware whose start and end are separate callbacks; elsewhere use :func:`identity`.
+    """
+    return _current.set(identity)
+
+
+def pop_identity(token: Token[Identity | None]) -> None:
+    _current.reset(token)
+
+
+@contextlib.contextmanager
+def identity(
+    user_id: str | None = None,
+    *,
+    guest_id: str | None = None,
+    customer_account_id: str | None = None,
+    product_id: str | None = None,
+    session_id: str | None = None,
+    source_ip: str | None = None,
+) -> Iterator[Identity]:
+    """Attribute everything tracked inside the ``with`` block to this identity.
+
+    >>> with identity("user-42", customer_account_id="acme"):
+    ...     ua.log_event("Exported Report")
+    """
+    scoped = Identity(user_id, guest_id, customer_account_id, product_id, session_id, source_ip)
+    token = _current.set(scoped)
+    try:
+        yield scoped
+    finally:
+        _current.reset(token)

@@ -1,0 +1,81 @@
+"""Dead letters: batches the server rejected, kept as JSON files to inspect and replay.
+
+A batch the server answers with INVALID_INPUT (or another 4xx) will never succeed as it is, but
+deleting it would lose data, so it is written to ``<data dir>/dead-letters/`` with the server's
+answer. After fixing the cause, ``usageanalytics replay-dead-letters`` (or
+``Client.replay_dead_letters()``) queues them again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .storage import private_dir
+
+DEAD_LETTERS_DIR = "dead-letters"
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    path: Path
+    request: dict[str, Any]
+    status_code: int | None
+    reason: str
+    rejected_at: float
+
+    @property
+    def count(self) -> int:
+        return int(self.request.get("n", 1))
+
+
+class DeadLetters:
+    """The dead-letter folder of one data folder (shared by its processes)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = data_dir / DEAD_LETTERS_DIR
+
+    def add(self, request: dict[str, Any], status_code: int | None, reason: str) -> Path:
+        private_dir(self.folder)
+        now = time.time()
+        name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{uuid.uuid4().hex[:8]}.json"
+        path = self.folder / name
+        document = {
+            "rejected_at": now,
+            "status_code": status_code,
+            "reason": reason,
+            "request": request,
+        }
+        temporary = path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        return path
+
+    def list(self) -> list[DeadLetter]:
+        if not self.folder.is_dir():
+            return []
+        letters = []
+        for path in sorted(self.folder.glob("*.json")):
+            try:
+                document = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            letters.append(
+                DeadLetter(
+                    path,
+                    document["request"],
+                    document.get("status_code"),
+                    document.get("reason", ""),
+                    float(document.get("rejected_at", 0.0)),
+                )
+            )
+        return letters

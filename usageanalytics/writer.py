@@ -1,0 +1,167 @@
+"""The writer thread: moves records from memory to the disk queue, a chunk every ~100 ms.
+
+Tracking calls only append to an in-memory deque (no lock, no I/O). persist-queue syncs to disk on
+every put (about 300 us), so writing record by record would cap the SDK at ~3,000 records/s and
+put disk latency in the caller's path; the writer instead stores everything logged since its last
+pass as one queue item. A process killed with SIGKILL loses at most the last ``write_interval``
+(0.1 s by default) of records; ``durable=True`` makes each call write before it returns.
+
+The writer is also the SDK's clock: it runs small background tasks (persisting ids, collecting
+device attributes) and ends idle sessions.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from .storage import QueueStore
+
+logger = logging.getLogger("usageanalytics")
+
+Task = Callable[[], None]
+
+
+class Writer:
+    """Owns the in-memory handoff and the thread that persists it."""
+
+    def __init__(
+        self,
+        store: QueueStore,
+        interval: float,
+        max_pending: int,
+        on_persisted: Callable[[int], None],
+        on_dropped: Callable[[int, str], None],
+        on_tick: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.pending: collections.deque[dict[str, Any]] = collections.deque()
+        self._interval = interval
+        self._max_pending = max_pending
+        self._on_persisted = on_persisted
+        self._on_dropped = on_dropped
+        self._on_tick = on_tick
+        self._tasks: collections.deque[Task] = collections.deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._write_lock = threading.Lock()
+        self._passes = 0
+        self._passes_done = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="usageanalytics-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Hand a record over (caller's thread). Over the memory bound the oldest record goes."""
+        self.pending.append(record)
+        if len(self.pending) > self._max_pending:
+            try:
+                self.pending.popleft()
+            except IndexError:
+                return
+            self._on_dropped(1, "in-memory buffer full (the disk writer is not keeping up)")
+
+    def write_through(self, record: dict[str, Any]) -> None:
+        """Persist ``record`` before returning (``durable=True``), after anything still pending."""
+        with self._write_lock:
+            batch = self._take_pending()
+            batch.append(record)
+            self._put(batch)
+
+    def submit(self, task: Task) -> None:
+        """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
+        self._tasks.append(task)
+        self._wake.set()
+
+    def persist_now(self, timeout: float) -> bool:
+        """Wait until everything appended before this call is on disk; False on timeout."""
+        if not self._thread.is_alive():
+            self._write_pending()
+            return True
+        with self._passes_done:
+            target = self._passes + 2  # the pass running now may have started before our call
+        self._wake.set()
+        deadline = time.monotonic() + timeout
+        with self._passes_done:
+            while self._passes < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self._thread.is_alive():
+                    return self._passes >= target
+                self._passes_done.wait(min(remaining, 0.05))
+                self._wake.set()
+        return True
+
+    def stop(self, timeout: float) -> None:
+        """Write what is pending, run queued tasks and stop the thread."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._write_pending()
+
+    def _take_pending(self) -> list[dict[str, Any]]:
+        batch = []
+        pending = self.pending
+        for _ in range(len(pending)):
+            try:
+                batch.append(pending.popleft())
+            except IndexError:
+                break
+        return batch
+
+    def _put(self, batch: list[dict[str, Any]]) -> None:
+        if not batch:
+            return
+        self.store.inbox.put({"id": uuid.uuid4().hex, "n": len(batch), "r": batch})
+        self._on_persisted(len(batch))
+
+    def _write_pending(self) -> None:
+        with self._write_lock:
+            batch = self._take_pending()
+            try:
+                self._put(batch)
+            except Exception:
+                # Disk full or the folder removed: keep the records in memory and try again
+                # next pass rather than lose them.
+                logger.exception("usageanalytics could not write %d records to disk", len(batch))
+                self.pending.extendleft(reversed(batch))
+
+    def _run_tasks(self) -> None:
+        while self._tasks:
+            task = self._tasks.popleft()
+            try:
+                task()
+            except Exception:
+                logger.exception("usageanalytics background task failed")
+
+    def _run(self) -> None:
+        next_tick = time.monotonic()
+        while True:
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            self._run_tasks()
+            now = time.monotonic()
+            if now >= next_tick:
+                next_tick = now + 1.0
+                try:
+                    self._on_tick()
+                except Exception:
+                    logger.exception("usageanalytics periodic task failed")
+            self._write_pending()
+            with self._passes_done:
+                self._passes += 1
+                self._passes_done.notify_all()
+            if self._stopping:
+                self._run_tasks()
+                self._write_pending()
+                return
