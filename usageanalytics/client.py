@@ -547,6 +547,16 @@ class Client:
         )
         self._signal(signals.session_ended, session_id=session.id, user_id=actor.user_id)
 
+    def start_session(self) -> str | None:
+        """Start the current actor's session now if none is active (an app's launch, say).
+
+        Sessions otherwise start with the first event. Returns the session id.
+        """
+        if not self._live():
+            return None
+        actor = self._current_actor()
+        return self._session_for(actor, time.time())
+
     def end_session(self) -> None:
         """End the current actor's session now (the next activity starts a new one)."""
         if self._live():

@@ -93,6 +93,17 @@ def new_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.Client
     )
 
 
+def new_async_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.AsyncClient:
+    """The asyncio twin of :func:`new_http_client`, with the same auth, timeouts and headers."""
+    return httpx.AsyncClient(
+        base_url=endpoint,
+        auth=httpx.BasicAuth("apikey", api_key),
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        headers={"User-Agent": USER_AGENT},
+        follow_redirects=False,
+    )
+
+
 class Transport:
     """Posts request bodies and classifies the answers; one per process (rebuilt after fork)."""
 
