@@ -1,0 +1,147 @@
+"""Flask auto-capture: a Screen View and a page load for every HTML page, with no app code.
+
+The core attaches this when Flask is imported (entry point ``flask``). It patches
+``Flask.full_dispatch_request`` on the class, which every request of every app passes through
+however ``app.wsgi_app`` was wrapped (``ProxyFix``, WhiteNoise, a dispatcher) and whenever the app
+was created. Per app, ``app.config`` may set:
+
+- ``USAGEANALYTICS_EXCLUDE``: more paths that are never pages (prefixes, or patterns starting
+  with ``^``), added to the defaults and the app's static folder;
+- ``USAGEANALYTICS_IDENTIFY``: ``identify(request)`` returning the user id, an ``Identity``, or
+  None to use Flask-Login's user;
+- ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
+
+The logged-in user is read from the session key Flask-Login writes at login (``_user_id``), never
+by loading the user; Flask-Login's logout gives the browser a new guest id.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from usageanalytics import autocapture
+from usageanalytics.context import Identity
+from usageanalytics_common import web
+from usageanalytics_common.patching import Patcher, call_safely
+
+_patcher = Patcher("flask")
+_logout_signal: Any = None  # Flask-Login's user_logged_out, once connected
+
+
+def install(flask_module: ModuleType) -> None:
+    """Patch Flask's request dispatch (idempotent)."""
+    from flask.app import Flask
+
+    _patcher.wrap(Flask, "full_dispatch_request", _capture_request)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`."""
+    global _logout_signal
+    _patcher.restore()
+    if _logout_signal is not None:
+        _logout_signal.disconnect(web.logged_out)
+        _logout_signal = None
+
+
+def _watch_logouts() -> None:
+    """Connect to Flask-Login's logout signal (imported by the app after Flask, so done lazily)."""
+    global _logout_signal
+    if _logout_signal is None and "flask_login" in sys.modules:
+        from flask_login.signals import user_logged_out
+
+        user_logged_out.connect(web.logged_out, weak=False)
+        _logout_signal = user_logged_out
+
+
+def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
+    if autocapture.current_client() is None:
+        return wrapped(*args, **kwargs)
+    visit = call_safely("request start", _start, app)
+    if visit is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    finally:
+        web.close_scope(visit)
+    call_safely("page capture", _finish, app, visit, response)
+    return response
+
+
+def _start(app: Any) -> web.Visit | None:
+    """Open the visit, or None when the path is excluded."""
+    from flask import request
+
+    endpoint = request.endpoint or ""
+    if endpoint == "static" or endpoint.endswith(".static") or _rules(app).excludes(request.path):
+        return None
+    if _logout_signal is None and getattr(app, "login_manager", None) is not None:
+        _watch_logouts()
+    return web.start_visit(request.cookies, request.remote_addr, request.is_secure, _session_user_id(app))
+
+
+def _finish(app: Any, visit: web.Visit, response: Any) -> None:
+    from flask import request
+
+    config = app.config
+    url = web.page_url(
+        request.script_root + request.path,
+        request.query_string.decode("latin-1"),
+        bool(config.get("USAGEANALYTICS_PAGE_QUERY", False)),
+    )
+
+    def screen_name() -> str | None:
+        rule = request.url_rule
+        return web.route_screen_name(rule.rule) if rule is not None else None
+
+    def identity() -> Identity:
+        identify = config.get("USAGEANALYTICS_IDENTIFY")
+        identified = call_safely("identify(request)", identify, request) if identify else None
+        return web.final_identity(visit, identified, _login_user_id(app))
+
+    web.finish_visit(
+        visit,
+        response,
+        method=request.method,
+        status=response.status_code,
+        content_type=response.content_type,
+        screen_name=screen_name,
+        url=url,
+        identity=identity,
+    )
+
+
+def _rules(app: Any) -> web.PathRules:
+    static = getattr(app, "static_url_path", None)
+    prefixes = (static.rstrip("/") + "/",) if static and app.has_static_folder else ()
+    return web.path_rules(app.config.get("USAGEANALYTICS_EXCLUDE"), prefixes)
+
+
+def _session_user_id(app: Any) -> str | None:
+    """Flask-Login's user id as its session holds it: no user loader call, no database."""
+    if getattr(app, "login_manager", None) is None:
+        return None
+    from flask import session
+
+    data = session._get_current_object()  # type: ignore[attr-defined]
+    # dict.get, not session.get: reading through the session would mark it accessed (Vary: Cookie).
+    value = dict.get(data, "_user_id") if isinstance(data, dict) else None
+    return str(value) if value else None
+
+
+def _login_user_id(app: Any) -> str | None:
+    """The request's user at its end: the session's (login and logout in this request included),
+    else a user a request loader already loaded (API tokens), else None."""
+    user_id = _session_user_id(app)
+    if user_id is not None or getattr(app, "login_manager", None) is None:
+        return user_id
+    from flask import g
+
+    user = g.get("_login_user")
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    loaded = user.get_id()
+    return str(loaded) if loaded else None

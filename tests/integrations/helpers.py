@@ -1,0 +1,122 @@
+"""Reading what reached the strict server, and running apps in real server processes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import API_KEY
+from tests.support.strict_server import StrictServer
+
+ROOT = Path(__file__).resolve().parents[2]
+APPS = Path(__file__).resolve().parent / "apps"
+
+
+def params(event: dict[str, Any]) -> dict[str, Any]:
+    """An event's parameters as ``{name: value}``."""
+    values: dict[str, Any] = {}
+    for parameter in event.get("parameters", []):
+        for field in ("stringValue", "numberValue", "booleanValue"):
+            if field in parameter:
+                values[parameter["attributeName"]] = parameter[field]
+    return values
+
+
+def screen_views(server: StrictServer) -> list[tuple[str, str]]:
+    """``(userId, Screen Name)`` of every Screen View received, in order."""
+    return [(e["_envelope"]["userId"], params(e)["Screen Name"]) for e in server.events("Screen View")]
+
+
+def page_loads(server: StrictServer) -> list[dict[str, Any]]:
+    """The parameters of every page_load_event, with the user under ``userId``."""
+    return [dict(params(e), userId=e["_envelope"]["userId"]) for e in server.events("page_load_event")]
+
+
+def taps(server: StrictServer) -> list[tuple[str, str]]:
+    """``(Screen Name, Control)`` of every Tap received, in order."""
+    return [(params(e)["Screen Name"], params(e)["Control"]) for e in server.events("Tap")]
+
+
+def sdk_env(server: StrictServer, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment a child process needs to report to ``server``."""
+    env = dict(os.environ)
+    env.update(
+        USAGEANALYTICS_APP_ID="app-process",
+        USAGEANALYTICS_API_KEY=API_KEY,
+        USAGEANALYTICS_ENDPOINT=server.endpoint,
+        USAGEANALYTICS_DATA_DIR=str(data_dir),
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
+    )
+    env.update(extra)
+    return env
+
+
+@contextlib.contextmanager
+def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iterator[str]:
+    """Start a server process that prints ``PORT <n>`` once listening; yield its base URL.
+
+    On leaving, close its stdin (the apps shut down cleanly, flushing the SDK, when it closes)
+    and wait for it to exit.
+    """
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        deadline = time.monotonic() + timeout
+        port = None
+        while time.monotonic() < deadline:
+            line = process.stdout.readline()
+            if not line:
+                break
+            if line.startswith("PORT "):
+                port = int(line.split()[1])
+                break
+        if port is None:
+            process.kill()
+            _, err = process.communicate(timeout=30)
+            raise AssertionError(f"server process did not start: {err[-3000:]}")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        if process.poll() is None:
+            assert process.stdin is not None
+            process.stdin.close()
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)
+        stderr = process.stderr.read() if process.stderr else ""
+        if process.returncode not in (0, None):
+            raise AssertionError(f"server process exited {process.returncode}: {stderr[-3000:]}")
+        for stream in (process.stdout, process.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def run_script(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+    """Run a Python script to completion; fail with its stderr if it fails."""
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+def http_client() -> httpx.Client:
+    """A cookie-keeping browser stand-in for one visitor of a real server."""
+    return httpx.Client(timeout=30.0, follow_redirects=True, trust_env=False)

@@ -1,0 +1,286 @@
+"""Flask auto-capture through Flask's test client, checked on what reaches the strict server."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+import usageanalytics as ua
+from tests.integrations.apps.flask_site import create_app
+from tests.integrations.helpers import page_loads, params, screen_views
+from tests.support.strict_server import StrictServer
+
+Configure = Callable[..., ua.Client]
+
+ORIGINAL_DISPATCH = vars(Flask)["full_dispatch_request"]
+
+
+def dispatch() -> Any:
+    """What Flask's class holds now (not a freshly bound wrapper)."""
+    return vars(Flask)["full_dispatch_request"]
+
+
+def visit(app: Flask, *paths: str) -> Any:
+    client = app.test_client()
+    for path in paths:
+        client.get(path)
+    return client
+
+
+def visitor_of(client: Any) -> str:
+    cookie = client.get_cookie("ua_visitor")
+    assert cookie is not None, "the visitor cookie was not set"
+    return str(cookie.value)
+
+
+def flushed(server: StrictServer) -> StrictServer:
+    assert ua.flush(timeout=30)
+    assert server.rejected == []
+    return server
+
+
+def test_pages_are_named_by_route_and_non_pages_are_not_captured(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    app = create_app()
+    client = visit(
+        app,
+        "/",
+        "/users/7?tab=posts",
+        "/api/items",
+        "/go",
+        "/missing",
+        "/boom",
+        "/health",
+        "/favicon.ico",
+        "/robots.txt",
+        "/static/site.css",
+        "/nowhere",
+    )
+    client.post("/form")
+    client.head("/users/8")
+    guest = visitor_of(client)
+
+    flushed(server)
+    assert screen_views(server) == [(guest, "/"), (guest, "/users/<int:uid>")]
+    loads = page_loads(server)
+    assert [load["pageUrl"] for load in loads] == ["/", "/users/7"]
+    for load in loads:
+        assert load["userId"] == guest
+        assert load["requestCount"] == 1
+        assert 0 < load["loadTime"] < 60_000
+    # Nothing else than the session, the pages and their loads.
+    assert [e["name"] for e in server.events()] == [
+        "app_session_start",
+        "Screen View",
+        "page_load_event",
+        "Screen View",
+        "page_load_event",
+    ]
+
+
+def test_load_time_is_the_server_time_of_the_page(server: StrictServer, configure: Configure) -> None:
+    configure()
+    visit(create_app(), "/slow")
+    (load,) = page_loads(flushed(server))
+    assert 50 <= load["loadTime"] < 60_000
+
+
+def test_a_redirect_followed_counts_in_request_count(server: StrictServer, configure: Configure) -> None:
+    configure()
+    client = create_app().test_client()
+    client.get("/go", follow_redirects=True)
+    client.get("/users/3")
+    loads = page_loads(flushed(server))
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/", 2), ("/users/3", 1)]
+
+
+def test_repeated_views_are_debounced_per_visitor_but_page_loads_are_not(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    app = create_app()
+    first = visit(app, "/", "/", "/")
+    second = visit(app, "/")
+    flushed(server)
+    assert screen_views(server) == [(visitor_of(first), "/"), (visitor_of(second), "/")]
+    assert len(page_loads(server)) == 4
+
+
+def test_flask_login_user_without_loading_it_and_guest_to_user(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    app = create_app()
+    client = app.test_client()
+    client.get("/users/1")
+    guest = visitor_of(client)
+    flushed(server)  # sent as the guest's (what is still queued at login becomes the user's)
+    client.post("/login/alice", follow_redirects=True)
+    client.get("/users/2")
+    # The pages so far never touched current_user, and neither did the integration.
+    assert app.user_loads == []  # type: ignore[attr-defined]
+    client.post("/logout", follow_redirects=True)
+    client.get("/users/3")
+    new_guest = visitor_of(client)
+    assert new_guest != guest  # logging out makes the browser a new guest, as reset_user() does
+
+    flushed(server)
+    assert screen_views(server) == [
+        (guest, "/users/<int:uid>"),
+        ("alice", "/"),
+        ("alice", "/users/<int:uid>"),
+        (new_guest, "/"),
+        (new_guest, "/users/<int:uid>"),
+    ]
+    logins = [
+        body
+        for body in server.bodies("usageanalytics/user")
+        if body["userId"] == "alice" and body.get("lastLoggedInUserId") == guest
+    ]
+    assert len(logins) == 1
+    assert logins[0]["loginMechanism"] == "AUTH"
+
+
+def test_identify_callable_decides_the_user(server: StrictServer, configure: Configure) -> None:
+    configure()
+    app = create_app(
+        USAGEANALYTICS_IDENTIFY=lambda request: request.headers.get("X-User"),
+    )
+    app.test_client().get("/", headers={"X-User": "carol"})
+    app.test_client().get("/users/5", headers={"X-User": "dave"})
+    guest = visit(app, "/users/6")
+    # Records are sent grouped by user, so compare without order.
+    assert sorted(screen_views(flushed(server))) == sorted(
+        [("carol", "/"), ("dave", "/users/<int:uid>"), (visitor_of(guest), "/users/<int:uid>")]
+    )
+
+
+def test_identify_returning_an_identity_sets_the_account(server: StrictServer, configure: Configure) -> None:
+    configure()
+    app = create_app(USAGEANALYTICS_IDENTIFY=lambda request: ua.Identity("erin", customer_account_id="acct-9"))
+    visit(app, "/")
+    (view,) = flushed(server).events("Screen View")
+    assert view["_envelope"]["userId"] == "erin"
+    assert view["_envelope"]["customerAccountId"] == "acct-9"
+
+
+def test_a_failing_identify_falls_back_and_never_breaks_the_page(
+    server: StrictServer, configure: Configure, sdk_log: pytest.LogCaptureFixture
+) -> None:
+    configure()
+
+    def identify(request: Any) -> str:
+        raise LookupError("no such user")
+
+    app = create_app(USAGEANALYTICS_IDENTIFY=identify)
+    client = app.test_client()
+    response = client.get("/")
+    assert response.status_code == 200
+    assert screen_views(flushed(server)) == [(visitor_of(client), "/")]
+    assert "identify(request) failed" in sdk_log.text
+
+
+def test_exclusions_can_be_extended_with_prefixes_and_patterns(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    app = create_app(USAGEANALYTICS_EXCLUDE=["/admin/", r"^/reports/20\d\d$"])
+    visit(app, "/admin/panel", "/reports/2024", "/reports/1999", "/")
+    assert [name for _, name in screen_views(flushed(server))] == ["/reports/<int:year>", "/"]
+
+
+def test_query_string_is_kept_only_when_asked(server: StrictServer, configure: Configure) -> None:
+    configure()
+    visit(create_app(USAGEANALYTICS_PAGE_QUERY=True), "/users/7?tab=posts")
+    assert [load["pageUrl"] for load in page_loads(flushed(server))] == ["/users/7?tab=posts"]
+
+
+def test_the_apps_own_events_in_a_view_belong_to_the_visitor(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    client = visit(create_app(), "/track")
+    (custom,) = flushed(server).events("Exported Report")
+    assert custom["_envelope"]["userId"] == visitor_of(client)
+    assert params(custom) == {"Module": "Reports"}
+
+
+@pytest.mark.parametrize("created", ["before configure()", "after configure()"])
+def test_apps_created_before_or_after_configure_and_wrapped_by_middleware(
+    server: StrictServer, configure: Configure, created: str
+) -> None:
+    if created == "before configure()":
+        app = create_app()
+        app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+        configure()
+    else:
+        configure()
+        app = create_app()
+        app.wsgi_app = ProxyFix(app.wsgi_app)  # type: ignore[method-assign]
+    client = visit(app, "/users/1")
+    assert screen_views(flushed(server)) == [(visitor_of(client), "/users/<int:uid>")]
+
+
+def test_auto_capture_off_and_shutdown_remove_the_patch(server: StrictServer, configure: Configure) -> None:
+    configure()
+    assert dispatch() is not ORIGINAL_DISPATCH
+    configure(auto_capture=False)
+    assert dispatch() is ORIGINAL_DISPATCH
+    client = visit(create_app(), "/")
+    assert client.get_cookie("ua_visitor") is None
+    assert ua.flush(timeout=30)
+    assert screen_views(server) == []
+
+    configure()  # on again, with Flask long imported
+    assert dispatch() is not ORIGINAL_DISPATCH
+    client = visit(create_app(), "/")
+    assert screen_views(flushed(server)) == [(visitor_of(client), "/")]
+    ua.shutdown(timeout=30)
+    assert dispatch() is ORIGINAL_DISPATCH
+
+
+def test_installing_twice_patches_once(server: StrictServer, configure: Configure) -> None:
+    import flask
+
+    import usageanalytics_flask
+
+    configure()
+    patched = dispatch()
+    usageanalytics_flask.install(flask)
+    assert dispatch() is patched
+    visit(create_app(), "/")
+    assert len(flushed(server).events("Screen View")) == 1
+
+
+def test_a_failure_inside_the_capture_never_reaches_the_app(
+    server: StrictServer,
+    configure: Configure,
+    sdk_log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from usageanalytics_common import web
+
+    configure()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("capture bug")
+
+    monkeypatch.setattr(web, "start_visit", broken)
+    response = create_app().test_client().get("/")
+    assert response.status_code == 200
+    assert response.data == b"<h1>Home</h1>"
+    assert "auto-capture request start failed" in sdk_log.text
+    sdk_log.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(web, "finish_visit", broken)
+    response = create_app().test_client().get("/")
+    assert response.status_code == 200
+    assert "auto-capture page capture failed" in sdk_log.text
+    assert logging.getLogger("usageanalytics").handlers  # the core's NullHandler is untouched
