@@ -16,9 +16,10 @@ What counts:
   the page, makes 2). Redirects are counted in a short-lived cookie, so this holds across worker
   processes;
 - the *visitor* is a random id kept in the ``ua_visitor`` cookie: the guest id of anonymous
-  visitors and, once they log in, the guest whose history becomes the user's. A logout (the
-  framework's logged-out signal, connected to :func:`logged_out`) gives the browser a new
-  visitor id, as ``reset_user()`` gives an app a new guest.
+  visitors and, once they log in, the guest whose history becomes the user's: the framework's
+  logged-in signal (connected to :func:`logged_in`) tells the core at once, so the transfer does
+  not wait for a page that reads the user. Its logged-out signal (:func:`logged_out`) gives the
+  browser a new visitor id, as ``reset_user()`` gives an app a new guest.
 """
 
 from __future__ import annotations
@@ -145,6 +146,15 @@ class Visit:
         self.new_visitor = True
         push_identity(Identity(guest_id=self.visitor_id, source_ip=self.source_ip))
 
+    def logged_in(self, user_id: str) -> None:
+        """The visitor logged in: the rest of the request is theirs, and their guest's past too."""
+        push_identity(Identity(user_id=user_id, guest_id=self.visitor_id, source_ip=self.source_ip))
+        client = autocapture.current_client()
+        if client is not None:
+            # Resolving the identity sends the login upsert naming the guest (the core's
+            # guest-to-user transfer); the session call is the lightest call that resolves it.
+            client.start_session()
+
 
 _current_visit: ContextVar[Visit | None] = ContextVar("usageanalytics_visit", default=None)
 
@@ -181,6 +191,16 @@ def close_scope(visit: Visit) -> None:
     if visit.visit_token is not None:
         _current_visit.reset(visit.visit_token)
         visit.visit_token = None
+
+
+def logged_in(user_id: Any) -> None:
+    """Call from a framework's logged-in signal with the user's id."""
+    visit = _current_visit.get()
+    if visit is not None and user_id is not None and str(user_id):
+        try:
+            visit.logged_in(str(user_id))
+        except Exception:
+            logger.exception("usageanalytics: handling a login failed; the app is unaffected")
 
 
 def logged_out(*args: Any, **kwargs: Any) -> None:

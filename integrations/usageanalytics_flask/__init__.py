@@ -12,7 +12,8 @@ was created. Per app, ``app.config`` may set:
 - ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
 
 The logged-in user is read from the session key Flask-Login writes at login (``_user_id``), never
-by loading the user; Flask-Login's logout gives the browser a new guest id.
+by loading the user; its login and logout signals mark
+the moment a guest becomes a user and, at logout, a new guest.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from usageanalytics_common import web
 from usageanalytics_common.patching import Patcher, call_safely
 
 _patcher = Patcher("flask")
-_logout_signal: Any = None  # Flask-Login's user_logged_out, once connected
+_login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)
 
 
 def install(flask_module: ModuleType) -> None:
@@ -40,21 +41,28 @@ def install(flask_module: ModuleType) -> None:
 
 def uninstall() -> None:
     """Undo :func:`install`."""
-    global _logout_signal
+    global _login_signals
     _patcher.restore()
-    if _logout_signal is not None:
-        _logout_signal.disconnect(web.logged_out)
-        _logout_signal = None
+    if _login_signals is not None:
+        logged_in, logged_out = _login_signals
+        logged_in.disconnect(_logged_in)
+        logged_out.disconnect(web.logged_out)
+        _login_signals = None
 
 
-def _watch_logouts() -> None:
-    """Connect to Flask-Login's logout signal (imported by the app after Flask, so done lazily)."""
-    global _logout_signal
-    if _logout_signal is None and "flask_login" in sys.modules:
-        from flask_login.signals import user_logged_out
+def _watch_logins() -> None:
+    """Connect to Flask-Login's signals (imported by the app after Flask, so done lazily)."""
+    global _login_signals
+    if _login_signals is None and "flask_login" in sys.modules:
+        from flask_login.signals import user_logged_in, user_logged_out
 
+        user_logged_in.connect(_logged_in, weak=False)
         user_logged_out.connect(web.logged_out, weak=False)
-        _logout_signal = user_logged_out
+        _login_signals = (user_logged_in, user_logged_out)
+
+
+def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    web.logged_in(user.get_id() if user is not None else None)
 
 
 def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
@@ -78,8 +86,8 @@ def _start(app: Any) -> web.Visit | None:
     endpoint = request.endpoint or ""
     if endpoint == "static" or endpoint.endswith(".static") or _rules(app).excludes(request.path):
         return None
-    if _logout_signal is None and getattr(app, "login_manager", None) is not None:
-        _watch_logouts()
+    if _login_signals is None and getattr(app, "login_manager", None) is not None:
+        _watch_logins()
     return web.start_visit(request.cookies, request.remote_addr, request.is_secure, _session_user_id(app))
 
 

@@ -1,0 +1,223 @@
+"""Django auto-capture: a Screen View and a page load for every HTML page, WSGI and ASGI alike.
+
+The core attaches this when ``django.core.handlers.base`` is imported. It patches
+``BaseHandler.get_response`` and ``get_response_async`` on the class: every handler (WSGI, ASGI,
+the test clients), made before or after, however the WSGI or ASGI callable is wrapped, and both
+sync and async views pass through them. The screen name is the resolved route template,
+include() prefixes and all (``/blog/posts/<slug:slug>/``), or the view name when the route is a
+regular expression. Settings:
+
+- ``USAGEANALYTICS_EXCLUDE``: more paths that are never pages (prefixes, or patterns starting
+  with ``^``), added to the defaults, ``STATIC_URL`` and ``MEDIA_URL``;
+- ``USAGEANALYTICS_IDENTIFY``: a callable (or its dotted path) ``identify(request)`` returning
+  the user id, an ``Identity``, or None to use ``request.user``; on the async path it may be a
+  coroutine function, and a plain one must not touch the database there;
+- ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
+
+The user is read only where the request already loaded it (``request.user`` evaluated by the
+view, a template or middleware, or the session already read); the integration never evaluates
+``request.user`` itself, so it forces no query and is safe on the async path. A page whose
+request never looked at the user counts under the visitor's guest id, which the core moves to
+the user once they are seen logged in.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import re
+import sys
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+from urllib.parse import urlsplit
+
+from usageanalytics import autocapture
+from usageanalytics.context import Identity
+from usageanalytics_common import web
+from usageanalytics_common.patching import Patcher, call_safely
+
+logger = logging.getLogger("usageanalytics")
+_patcher = Patcher("django")
+_auth_signals: tuple[Any, Any] | None = None  # (user_logged_in, user_logged_out) once connected
+_SIGNAL_UID = "usageanalytics.auto_capture"
+_REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
+_ASK = object()  # identify(request) not called yet
+
+
+def install(base_module: ModuleType) -> None:
+    """Patch Django's request handling (idempotent)."""
+    handler = base_module.BaseHandler
+    _patcher.wrap(handler, "get_response", _capture_sync)
+    _patcher.wrap(handler, "get_response_async", _capture_async)
+
+
+def uninstall() -> None:
+    """Undo :func:`install`."""
+    global _auth_signals
+    _patcher.restore()
+    if _auth_signals is not None:
+        for signal in _auth_signals:
+            signal.disconnect(dispatch_uid=_SIGNAL_UID)
+        _auth_signals = None
+
+
+def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+    if autocapture.current_client() is None:
+        return wrapped(*args, **kwargs)
+    request = args[0] if args else kwargs.get("request")
+    visit = call_safely("request start", _start, request)
+    if visit is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    finally:
+        web.close_scope(visit)
+    call_safely("page capture", _finish, request, visit, response, _ASK)
+    return response
+
+
+async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+    if autocapture.current_client() is None:
+        return await wrapped(*args, **kwargs)
+    request = args[0] if args else kwargs.get("request")
+    visit = call_safely("request start", _start, request)
+    if visit is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        response = await wrapped(*args, **kwargs)
+    finally:
+        web.close_scope(visit)
+    identified: Any = _ASK
+    identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable)
+    if identify is not None and inspect.iscoroutinefunction(identify) and _is_page(request, response):
+        try:
+            identified = await identify(request)
+        except Exception:
+            logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+            identified = None
+    call_safely("page capture", _finish, request, visit, response, identified)
+    return response
+
+
+def _start(request: Any) -> web.Visit | None:
+    """Open the visit, or None when the path is excluded."""
+    if _rules().excludes(request.path):
+        return None
+    if _auth_signals is None and "django.contrib.auth" in sys.modules:
+        _watch_logins()
+    return web.start_visit(request.COOKIES, request.META.get("REMOTE_ADDR"), request.is_secure())
+
+
+def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
+    from django.conf import settings
+
+    def identity() -> Identity:
+        result = identified
+        if result is _ASK:
+            identify = _identify_callable()
+            if identify is not None and inspect.iscoroutinefunction(identify):
+                logger.warning("usageanalytics: an async USAGEANALYTICS_IDENTIFY is not called for a sync view")
+                identify = None
+            result = call_safely("identify(request)", identify, request) if identify else None
+        return web.final_identity(visit, result, _user_id(request))
+
+    web.finish_visit(
+        visit,
+        response,
+        method=request.method,
+        status=response.status_code,
+        content_type=response.get("Content-Type"),
+        screen_name=lambda: _screen_name(request),
+        url=web.page_url(
+            request.path,
+            request.META.get("QUERY_STRING", ""),
+            bool(getattr(settings, "USAGEANALYTICS_PAGE_QUERY", False)),
+        ),
+        identity=identity,
+    )
+
+
+def _is_page(request: Any, response: Any) -> bool:
+    return web.is_page(request.method, response.status_code, response.get("Content-Type"))
+
+
+def _screen_name(request: Any) -> str | None:
+    """The route template as Django resolved it, or the view name for a regex route."""
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return None
+    route = match.route
+    if isinstance(route, str) and not _REGEX_ROUTE.search(route):
+        return web.route_screen_name(route)
+    return str(match.view_name) or None
+
+
+def _user_id(request: Any) -> str | None:
+    """The request's user if something already loaded it; never evaluates ``request.user``."""
+    from django.utils.functional import LazyObject, empty
+
+    state = request.__dict__
+    user = state.get("user")
+    if isinstance(user, LazyObject):
+        loaded = user._wrapped  # reading _wrapped does not evaluate the lazy object
+        user = None if loaded is empty else loaded
+    if user is None:
+        user = state.get("_cached_user") or state.get("_acached_user")
+    if user is not None:
+        if not getattr(user, "is_authenticated", False) or user.pk is None:
+            return None
+        return str(user.pk)
+    cache = getattr(state.get("session"), "_session_cache", None)  # only there once loaded
+    if isinstance(cache, dict) and cache.get("_auth_user_id"):
+        return str(cache["_auth_user_id"])
+    return None
+
+
+def _identify_callable() -> Callable[..., Any] | None:
+    from django.conf import settings
+
+    setting = getattr(settings, "USAGEANALYTICS_IDENTIFY", None)
+    if isinstance(setting, str):
+        return _import(setting)
+    return setting
+
+
+@functools.lru_cache(maxsize=8)
+def _import(dotted: str) -> Callable[..., Any]:
+    from django.utils.module_loading import import_string
+
+    function: Callable[..., Any] = import_string(dotted)
+    return function
+
+
+def _rules() -> web.PathRules:
+    from django.conf import settings
+
+    prefixes = _asset_prefixes(getattr(settings, "STATIC_URL", None), getattr(settings, "MEDIA_URL", None))
+    return web.path_rules(getattr(settings, "USAGEANALYTICS_EXCLUDE", None), prefixes)
+
+
+@functools.lru_cache(maxsize=8)
+def _asset_prefixes(*urls: Any) -> tuple[str, ...]:
+    prefixes = []
+    for url in urls:
+        path = urlsplit(str(url)).path if url else ""
+        if path.strip("/"):
+            prefixes.append("/" + path.strip("/") + "/")
+    return tuple(prefixes)
+
+
+def _watch_logins() -> None:
+    """Connect to django.contrib.auth's login and logout signals (lazily: auth may be unused)."""
+    global _auth_signals
+    from django.contrib.auth.signals import user_logged_in, user_logged_out
+
+    user_logged_in.connect(_logged_in, weak=False, dispatch_uid=_SIGNAL_UID)
+    user_logged_out.connect(web.logged_out, weak=False, dispatch_uid=_SIGNAL_UID)
+    _auth_signals = (user_logged_in, user_logged_out)
+
+
+def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
+    web.logged_in(getattr(user, "pk", None))

@@ -1,0 +1,294 @@
+"""Django auto-capture through Django's test clients (WSGI and ASGI handlers), checked on what
+reaches the strict server."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
+
+import django  # noqa: E402
+from django.core.handlers.base import BaseHandler  # noqa: E402
+
+import usageanalytics as ua  # noqa: E402
+from tests.integrations.helpers import page_loads, params, screen_views  # noqa: E402
+from tests.support.strict_server import StrictServer  # noqa: E402
+
+Configure = Callable[..., ua.Client]
+ORIGINALS = {name: vars(BaseHandler)[name] for name in ("get_response", "get_response_async")}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    os.environ.setdefault("UA_TEST_DJANGO_DB", str(tmp_path_factory.mktemp("django") / "site.sqlite3"))
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0, interactive=False)
+    yield
+
+
+def client() -> Any:
+    from django.test import Client
+
+    return Client(raise_request_exception=False)
+
+
+def async_client() -> Any:
+    from django.test import AsyncClient
+
+    return AsyncClient(raise_request_exception=False)
+
+
+def visitor_of(browser: Any) -> str:
+    cookie = browser.cookies.get("ua_visitor")
+    assert cookie is not None, "the visitor cookie was not set"
+    return str(cookie.value)
+
+
+def flushed(server: StrictServer) -> StrictServer:
+    assert ua.flush(timeout=30)
+    assert server.rejected == []
+    return server
+
+
+def user_pk(name: str) -> str:
+    from django.contrib.auth.models import User
+
+    return str(User.objects.get(username=name).pk)
+
+
+def test_pages_are_named_by_route_template_or_view_name(server: StrictServer, configure: Configure) -> None:
+    configure()
+    browser = client()
+    for path in (
+        "/",
+        "/users/7/?tab=posts",
+        "/blog/posts/hello-world/",
+        "/blog/archive/2024/",
+        "/legacy/abc/",
+        "/api/items/",
+        "/go/",
+        "/boom/",
+        "/health/",
+        "/robots.txt",
+        "/assets/site.css",
+        "/missing/",
+        "/users/7",  # APPEND_SLASH answers with a redirect
+    ):
+        browser.get(path)
+    browser.post("/")
+    browser.head("/users/8/")
+    guest = visitor_of(browser)
+
+    flushed(server)
+    assert screen_views(server) == [
+        (guest, "/"),
+        (guest, "/users/<int:uid>/"),
+        (guest, "/blog/posts/<slug:slug>/"),
+        (guest, "blog:archive"),
+        (guest, "tests.integrations.apps.django_site.views.legacy"),
+    ]
+    loads = page_loads(server)
+    assert [load["pageUrl"] for load in loads] == [
+        "/",
+        "/users/7/",
+        "/blog/posts/hello-world/",
+        "/blog/archive/2024/",
+        "/legacy/abc/",
+    ]
+    for load in loads:
+        assert load["requestCount"] == 1
+        assert 0 < load["loadTime"] < 60_000
+    assert len(server.events()) == 1 + 2 * 5  # the session's start, then two per page
+
+
+def test_async_views_and_the_asgi_handler(server: StrictServer, configure: Configure) -> None:
+    configure()
+    browser = async_client()
+
+    async def browse() -> None:
+        for path in ("/async/1/", "/users/2/", "/api/items/", "/async/3/?x=1", "/health/"):
+            await browser.get(path)
+
+    asyncio.run(browse())
+    guest = visitor_of(browser)
+    # The second view of /async/<int:n>/ is a repeat within the debounce window.
+    assert screen_views(flushed(server)) == [(guest, "/async/<int:n>/"), (guest, "/users/<int:uid>/")]
+    assert [load["pageUrl"] for load in page_loads(server)] == ["/async/1/", "/users/2/", "/async/3/"]
+
+
+def test_load_time_and_redirects_followed(server: StrictServer, configure: Configure) -> None:
+    configure()
+    browser = client()
+    browser.get("/slow/")
+    browser.get("/go/", follow=True)
+    loads = page_loads(flushed(server))
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/slow/", 1), ("/", 2)]
+    assert 50 <= loads[0]["loadTime"] < 60_000
+
+
+def test_debounced_per_visitor_page_loads_never(server: StrictServer, configure: Configure) -> None:
+    configure()
+    first, second = client(), client()
+    for _ in range(3):
+        first.get("/")
+    second.get("/")
+    flushed(server)
+    assert sorted(screen_views(server)) == sorted([(visitor_of(first), "/"), (visitor_of(second), "/")])
+    assert len(page_loads(server)) == 4
+
+
+def test_login_transfers_the_guest_without_queries_and_logout_makes_a_new_guest(
+    server: StrictServer, configure: Configure
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    configure()
+    browser = client()
+    browser.get("/users/1/")
+    guest = visitor_of(browser)
+    flushed(server)  # sent as the guest's
+    browser.post("/login/alice/")
+    alice = user_pk("alice")
+    logins = [b for b in server.bodies("usageanalytics/user") if b.get("lastLoggedInUserId") == guest]
+    with CaptureQueriesContext(connection) as queries:
+        browser.get("/blog/posts/p/")  # the view never reads request.user: neither does the integration
+    assert len(queries) == 0
+    browser.get("/me/")  # this one does
+    browser.post("/logout/")
+    browser.get("/users/3/")
+    new_guest = visitor_of(browser)
+    assert new_guest != guest
+
+    flushed(server)
+    logins = [b for b in server.bodies("usageanalytics/user") if b.get("lastLoggedInUserId") == guest]
+    assert [(b["userId"], b["loginMechanism"]) for b in logins] == [(alice, "AUTH")]
+    assert sorted(screen_views(server)) == sorted(
+        [
+            (guest, "/users/<int:uid>/"),
+            (alice, "/blog/posts/<slug:slug>/"),
+            (alice, "/me/"),
+            (new_guest, "/users/<int:uid>/"),
+        ]
+    )
+
+
+def test_async_view_user_is_read_from_auser_cache(server: StrictServer, configure: Configure) -> None:
+    configure()
+    browser = async_client()
+
+    async def browse() -> None:
+        await browser.post("/login/bob/")
+        await browser.get("/async-me/")
+
+    asyncio.run(browse())
+    bob = user_pk("bob")
+    assert screen_views(flushed(server)) == [(bob, "/async-me/")]
+
+
+def test_identify_setting_by_dotted_path_and_async(
+    server: StrictServer, configure: Configure, settings_override: Callable[..., Any]
+) -> None:
+    configure()
+    settings_override(USAGEANALYTICS_IDENTIFY="tests.integrations.test_django.identify_by_header")
+    client().get("/users/1/", HTTP_X_USER="carol")
+    settings_override(USAGEANALYTICS_IDENTIFY=identify_by_header_async)
+
+    async def browse() -> None:
+        await async_client().get("/async/1/", headers={"X-User": "dave"})
+
+    asyncio.run(browse())
+    assert sorted(screen_views(flushed(server))) == [("carol", "/users/<int:uid>/"), ("dave", "/async/<int:n>/")]
+
+
+def identify_by_header(request: Any) -> str | None:
+    return request.headers.get("X-User")
+
+
+async def identify_by_header_async(request: Any) -> ua.Identity:
+    return ua.Identity(request.headers.get("X-User"), customer_account_id="acct-9")
+
+
+@pytest.fixture
+def settings_override() -> Iterator[Callable[..., Any]]:
+    from django.test.utils import override_settings
+
+    active: list[Any] = []
+
+    def override(**values: Any) -> None:
+        while active:
+            active.pop().disable()
+        changed = override_settings(**values)
+        changed.enable()
+        active.append(changed)
+
+    yield override
+    while active:
+        active.pop().disable()
+
+
+def test_exclusions_and_query_setting(
+    server: StrictServer, configure: Configure, settings_override: Callable[..., Any]
+) -> None:
+    configure()
+    settings_override(USAGEANALYTICS_EXCLUDE=["/blog/", r"^/users/\d+/$"], USAGEANALYTICS_PAGE_QUERY=True)
+    browser = client()
+    for path in ("/blog/posts/x/", "/users/1/", "/legacy/x/?a=1", "/uploads/x"):
+        browser.get(path)
+    assert [load["pageUrl"] for load in page_loads(flushed(server))] == ["/legacy/x/?a=1"]
+
+
+def test_the_apps_own_events_belong_to_the_visitor_sync_and_async(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()
+    browser = client()
+    browser.get("/track/")
+    other = async_client()
+    asyncio.run(other.get("/async-track/"))
+    flushed(server)
+    owners = {params(e)["Module"]: e["_envelope"]["userId"] for e in server.events("Exported Report")}
+    assert owners == {"Reports": visitor_of(browser), "Async": visitor_of(other)}
+
+
+def test_off_restores_the_handler_and_on_again_reattaches(server: StrictServer, configure: Configure) -> None:
+    configure()
+    assert all(vars(BaseHandler)[name] is not original for name, original in ORIGINALS.items())
+    configure(auto_capture=False)
+    assert all(vars(BaseHandler)[name] is original for name, original in ORIGINALS.items())
+    browser = client()
+    browser.get("/")
+    assert browser.cookies.get("ua_visitor") is None
+    configure()
+    browser.get("/")
+    assert screen_views(flushed(server)) == [(visitor_of(browser), "/")]
+
+
+def test_a_failure_inside_the_capture_never_reaches_the_app(
+    server: StrictServer,
+    configure: Configure,
+    sdk_log: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from usageanalytics_common import web
+
+    configure()
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("capture bug")
+
+    monkeypatch.setattr(web, "finish_visit", broken)
+    response = client().get("/")
+    assert response.status_code == 200
+    assert response.content == b"<h1>Home</h1>"
+    response = asyncio.run(async_client().get("/async/1/"))
+    assert response.status_code == 200
+    assert sdk_log.text.count("auto-capture page capture failed") == 2
+
