@@ -59,12 +59,20 @@ def sdk_env(server: StrictServer, data_dir: Path, **extra: str) -> dict[str, str
     return env
 
 
+class Served:
+    """A server process: its base URL, and its stderr once it has exited."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.stderr = ""
+
+
 @contextlib.contextmanager
-def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iterator[str]:
-    """Start a server process that prints ``PORT <n>`` once listening; yield its base URL.
+def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iterator[Served]:
+    """Start a server process that prints ``PORT <n>`` once listening; yield it.
 
     On leaving, close its stdin (the apps shut down cleanly, flushing the SDK, when it closes)
-    and wait for it to exit.
+    and wait for it to exit; fail if it exited with an error.
     """
     process = subprocess.Popen(
         [sys.executable, *args],
@@ -90,7 +98,8 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
             process.kill()
             _, err = process.communicate(timeout=30)
             raise AssertionError(f"server process did not start: {err[-3000:]}")
-        yield f"http://127.0.0.1:{port}"
+        served = Served(f"http://127.0.0.1:{port}")
+        yield served
     finally:
         if process.poll() is None:
             assert process.stdin is not None
@@ -101,6 +110,8 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
                 process.kill()
                 process.wait(timeout=30)
         stderr = process.stderr.read() if process.stderr else ""
+        if port is not None:
+            served.stderr = stderr
         if process.returncode not in (0, None):
             raise AssertionError(f"server process exited {process.returncode}: {stderr[-3000:]}")
         for stream in (process.stdout, process.stderr):

@@ -25,6 +25,7 @@ urlpatterns = [
     path("me/", views.me),
     path("slow/", views.slow),
     path("together/<str:name>/", views.together),
+    path("together-async/<str:name>/", views.together_async),
     path("track/", views.track),
     path("async/<int:n>/", views.async_page),
     path("async-me/", views.async_me),

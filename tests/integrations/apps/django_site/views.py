@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
@@ -13,6 +14,7 @@ from django.views.decorators.csrf import csrf_exempt
 import usageanalytics as ua
 
 _pair = threading.Barrier(2)
+_waiting: list[asyncio.Future[None]] = []
 
 
 def page(text: str) -> HttpResponse:
@@ -92,6 +94,21 @@ def together(request: HttpRequest, name: str) -> HttpResponse:
         _pair.wait(timeout=20)
     except threading.BrokenBarrierError:
         _pair.reset()
+    return page(name)
+
+
+async def together_async(request: HttpRequest, name: str) -> HttpResponse:
+    """The same on the event loop (ASGI runs sync views one at a time in one thread)."""
+    if _waiting:
+        _waiting.pop().set_result(None)
+    else:
+        waiter = asyncio.get_running_loop().create_future()
+        _waiting.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout=20)
+        except asyncio.TimeoutError:
+            if waiter in _waiting:
+                _waiting.remove(waiter)
     return page(name)
 
 
