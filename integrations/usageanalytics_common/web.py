@@ -79,7 +79,9 @@ class PathRules:
             elif isinstance(rule, str) and rule:
                 prefixes.append(rule if rule.startswith("/") else "/" + rule)
             else:
-                logger.warning("usageanalytics: exclusion rule %r is neither a path nor a pattern; ignored", rule)
+                logger.warning(
+                    "usageanalytics: exclusion rule %r is neither a path nor a pattern; ignored", rule
+                )
         self._folders = tuple(p for p in prefixes if p.endswith("/"))
         self._exact = frozenset(p for p in prefixes if not p.endswith("/"))
         self._subtrees = tuple(p + "/" for p in self._exact)

@@ -30,13 +30,14 @@ import re
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
+
+from usageanalytics_common import web
+from usageanalytics_common.patching import Patcher, call_safely
 
 from usageanalytics import autocapture
 from usageanalytics.context import Identity
-from usageanalytics_common import web
-from usageanalytics_common.patching import Patcher, call_safely
 
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("django")
@@ -111,14 +112,14 @@ def _start(request: Any) -> web.Visit | None:
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
-    from django.conf import settings
-
     def identity() -> Identity:
         result = identified
         if result is _ASK:
             identify = _identify_callable()
             if identify is not None and inspect.iscoroutinefunction(identify):
-                logger.warning("usageanalytics: an async USAGEANALYTICS_IDENTIFY is not called for a sync view")
+                logger.warning(
+                    "usageanalytics: an async USAGEANALYTICS_IDENTIFY is not called for a sync view"
+                )
                 identify = None
             result = call_safely("identify(request)", identify, request) if identify else None
         return web.final_identity(visit, result, _user_id(request))
@@ -133,7 +134,7 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
         url=web.page_url(
             request.path,
             request.META.get("QUERY_STRING", ""),
-            bool(getattr(settings, "USAGEANALYTICS_PAGE_QUERY", False)),
+            bool(_setting("USAGEANALYTICS_PAGE_QUERY")),
         ),
         identity=identity,
     )
@@ -156,7 +157,7 @@ def _screen_name(request: Any) -> str | None:
 
 def _user_id(request: Any) -> str | None:
     """The request's user if something already loaded it; never evaluates ``request.user``."""
-    from django.utils.functional import LazyObject, empty
+    from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
 
     state = request.__dict__
     user = state.get("user")
@@ -175,28 +176,30 @@ def _user_id(request: Any) -> str | None:
     return None
 
 
-def _identify_callable() -> Callable[..., Any] | None:
-    from django.conf import settings
+def _setting(name: str) -> Any:
+    from django.conf import settings  # type: ignore[import-untyped]
 
-    setting = getattr(settings, "USAGEANALYTICS_IDENTIFY", None)
+    return getattr(settings, name, None)
+
+
+def _identify_callable() -> Callable[..., Any] | None:
+    setting = _setting("USAGEANALYTICS_IDENTIFY")
     if isinstance(setting, str):
         return _import(setting)
-    return setting
+    return cast("Callable[..., Any] | None", setting)
 
 
 @functools.lru_cache(maxsize=8)
 def _import(dotted: str) -> Callable[..., Any]:
-    from django.utils.module_loading import import_string
+    from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
     function: Callable[..., Any] = import_string(dotted)
     return function
 
 
 def _rules() -> web.PathRules:
-    from django.conf import settings
-
-    prefixes = _asset_prefixes(getattr(settings, "STATIC_URL", None), getattr(settings, "MEDIA_URL", None))
-    return web.path_rules(getattr(settings, "USAGEANALYTICS_EXCLUDE", None), prefixes)
+    prefixes = _asset_prefixes(_setting("STATIC_URL"), _setting("MEDIA_URL"))
+    return web.path_rules(_setting("USAGEANALYTICS_EXCLUDE"), prefixes)
 
 
 @functools.lru_cache(maxsize=8)
@@ -212,7 +215,7 @@ def _asset_prefixes(*urls: Any) -> tuple[str, ...]:
 def _watch_logins() -> None:
     """Connect to django.contrib.auth's login and logout signals (lazily: auth may be unused)."""
     global _auth_signals
-    from django.contrib.auth.signals import user_logged_in, user_logged_out
+    from django.contrib.auth.signals import user_logged_in, user_logged_out  # type: ignore[import-untyped]
 
     user_logged_in.connect(_logged_in, weak=False, dispatch_uid=_SIGNAL_UID)
     user_logged_out.connect(web.logged_out, weak=False, dispatch_uid=_SIGNAL_UID)

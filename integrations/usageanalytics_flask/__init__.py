@@ -23,10 +23,11 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-from usageanalytics import autocapture
-from usageanalytics.context import Identity
 from usageanalytics_common import web
 from usageanalytics_common.patching import Patcher, call_safely
+
+from usageanalytics import autocapture
+from usageanalytics.context import Identity
 
 _patcher = Patcher("flask")
 _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)
@@ -54,7 +55,7 @@ def _watch_logins() -> None:
     """Connect to Flask-Login's signals (imported by the app after Flask, so done lazily)."""
     global _login_signals
     if _login_signals is None and "flask_login" in sys.modules:
-        from flask_login.signals import user_logged_in, user_logged_out
+        from flask_login.signals import user_logged_in, user_logged_out  # type: ignore[import-untyped]
 
         user_logged_in.connect(_logged_in, weak=False)
         user_logged_out.connect(web.logged_out, weak=False)

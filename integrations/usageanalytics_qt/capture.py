@@ -10,12 +10,14 @@ from __future__ import annotations
 import importlib
 import logging
 import uuid
+from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar, cast
+
+from usageanalytics_common.patching import Patcher, call_safely
 
 from usageanalytics import autocapture
 from usageanalytics.wire import EventAttribute
-from usageanalytics_common.patching import Patcher, call_safely
 
 from . import naming
 
@@ -35,6 +37,7 @@ _BUILT_IN_DIALOGS = (
     "QProgressDialog",
 )
 _KEEPALIVE_MAX_MS = 60_000
+_Method = TypeVar("_Method", bound=Callable[..., Any])
 
 
 class Binding:
@@ -88,7 +91,7 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
     QWidget, QAbstractButton = widgets.QWidget, widgets.QAbstractButton
     QStackedWidget, QTabWidget = widgets.QStackedWidget, widgets.QTabWidget
     built_in_dialogs = tuple(getattr(widgets, name) for name in _BUILT_IN_DIALOGS if hasattr(widgets, name))
-    slot = getattr(core, "Slot", None) or core.pyqtSlot
+    slot = cast("Callable[[], Callable[[_Method], _Method]]", getattr(core, "Slot", None) or core.pyqtSlot)
 
     class CaptureFilter(core.QObject):  # type: ignore[misc, name-defined]
         """Watches the whole application; never consumes an event."""
@@ -127,7 +130,7 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
             self.app.applicationStateChanged.disconnect(self.on_state)
             self.deleteLater()  # its button connections go with it
 
-        def eventFilter(self, watched: Any, event: Any) -> bool:  # noqa: N802 (Qt's name)
+        def eventFilter(self, watched: Any, event: Any) -> bool:
             try:
                 kind = event.type()
                 if kind == show:
@@ -197,7 +200,10 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
                     return
                 client.log_event(
                     TAP,
-                    {EventAttribute.SCREEN_NAME.value: self.screen_of(button), CONTROL: naming.control_name(button)},
+                    {
+                        EventAttribute.SCREEN_NAME.value: self.screen_of(button),
+                        CONTROL: naming.control_name(button),
+                    },
                     debounce=True,
                 )
             except Exception:

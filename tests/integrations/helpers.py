@@ -119,12 +119,16 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
                 stream.close()
 
 
-def run_script(args: list[str], env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
+def run_script(
+    args: list[str], env: dict[str, str], timeout: float = 120.0
+) -> subprocess.CompletedProcess[str]:
     """Run a Python script to completion; fail with its stderr if it fails."""
     done = subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
     )
-    assert done.returncode == 0, f"{args} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"{args} exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    )
     return done
 
 

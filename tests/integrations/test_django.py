@@ -12,12 +12,12 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
 
-import django  # noqa: E402
-from django.core.handlers.base import BaseHandler  # noqa: E402
+import django
+from django.core.handlers.base import BaseHandler
 
-import usageanalytics as ua  # noqa: E402
-from tests.integrations.helpers import page_loads, params, screen_views  # noqa: E402
-from tests.support.strict_server import StrictServer  # noqa: E402
+import usageanalytics as ua
+from tests.integrations.helpers import page_loads, params, screen_views
+from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
 ORIGINALS = {name: vars(BaseHandler)[name] for name in ("get_response", "get_response_async")}
@@ -205,7 +205,10 @@ def test_identify_setting_by_dotted_path_and_async(
         await async_client().get("/async/1/", headers={"X-User": "dave"})
 
     asyncio.run(browse())
-    assert sorted(screen_views(flushed(server))) == [("carol", "/users/<int:uid>/"), ("dave", "/async/<int:n>/")]
+    assert sorted(screen_views(flushed(server))) == [
+        ("carol", "/users/<int:uid>/"),
+        ("dave", "/async/<int:n>/"),
+    ]
 
 
 def identify_by_header(request: Any) -> str | None:
@@ -291,4 +294,3 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     response = asyncio.run(async_client().get("/async/1/"))
     assert response.status_code == 200
     assert sdk_log.text.count("auto-capture page capture failed") == 2
-

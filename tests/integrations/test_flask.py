@@ -164,7 +164,9 @@ def test_identify_callable_decides_the_user(server: StrictServer, configure: Con
 
 def test_identify_returning_an_identity_sets_the_account(server: StrictServer, configure: Configure) -> None:
     configure()
-    app = create_app(USAGEANALYTICS_IDENTIFY=lambda request: ua.Identity("erin", customer_account_id="acct-9"))
+    app = create_app(
+        USAGEANALYTICS_IDENTIFY=lambda request: ua.Identity("erin", customer_account_id="acct-9")
+    )
     visit(app, "/")
     (view,) = flushed(server).events("Screen View")
     assert view["_envelope"]["userId"] == "erin"
@@ -248,7 +250,6 @@ def test_auto_capture_off_and_shutdown_remove_the_patch(server: StrictServer, co
 
 def test_installing_twice_patches_once(server: StrictServer, configure: Configure) -> None:
     import flask
-
     import usageanalytics_flask
 
     configure()

@@ -63,7 +63,10 @@ def browse(base: str, server_kind: str, wrap: bool) -> dict[str, dict[str, Any]]
 
         with concurrent.futures.ThreadPoolExecutor(2) as pool:
             for round_ in range(4):
-                done = [pool.submit(visit, browser, name, round_) for name, browser in (("alice", alice), ("bob", bob))]
+                done = [
+                    pool.submit(visit, browser, name, round_)
+                    for name, browser in (("alice", alice), ("bob", bob))
+                ]
                 for future in done:
                     future.result(timeout=60)
     return visitors
@@ -91,10 +94,14 @@ def test_real_server_process(
     assert server.rejected == []
 
     routes = ROUTES["django" if server_kind.startswith("django") else "flask"]
-    together = routes["together"].replace("together", "together-async") if server_kind == "django-asgi" else routes["together"]
+    together = (
+        routes["together"].replace("together", "together-async")
+        if server_kind == "django-asgi"
+        else routes["together"]
+    )
     users = {name: user_of(server, visitor["guest"]) for name, visitor in visitors.items()}
     expected_views = set()
-    for name, visitor in visitors.items():
+    for name in visitors:
         # The guest's page (still queued at login, so now the user's), the login's redirect to
         # "/", then the pair's page four times, debounced into one view.
         expected_views |= {(users[name], routes["user"]), (users[name], "/"), (users[name], together)}

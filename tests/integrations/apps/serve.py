@@ -42,7 +42,7 @@ def import_framework(server: str) -> None:
     else:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
         import django
-        import django.core.handlers.base  # noqa: F401
+        import django.core.handlers.base
 
         django.setup()
 
