@@ -65,18 +65,12 @@ def uninstall() -> None:
 
 
 def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
-        return wrapped(*args, **kwargs)
     request = args[0] if args else kwargs.get("request")
-    visit = call_safely("request start", _start, request)
-    if visit is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    finally:
-        web.close_scope(visit)
-    call_safely("page capture", _finish, request, visit, response, _ASK)
-    return response
+    return web.around_request(
+        lambda: wrapped(*args, **kwargs),
+        lambda: _start(request),
+        lambda visit, response: _finish(request, visit, response, _ASK),
+    )
 
 
 async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:

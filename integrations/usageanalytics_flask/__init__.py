@@ -26,7 +26,6 @@ from typing import Any
 from usageanalytics_common import web
 from usageanalytics_common.patching import Patcher, call_safely
 
-from usageanalytics import autocapture
 from usageanalytics.context import Identity
 
 _patcher = Patcher("flask")
@@ -67,17 +66,11 @@ def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
 
 
 def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
-        return wrapped(*args, **kwargs)
-    visit = call_safely("request start", _start, app)
-    if visit is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    finally:
-        web.close_scope(visit)
-    call_safely("page capture", _finish, app, visit, response)
-    return response
+    return web.around_request(
+        lambda: wrapped(*args, **kwargs),
+        lambda: _start(app),
+        lambda visit, response: _finish(app, visit, response),
+    )
 
 
 def _start(app: Any) -> web.Visit | None:

@@ -45,6 +45,11 @@ def taps(server: StrictServer) -> list[tuple[str, str]]:
     return [(params(e)["Screen Name"], params(e)["Control"]) for e in server.events("Tap")]
 
 
+def broken_capture(*args: Any, **kwargs: Any) -> None:
+    """Stands in for a piece of the capture with a bug: the app must never notice."""
+    raise RuntimeError("capture bug")
+
+
 def sdk_env(server: StrictServer, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a child process needs to report to ``server``."""
     env = dict(os.environ)

@@ -16,7 +16,7 @@ import django
 from django.core.handlers.base import BaseHandler
 
 import usageanalytics as ua
-from tests.integrations.helpers import page_loads, params, screen_views
+from tests.integrations.helpers import broken_capture, page_loads, params, screen_views
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -284,10 +284,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
 
     configure()
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("capture bug")
-
-    monkeypatch.setattr(web, "finish_visit", broken)
+    monkeypatch.setattr(web, "finish_visit", broken_capture)
     response = client().get("/")
     assert response.status_code == 200
     assert response.content == b"<h1>Home</h1>"

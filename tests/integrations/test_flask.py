@@ -12,7 +12,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import usageanalytics as ua
 from tests.integrations.apps.flask_site import create_app
-from tests.integrations.helpers import page_loads, params, screen_views
+from tests.integrations.helpers import broken_capture, page_loads, params, screen_views
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -270,17 +270,14 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
 
     configure()
 
-    def broken(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError("capture bug")
-
-    monkeypatch.setattr(web, "start_visit", broken)
+    monkeypatch.setattr(web, "start_visit", broken_capture)
     response = create_app().test_client().get("/")
     assert response.status_code == 200
     assert response.data == b"<h1>Home</h1>"
     assert "auto-capture request start failed" in sdk_log.text
     sdk_log.clear()
     monkeypatch.undo()
-    monkeypatch.setattr(web, "finish_visit", broken)
+    monkeypatch.setattr(web, "finish_visit", broken_capture)
     response = create_app().test_client().get("/")
     assert response.status_code == 200
     assert "auto-capture page capture failed" in sdk_log.text
