@@ -9,7 +9,8 @@ dialogs Qt creates in C++ (``QMessageBox.warning()``), which wrapping ``showEven
   ``QStackedWidget`` or ``QTabWidget`` becomes current (being shown counts; regaining focus
   after a dialog closes does not, as nothing is shown again);
 - a "Tap" (with "Screen Name" and "Control") when a button is clicked, by mouse, keyboard or
-  shortcut;
+  shortcut (a mouse click is recorded before the app's handlers run, so it precedes the
+  dialog it opens);
 - the session starts with the application, ends when it quits, and pauses when the application
   stays inactive (another app in front) for longer than the session timeout.
 

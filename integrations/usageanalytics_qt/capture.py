@@ -86,6 +86,8 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
     """Build the filter class on this binding's QObject."""
     QEvent, Qt = core.QEvent, core.Qt
     show, polish = QEvent.Type.Show, QEvent.Type.Polish
+    release = QEvent.Type.MouseButtonRelease
+    left_button = Qt.MouseButton.LeftButton
     screen_window_types = {Qt.WindowType.Window, Qt.WindowType.Dialog, Qt.WindowType.Sheet}
     active = Qt.ApplicationState.ApplicationActive
     QWidget, QAbstractButton = widgets.QWidget, widgets.QAbstractButton
@@ -100,6 +102,7 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
             super().__init__(app)
             self.app = app
             self.token = uuid.uuid4().hex  # marks the buttons this filter is connected to
+            self.tapped: list[Any] = []  # buttons whose mouse click is recorded, clicked() to come
             self._failures = 0
             self.keepalive = core.QTimer(self)
             self.keepalive.timeout.connect(self.keep_session)
@@ -136,6 +139,8 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
                 if kind == show:
                     if not event.spontaneous() and isinstance(watched, QWidget):
                         self.screen_shown(watched)
+                elif kind == release and isinstance(watched, QAbstractButton):
+                    self.mouse_released(watched, event)
                 elif kind == polish and isinstance(watched, QAbstractButton):
                     self.watch_button(watched)
             except Exception:
@@ -191,23 +196,44 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
                 button.setProperty(_CONNECTED_PROPERTY, self.token)
                 button.clicked.connect(self.on_click)
 
+        def mouse_released(self, button: Any, event: Any) -> None:
+            """A click by mouse is recorded here, before the app's own handlers run (a modal
+            dialog the click opens comes after its Tap); ``on_click`` then skips it."""
+            if (
+                event.button() == left_button
+                and button.isDown()
+                and button.isEnabled()
+                and button.rect().contains(event.position().toPoint())
+            ):
+                if button in self.tapped:  # its last release never became a click
+                    self.tapped.remove(button)
+                self.tap(button)
+                self.tapped = [*self.tapped[-7:], button]
+
         @slot()
         def on_click(self) -> None:
+            """Clicks by keyboard, shortcut or ``click()`` arrive here only."""
             try:
                 button = self.sender()
-                client = autocapture.current_client()
-                if client is None or not isinstance(button, QAbstractButton) or naming.ignored(button):
-                    return
-                client.log_event(
-                    TAP,
-                    {
-                        EventAttribute.SCREEN_NAME.value: self.screen_of(button),
-                        CONTROL: naming.control_name(button),
-                    },
-                    debounce=True,
-                )
+                if button in self.tapped:
+                    self.tapped.remove(button)
+                elif isinstance(button, QAbstractButton):
+                    self.tap(button)
             except Exception:
                 self._failed("recording a tap")
+
+        def tap(self, button: Any) -> None:
+            client = autocapture.current_client()
+            if client is None or naming.ignored(button):
+                return
+            client.log_event(
+                TAP,
+                {
+                    EventAttribute.SCREEN_NAME.value: self.screen_of(button),
+                    CONTROL: naming.control_name(button),
+                },
+                debounce=True,
+            )
 
         @slot()
         def keep_session(self) -> None:

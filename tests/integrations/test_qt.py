@@ -11,10 +11,23 @@ from tests.integrations.helpers import params, run_script, screen_views, sdk_env
 from tests.support.strict_server import StrictServer
 
 TABLES = [f"Table {n}" for n in range(2, 10)]
-VIEWS = ["Table 1", "InboxPage", "MainWindow", *TABLES, "settingsPage", "Profile", "AboutDialog", "Careful"]
+VIEWS = [
+    "Table 1",
+    "InboxPage",
+    "MainWindow",
+    *TABLES,
+    "settingsPage",
+    "Profile",
+    "OptionsDialog",
+    "AboutDialog",
+    "Careful",
+]
+# A mouse click's Tap comes before the modal dialog it opens ("optionsButton", "OptionsDialog").
 TAPS = [
     ("MainWindow", "saveButton"),
     ("MainWindow", "Export"),
+    ("MainWindow", "optionsButton"),
+    ("OptionsDialog", "okButton"),
     ("InboxPage", "refreshButton"),
     ("AboutDialog", "closeButton"),
     ("Careful", "OK"),
@@ -24,6 +37,7 @@ TAPS = [
 VIEWS_UNDEBOUNCED = [
     *VIEWS[: VIEWS.index("Profile") + 1],
     "InboxPage",
+    "OptionsDialog",
     "AboutDialog",
     "AboutDialog",
     "Careful",
@@ -31,6 +45,8 @@ VIEWS_UNDEBOUNCED = [
 TAPS_UNDEBOUNCED = [
     *[("MainWindow", "saveButton")] * 3,
     ("MainWindow", "Export"),
+    ("MainWindow", "optionsButton"),
+    ("OptionsDialog", "okButton"),
     ("InboxPage", "refreshButton"),
     *[("AboutDialog", "closeButton")] * 2,
     ("Careful", "OK"),
@@ -73,6 +89,8 @@ def test_screens_taps_and_the_apps_session(
     assert views == (VIEWS_UNDEBOUNCED if debounce == 0 else VIEWS)
     assert taps(server) == (TAPS_UNDEBOUNCED if debounce == 0 else TAPS)
     names = [event["name"] for event in server.events()]
+    order = [(e["name"], params(e).get("Control") or params(e).get("Screen Name")) for e in server.events()]
+    assert order.index(("Tap", "optionsButton")) < order.index(("Screen View", "OptionsDialog"))
     # One session, from the application's start to its quit.
     assert names[0] == "app_session_start"
     assert names[-1] == "app_session_end"

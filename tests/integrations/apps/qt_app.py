@@ -78,9 +78,24 @@ def build(qt: Qt) -> dict[str, Any]:
     save = w.QPushButton("&Save")
     save.setObjectName("saveButton")
     export = w.QPushButton("&Export")
+    options = w.QPushButton("&Options")
+    options.setObjectName("optionsButton")
+
+    class OptionsDialog(w.QDialog):  # type: ignore[misc, name-defined]
+        pass
+
+    def open_options() -> None:  # a modal dialog opened by the click: after its Tap
+        dialog = OptionsDialog(window)
+        ok = w.QPushButton("OK", dialog)
+        ok.setObjectName("okButton")
+        ok.clicked.connect(dialog.accept)
+        qt.core.QTimer.singleShot(10, lambda: click(qt, ok))
+        dialog.exec()
+
+    options.clicked.connect(open_options)
     secret = w.QPushButton("Secret")
     secret.setProperty("usageanalytics_ignore", True)
-    for button in (save, export, secret):
+    for button in (save, export, options, secret):
         layout.addWidget(button)
     window.setCentralWidget(central)
     return {
@@ -90,6 +105,7 @@ def build(qt: Qt) -> dict[str, Any]:
         "refresh": refresh,
         "save": save,
         "export": export,
+        "options": options,
         "secret": secret,
     }
 
@@ -119,6 +135,7 @@ def browse(qt: Qt, app: Any, parts: dict[str, Any]) -> None:
         click(qt, parts["save"])  # tap-tap-tap
     parts["export"].setFocus()
     qt.test.QTest.keyClick(parts["export"], core.Qt.Key.Key_Space)  # a tap by keyboard
+    click(qt, parts["options"])
     click(qt, parts["secret"])
     click(qt, parts["refresh"])
 
