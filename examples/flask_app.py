@@ -30,7 +30,8 @@ ARTICLES = {1: "Getting started", 2: "Auto-capture", 3: "Sessions"}
 
 
 def layout(body: str) -> str:
-    return f"<!doctype html><title>Example</title><p><a href='/'>Home</a> · <a href='/latest'>latest</a></p>{body}"
+    nav = "<a href='/'>Home</a> · <a href='/latest'>latest</a>"
+    return f"<!doctype html><title>Example</title><p>{nav}</p>{body}"
 
 
 @app.get("/")

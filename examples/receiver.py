@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.strict_server import StrictServer  # noqa: E402
+from tests.support.strict_server import StrictServer
 
 
 def main() -> None:
@@ -23,7 +23,8 @@ def main() -> None:
         shown = 0
         try:
             while True:
-                server.wait_for(lambda: len(server.events()) > shown, timeout=3600)
+                seen = shown
+                server.wait_for(lambda: len(server.events()) > seen, timeout=3600)
                 events = server.events()
                 for event in events[shown:]:
                     values = [p.get("stringValue", p.get("numberValue")) for p in event.get("parameters", [])]

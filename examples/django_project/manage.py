@@ -14,7 +14,6 @@ from pathlib import Path
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")
     from django.core.management import execute_from_command_line
-
     from mysite.settings import DATABASES
 
     if sys.argv[1:2] == ["runserver"] and not Path(DATABASES["default"]["NAME"]).exists():

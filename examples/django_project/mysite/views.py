@@ -13,9 +13,10 @@ ARTICLES = {1: "Getting started", 2: "Auto-capture", 3: "Sessions"}
 
 def layout(request: HttpRequest, body: str) -> HttpResponse:
     user = request.user
+    token = f"<input type=hidden name=csrfmiddlewaretoken value={get_token(request)}>"
     who = (
-        f"Signed in as {user.get_username()} · <form method=post action=/logout/ style=display:inline>"
-        f"<input type=hidden name=csrfmiddlewaretoken value={get_token(request)}><button>log out</button></form>"
+        f"Signed in as {user.get_username()} · "
+        f"<form method=post action=/logout/ style=display:inline>{token}<button>log out</button></form>"
         if user.is_authenticated
         else "<a href='/login/'>log in</a>"
     )
