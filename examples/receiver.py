@@ -23,8 +23,7 @@ def main() -> None:
         shown = 0
         try:
             while True:
-                seen = shown
-                server.wait_for(lambda: len(server.events()) > seen, timeout=3600)
+                server.wait_for(lambda seen=shown: len(server.events()) > seen, timeout=3600)
                 events = server.events()
                 for event in events[shown:]:
                     values = [p.get("stringValue", p.get("numberValue")) for p in event.get("parameters", [])]
