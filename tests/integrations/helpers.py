@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -72,12 +74,18 @@ class Served:
         self.stderr = ""
 
 
-@contextlib.contextmanager
-def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iterator[Served]:
-    """Start a server process that prints ``PORT <n>`` once listening; yield it.
+_LISTENING = re.compile(r"^PORT (\d+)|http://127\.0\.0\.1:(\d+)")
 
-    On leaving, close its stdin (the apps shut down cleanly, flushing the SDK, when it closes)
-    and wait for it to exit; fail if it exited with an error.
+
+@contextlib.contextmanager
+def serving(
+    args: list[str], env: dict[str, str], timeout: float = 60.0, interrupt: bool = False
+) -> Iterator[Served]:
+    """Start a server process that prints ``PORT <n>`` (or its URL) once listening; yield it.
+
+    On leaving, close its stdin (the test apps shut down cleanly, flushing the SDK, when it
+    closes), or with ``interrupt`` press Ctrl-C (SIGINT), and wait for it to exit; fail if it
+    exited with an error.
     """
     process = subprocess.Popen(
         [sys.executable, *args],
@@ -96,8 +104,9 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
             line = process.stdout.readline()
             if not line:
                 break
-            if line.startswith("PORT "):
-                port = int(line.split()[1])
+            found = _LISTENING.search(line)
+            if found:
+                port = int(found.group(1) or found.group(2))
                 break
         if port is None:
             process.kill()
@@ -109,6 +118,8 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
         if process.poll() is None:
             assert process.stdin is not None
             process.stdin.close()
+            if interrupt:
+                process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
@@ -117,7 +128,7 @@ def serving(args: list[str], env: dict[str, str], timeout: float = 60.0) -> Iter
         stderr = process.stderr.read() if process.stderr else ""
         if port is not None:
             served.stderr = stderr
-        if process.returncode not in (0, None):
+        if process.returncode not in (0, None, -signal.SIGINT):
             raise AssertionError(f"server process exited {process.returncode}: {stderr[-3000:]}")
         for stream in (process.stdout, process.stderr):
             if stream is not None:

@@ -1,0 +1,88 @@
+"""The examples, run as their README says, report to a real server with nothing but configure()."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.integrations.helpers import (
+    ROOT,
+    http_client,
+    params,
+    run_script,
+    screen_views,
+    sdk_env,
+    serving,
+    taps,
+)
+from tests.support.strict_server import StrictServer
+
+EXAMPLES = ROOT / "examples"
+
+
+def free_port() -> int:
+    """For a server that cannot be told to pick its own port (Django's runserver)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def names(server: StrictServer) -> list[str]:
+    return [name for _, name in screen_views(server)]
+
+
+def test_flask_example(server: StrictServer, tmp_path: Path) -> None:
+    env = sdk_env(server, tmp_path / "sdk")
+    command = [str(EXAMPLES / "flask_app.py"), "--port", "0"]
+    with serving(command, env, interrupt=True) as served, http_client() as browser:
+        for path in ("/", "/latest", "/api/articles", "/favicon.ico"):
+            browser.get(served.url + path)
+    assert names(server) == ["/", "/articles/<int:article_id>"]
+    loads = [params(e) for e in server.events("page_load_event")]
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/", 1), ("/articles/3", 2)]
+    assert server.rejected == []
+
+
+def test_django_example_with_runserver(server: StrictServer, tmp_path: Path) -> None:
+    env = sdk_env(server, tmp_path / "sdk", EXAMPLE_DJANGO_DB=str(tmp_path / "example.db"))
+    port = free_port()
+    command = [str(EXAMPLES / "django_project" / "manage.py"), "runserver", "--noreload", f"127.0.0.1:{port}"]
+    with serving(command, env, interrupt=True) as served, http_client() as browser:
+        for path in ("/", "/articles/", "/articles/2/", "/live/", "/api/articles/"):
+            assert browser.get(served.url + path).status_code == 200
+        browser.get(served.url + "/login/")
+        token = browser.cookies["csrftoken"]
+        response = browser.post(
+            served.url + "/login/",
+            data={"name": "grace", "csrfmiddlewaretoken": token},
+            headers={"Referer": served.url},
+        )
+        assert "Signed in as grace" in response.text
+        browser.get(served.url + "/articles/3/")
+    assert len(server.events("page_load_event")) == 7  # the JSON answer is not a page
+    assert set(names(server)) == {"/", "/articles/", "/articles/<int:article_id>/", "/live/", "/login/"}
+    (grace,) = {
+        body["userId"] for body in server.bodies("usageanalytics/user") if body["loginMechanism"] == "AUTH"
+    }
+    (last,) = [e for e in server.events("page_load_event") if params(e)["pageUrl"] == "/articles/3/"]
+    assert last["_envelope"]["userId"] == grace
+    assert server.rejected == []
+
+
+@pytest.mark.parametrize("binding", ["PySide6", "PyQt6"])
+def test_qt_example_demo(server: StrictServer, tmp_path: Path, binding: str) -> None:
+    env = sdk_env(server, tmp_path / "sdk", QT_QPA_PLATFORM="offscreen")
+    flags = ["--demo", *(["--pyqt6"] if binding == "PyQt6" else [])]
+    run_script([str(EXAMPLES / "qt_app.py"), *flags], env)
+    assert names(server) == ["Inbox", "MailWindow", "Archive", "Spam", "ComposeDialog", "Delete"]
+    # The demo clicks with click(), not the mouse: such a Tap is recorded once the click's
+    # handlers return, after the dialog the click opened.
+    assert taps(server) == [
+        ("ComposeDialog", "Send"),
+        ("MailWindow", "Compose"),
+        ("Delete", "No"),
+        ("MailWindow", "Delete"),
+    ]
+    assert server.rejected == []
