@@ -55,6 +55,8 @@ def broken_capture(*args: Any, **kwargs: Any) -> None:
 def sdk_env(server: StrictServer, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a child process needs to report to ``server``."""
     env = dict(os.environ)
+    for leaked in ("DJANGO_SETTINGS_MODULE", "UA_TEST_DJANGO_DB"):  # set by the in-process tests
+        env.pop(leaked, None)
     env.update(
         USAGEANALYTICS_APP_ID="app-process",
         USAGEANALYTICS_API_KEY=API_KEY,
