@@ -30,7 +30,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -64,7 +64,10 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
 ``/health/db`` but not ``/healthy``; ``/static/`` matches everything under it) or, when it starts
 with ``^``, a regular expression matched at the start of the path."""
 
-_VISITOR_ID = re.compile(r"[0-9a-f]{32}")
+# Read straight from the Cookie header: cheaper than parsing every cookie, and a value of any
+# other shape is not ours (the visitor gets a new id).
+_VISITOR_IN_HEADER = re.compile(rf"(?:^|[;,]\s*){VISITOR_COOKIE}=([0-9a-f]{{32}})(?=$|[;,\s])")
+_REDIRECTS_IN_HEADER = re.compile(rf"(?:^|[;,]\s*){REDIRECTS_COOKIE}=([0-9]{{1,2}})(?=$|[;,\s])")
 
 
 class PathRules:
@@ -143,6 +146,7 @@ class Visit:
     secure: bool
     token: Token[Identity | None] | None = None
     visit_token: Token[Visit | None] | None = None
+    request: Any = None  # the framework's request object, for the integration's own use
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
@@ -164,25 +168,25 @@ _current_visit: ContextVar[Visit | None] = ContextVar("usageanalytics_visit", de
 
 
 def start_visit(
-    cookies: Mapping[str, str], source_ip: str | None, secure: bool, user_hint: str | None = None
+    cookie_header: str | None, source_ip: str | None, secure: bool, user_hint: str | None = None
 ) -> Visit:
-    """Read the visitor's cookies and open the request's identity scope."""
+    """Read the visitor's cookies from the request's Cookie header; open its identity scope."""
     started = time.perf_counter()
-    visitor = cookies.get(VISITOR_COOKIE)
-    new_visitor = visitor is None or _VISITOR_ID.fullmatch(visitor) is None
-    if new_visitor:
-        visitor = uuid.uuid4().hex
-    assert visitor is not None
-    redirects = cookies.get(REDIRECTS_COOKIE, "")
+    visitor = redirects = None
+    if cookie_header and "ua_" in cookie_header:
+        visitor = _VISITOR_IN_HEADER.search(cookie_header)
+        redirects = _REDIRECTS_IN_HEADER.search(cookie_header)
     visit = Visit(
         started,
-        visitor,
-        new_visitor,
-        min(int(redirects), MAX_REDIRECTS) if redirects.isdigit() else 0,
+        visitor.group(1) if visitor else uuid.uuid4().hex,
+        visitor is None,
+        min(int(redirects.group(1)), MAX_REDIRECTS) if redirects else 0,
         source_ip or None,
         secure,
     )
-    visit.token = push_identity(Identity(user_id=user_hint, guest_id=visitor, source_ip=visit.source_ip))
+    visit.token = push_identity(
+        Identity(user_id=user_hint, guest_id=visit.visitor_id, source_ip=visit.source_ip)
+    )
     visit.visit_token = _current_visit.set(visit)
     return visit
 

@@ -45,6 +45,7 @@ _auth_signals: tuple[Any, Any] | None = None  # (user_logged_in, user_logged_out
 _SIGNAL_UID = "usageanalytics.auto_capture"
 _REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
 _ASK = object()  # identify(request) not called yet
+_settings_cache: dict[str, Any] = {}
 
 
 def install(base_module: ModuleType) -> None:
@@ -102,7 +103,9 @@ def _start(request: Any) -> web.Visit | None:
         return None
     if _auth_signals is None and "django.contrib.auth" in sys.modules:
         _watch_logins()
-    return web.start_visit(request.COOKIES, request.META.get("REMOTE_ADDR"), request.is_secure())
+    return web.start_visit(
+        request.META.get("HTTP_COOKIE"), request.META.get("REMOTE_ADDR"), request.is_secure()
+    )
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
@@ -171,9 +174,19 @@ def _user_id(request: Any) -> str | None:
 
 
 def _setting(name: str) -> Any:
+    return getattr(_settings()[0], name, None)
+
+
+def _settings() -> tuple[Any, dict[str, Any]]:
+    """Django's settings object and a cache that lasts while they stay the same object
+    (``override_settings`` swaps it), so a request reads no setting Django lacks twice."""
     from django.conf import settings  # type: ignore[import-untyped]
 
-    return getattr(settings, name, None)
+    holder = settings._wrapped
+    if _settings_cache.get("holder") is not holder:
+        _settings_cache.clear()
+        _settings_cache["holder"] = holder
+    return settings, _settings_cache
 
 
 def _identify_callable() -> Callable[..., Any] | None:
@@ -192,8 +205,12 @@ def _import(dotted: str) -> Callable[..., Any]:
 
 
 def _rules() -> web.PathRules:
-    prefixes = _asset_prefixes(_setting("STATIC_URL"), _setting("MEDIA_URL"))
-    return web.path_rules(_setting("USAGEANALYTICS_EXCLUDE"), prefixes)
+    _, cache = _settings()
+    rules = cache.get("rules")
+    if rules is None:
+        prefixes = _asset_prefixes(_setting("STATIC_URL"), _setting("MEDIA_URL"))
+        rules = cache["rules"] = web.path_rules(_setting("USAGEANALYTICS_EXCLUDE"), prefixes)
+    return cast(web.PathRules, rules)
 
 
 @functools.lru_cache(maxsize=8)

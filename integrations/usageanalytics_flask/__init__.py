@@ -6,7 +6,7 @@ however ``app.wsgi_app`` was wrapped (``ProxyFix``, WhiteNoise, a dispatcher) an
 was created. Per app, ``app.config`` may set:
 
 - ``USAGEANALYTICS_EXCLUDE``: more paths that are never pages (prefixes, or patterns starting
-  with ``^``), added to the defaults and the app's static folder;
+  with ``^``), added to the defaults; the app's and blueprints' static files never are;
 - ``USAGEANALYTICS_IDENTIFY``: ``identify(request)`` returning the user id, an ``Identity``, or
   None to use Flask-Login's user;
 - ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
@@ -19,16 +19,19 @@ the moment a guest becomes a user and, at logout, a new guest.
 from __future__ import annotations
 
 import sys
+import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import flask.globals as flask_globals
 from usageanalytics_common import web
 from usageanalytics_common.patching import Patcher, call_safely
 
 from usageanalytics.context import Identity
 
 _patcher = Patcher("flask")
+_compiled_rules: weakref.WeakKeyDictionary[Any, tuple[Any, web.PathRules]] = weakref.WeakKeyDictionary()
 _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)
 
 
@@ -74,21 +77,22 @@ def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: A
 
 
 def _start(app: Any) -> web.Visit | None:
-    """Open the visit, or None when the path is excluded."""
-    from flask import request
-
+    """Open the visit, or None when the path is excluded (static files among them)."""
+    request = flask_globals.request._get_current_object()  # type: ignore[attr-defined]
     endpoint = request.endpoint or ""
     if endpoint == "static" or endpoint.endswith(".static") or _rules(app).excludes(request.path):
         return None
     if _login_signals is None and getattr(app, "login_manager", None) is not None:
         _watch_logins()
-    return web.start_visit(request.cookies, request.remote_addr, request.is_secure, _session_user_id(app))
+    visit = web.start_visit(
+        request.environ.get("HTTP_COOKIE"), request.remote_addr, request.is_secure, _session_user_id(app)
+    )
+    visit.request = request
+    return visit
 
 
 def _finish(app: Any, visit: web.Visit, response: Any) -> None:
-    from flask import request
-
-    config = app.config
+    request, config = visit.request, app.config
     url = web.page_url(
         request.script_root + request.path,
         request.query_string.decode("latin-1"),
@@ -117,18 +121,21 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
 
 
 def _rules(app: Any) -> web.PathRules:
-    static = getattr(app, "static_url_path", None)
-    prefixes = (static.rstrip("/") + "/",) if static and app.has_static_folder else ()
-    return web.path_rules(app.config.get("USAGEANALYTICS_EXCLUDE"), prefixes)
+    """The app's exclusions, compiled again only when its setting changes."""
+    extra = app.config.get("USAGEANALYTICS_EXCLUDE")
+    cached = _compiled_rules.get(app)
+    if cached is not None and cached[0] is extra:
+        return cached[1]
+    rules = web.path_rules(extra)
+    _compiled_rules[app] = (extra, rules)
+    return rules
 
 
 def _session_user_id(app: Any) -> str | None:
     """Flask-Login's user id as its session holds it: no user loader call, no database."""
     if getattr(app, "login_manager", None) is None:
         return None
-    from flask import session
-
-    data = session._get_current_object()  # type: ignore[attr-defined]
+    data = flask_globals.session._get_current_object()  # type: ignore[attr-defined]
     # dict.get, not session.get: reading through the session would mark it accessed (Vary: Cookie).
     value = dict.get(data, "_user_id") if isinstance(data, dict) else None
     return str(value) if value else None
@@ -140,9 +147,7 @@ def _login_user_id(app: Any) -> str | None:
     user_id = _session_user_id(app)
     if user_id is not None or getattr(app, "login_manager", None) is None:
         return user_id
-    from flask import g
-
-    user = g.get("_login_user")
+    user = flask_globals.g.get("_login_user")
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     loaded = user.get_id()

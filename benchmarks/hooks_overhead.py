@@ -1,0 +1,191 @@
+"""What auto-capture adds to each request of a Flask or Django app.
+
+    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 5] [--seconds 2] [--render-ms 1]
+
+The same hello-world page (an HTML response that takes ``--render-ms`` of CPU to render) is
+served through the framework's WSGI callable, in this process, with auto-capture off and on in
+alternating rounds; requests per second are compared within the run, so the figure is a ratio
+on one machine at one moment. "On" does everything a real deployment does per page: a visitor
+cookie from a pool of 100 returning visitors, a Screen View (debounced per visitor) and a page
+load queued, written to disk and sent in batches to a receiver in another process. A third
+mode, "hooks only", stubs the client's tracking call to show the integration's own share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any
+
+import usageanalytics as ua
+from usageanalytics.client import Client
+
+RECEIVER = """
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *args): pass
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        body = b'{"status": "SUCCESS"}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever()
+"""
+
+VISITORS = [f"{n:032x}" for n in range(1, 101)]
+
+
+def render(milliseconds: float) -> str:
+    """Spend ``milliseconds`` of CPU, as a template would."""
+    end = time.perf_counter() + milliseconds / 1000.0
+    while time.perf_counter() < end:
+        pass
+    return "<!doctype html><h1>Hello, world</h1>"
+
+
+def flask_app(render_ms: float) -> Callable[..., Any]:
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.get("/hello/<name>")
+    def hello(name: str) -> str:
+        return render(render_ms)
+
+    return app.wsgi_app
+
+
+def django_app(render_ms: float) -> Callable[..., Any]:
+    import django
+    from django.conf import settings
+    from django.http import HttpResponse
+    from django.urls import path
+
+    def hello(request: Any, name: str) -> HttpResponse:
+        return HttpResponse(render(render_ms))
+
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="benchmark",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF=__name__,
+        MIDDLEWARE=["django.middleware.common.CommonMiddleware"],
+    )
+    globals()["urlpatterns"] = [path("hello/<str:name>", hello)]
+    django.setup()
+    from django.core.wsgi import get_wsgi_application
+
+    return get_wsgi_application()
+
+
+def environ(visitor: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/hello/world",
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "REMOTE_ADDR": "127.0.0.1",
+        "HTTP_HOST": "127.0.0.1",
+        "HTTP_COOKIE": f"ua_visitor={visitor}",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": io.BytesIO(),
+        "wsgi.errors": sys.stderr,
+        "wsgi.version": (1, 0),
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+def requests_per_second(app: Callable[..., Any], seconds: float) -> float:
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    count = 0
+    started = time.perf_counter()
+    deadline = started + seconds
+    while time.perf_counter() < deadline:
+        for visitor in VISITORS:
+            for _ in app(environ(visitor), start_response):
+                pass
+        count += len(VISITORS)
+    elapsed = time.perf_counter() - started
+    assert all(status.startswith("200") for status in statuses), set(statuses)
+    return count / elapsed
+
+
+MODES = ("off", "on", "hooks only")
+
+
+def measure(name: str, app: Callable[..., Any], args: argparse.Namespace, endpoint: str, data: str) -> None:
+    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
+    requests_per_second(app, 0.3)  # warm up
+    log_event = Client.log_event
+    for _ in range(args.rounds):
+        for mode in MODES:
+            ua.configure(
+                "benchmark",
+                api_key="benchmark",
+                endpoint=endpoint,
+                data_dir=data,
+                customer_account_id="acct",
+                collect_device_attributes=False,
+                auto_capture=mode != "off",
+            )
+            if mode == "hooks only":
+                Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
+            try:
+                rates[mode].append(requests_per_second(app, args.seconds))
+            finally:
+                Client.log_event = log_event  # type: ignore[method-assign]
+    assert ua.flush(timeout=60), "the receiver did not get everything"
+    off, on, hooks = (statistics.median(rates[mode]) for mode in MODES)
+    print(
+        f"| {name:6} | {args.render_ms:4.1f} ms | {off:9,.0f} | {on:9,.0f} | {(1 - on / off) * 100:6.2f} % | "
+        f"{(1 / on - 1 / off) * 1e6:6.1f} µs | {(1 / hooks - 1 / off) * 1e6:6.1f} µs |",
+        flush=True,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=2.0, help="per round and mode")
+    parser.add_argument("--render-ms", type=float, default=1.0)
+    args = parser.parse_args()
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None
+        endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
+        with tempfile.TemporaryDirectory() as data:
+            print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; median of {args.rounds} rounds")
+            print("| app    | render  | off req/s | on req/s  | overhead | added/req | hooks only/req |")
+            print("|--------|---------|-----------|-----------|----------|-----------|----------------|")
+            measure("Flask", flask_app(args.render_ms), args, endpoint, data)
+            measure("Django", django_app(args.render_ms), args, endpoint, data)
+            ua.shutdown(timeout=30)
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=30)
+
+
+if __name__ == "__main__":
+    main()
