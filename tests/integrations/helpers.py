@@ -81,13 +81,17 @@ _LISTENING = re.compile(r"^PORT (\d+)|http://127\.0\.0\.1:(\d+)")
 
 @contextlib.contextmanager
 def serving(
-    args: list[str], env: dict[str, str], timeout: float = 60.0, interrupt: bool = False
+    args: list[str],
+    env: dict[str, str],
+    timeout: float = 60.0,
+    interrupt: bool = False,
+    merge_stderr: bool = False,
 ) -> Iterator[Served]:
     """Start a server process that prints ``PORT <n>`` (or its URL) once listening; yield it.
 
     On leaving, close its stdin (the test apps shut down cleanly, flushing the SDK, when it
     closes), or with ``interrupt`` press Ctrl-C (SIGINT), and wait for it to exit; fail if it
-    exited with an error.
+    exited with an error. ``merge_stderr`` for servers that say they listen on stderr.
     """
     process = subprocess.Popen(
         [sys.executable, *args],
@@ -95,7 +99,7 @@ def serving(
         env=env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
         text=True,
     )
     try:

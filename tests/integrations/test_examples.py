@@ -71,6 +71,17 @@ def test_django_example_with_runserver(server: StrictServer, tmp_path: Path) -> 
     assert server.rejected == []
 
 
+def test_django_example_under_uvicorn(server: StrictServer, tmp_path: Path) -> None:
+    env = sdk_env(server, tmp_path / "sdk", EXAMPLE_DJANGO_DB=str(tmp_path / "example.db"))
+    command = ["-m", "uvicorn", "--app-dir", str(EXAMPLES / "django_project"), "mysite.asgi:application"]
+    command += ["--port", str(free_port()), "--log-level", "info"]
+    with serving(command, env, interrupt=True, merge_stderr=True) as served, http_client() as browser:
+        for path in ("/", "/live/", "/api/articles/"):
+            assert browser.get(served.url + path).status_code == 200
+    assert names(server) == ["/", "/live/"]
+    assert server.rejected == []
+
+
 @pytest.mark.parametrize("binding", ["PySide6", "PyQt6"])
 def test_qt_example_demo(server: StrictServer, tmp_path: Path, binding: str) -> None:
     env = sdk_env(server, tmp_path / "sdk", QT_QPA_PLATFORM="offscreen")

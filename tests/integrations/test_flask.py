@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,7 +13,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import usageanalytics as ua
 from tests.integrations.apps.flask_site import create_app
-from tests.integrations.helpers import broken_capture, page_loads, params, screen_views
+from tests.integrations.helpers import broken_capture, page_loads, params, run_script, screen_views, sdk_env
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -282,3 +283,27 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert response.status_code == 200
     assert "auto-capture page capture failed" in sdk_log.text
     assert logging.getLogger("usageanalytics").handlers  # the core's NullHandler is untouched
+
+
+def test_a_failing_install_never_breaks_importing_flask(server: StrictServer, tmp_path: Path) -> None:
+    script = """
+import logging
+logging.basicConfig(level=logging.WARNING)
+import usageanalytics as ua
+import usageanalytics_flask
+
+def broken_install(module):
+    raise RuntimeError("install bug")
+
+usageanalytics_flask.install = broken_install
+ua.configure(customer_account_id="acct-1", collect_device_attributes=False)
+import flask  # the hook fails here, the import does not
+
+app = flask.Flask("site")
+app.get("/")(lambda: "<p>hi</p>")
+assert app.test_client().get("/").data == b"<p>hi</p>"
+ua.shutdown(timeout=30)
+"""
+    done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
+    assert "auto-capture for flask failed and is off" in done.stderr
+    assert screen_views(server) == []
