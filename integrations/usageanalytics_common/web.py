@@ -25,7 +25,6 @@ What counts:
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import re
 import time
@@ -80,7 +79,10 @@ class PathRules:
             if isinstance(rule, re.Pattern):
                 patterns.append(rule)
             elif isinstance(rule, str) and rule.startswith("^"):
-                patterns.append(re.compile(rule))
+                try:
+                    patterns.append(re.compile(rule))
+                except re.error as exc:
+                    logger.warning("usageanalytics: exclusion pattern %r is invalid (%s); ignored", rule, exc)
             elif isinstance(rule, str) and rule:
                 prefixes.append(rule if rule.startswith("/") else "/" + rule)
             else:
@@ -98,21 +100,16 @@ class PathRules:
         return any(pattern.match(path) for pattern in self._patterns)
 
 
-@functools.lru_cache(maxsize=64)
-def _compiled(rules: tuple[Any, ...]) -> PathRules:
-    return PathRules(rules)
-
-
 def path_rules(extra: Any, framework_prefixes: Iterable[str] = ()) -> PathRules:
-    """The defaults, the framework's own asset prefixes, and the app's ``extra`` rules."""
+    """The defaults, the framework's own asset prefixes, and the app's ``extra`` rules.
+
+    Compiling takes microseconds; callers keep the result while the settings stay the same.
+    """
     if extra is None:
         extra = ()
     elif isinstance(extra, (str, re.Pattern)):
         extra = (extra,)
-    try:
-        return _compiled((*DEFAULT_EXCLUDES, *framework_prefixes, *extra))
-    except TypeError:  # an unhashable setting such as a list of lists
-        return PathRules((*DEFAULT_EXCLUDES, *framework_prefixes, *extra))
+    return PathRules((*DEFAULT_EXCLUDES, *framework_prefixes, *extra))
 
 
 def is_page(method: str, status: int, content_type: str | None) -> bool:
