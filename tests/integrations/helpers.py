@@ -15,11 +15,19 @@ from typing import Any
 
 import httpx
 
+import usageanalytics as ua
 from tests.conftest import API_KEY
 from tests.support.strict_server import StrictServer
 
 ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
+
+
+def flushed(server: StrictServer) -> StrictServer:
+    """``server`` once the shared client has sent everything, none of it rejected."""
+    assert ua.flush(timeout=30)
+    assert server.rejected == []
+    return server
 
 
 def params(event: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,7 @@ import django
 from django.core.handlers.base import BaseHandler
 
 import usageanalytics as ua
-from tests.integrations.helpers import broken_capture, page_loads, params, screen_views
+from tests.integrations.helpers import broken_capture, flushed, page_loads, params, screen_views
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -49,12 +49,6 @@ def visitor_of(browser: Any) -> str:
     cookie = browser.cookies.get("ua_visitor")
     assert cookie is not None, "the visitor cookie was not set"
     return str(cookie.value)
-
-
-def flushed(server: StrictServer) -> StrictServer:
-    assert ua.flush(timeout=30)
-    assert server.rejected == []
-    return server
 
 
 def user_pk(name: str) -> str:

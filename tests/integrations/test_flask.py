@@ -13,7 +13,15 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 import usageanalytics as ua
 from tests.integrations.apps.flask_site import create_app
-from tests.integrations.helpers import broken_capture, page_loads, params, run_script, screen_views, sdk_env
+from tests.integrations.helpers import (
+    broken_capture,
+    flushed,
+    page_loads,
+    params,
+    run_script,
+    screen_views,
+    sdk_env,
+)
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -37,12 +45,6 @@ def visitor_of(client: Any) -> str:
     cookie = client.get_cookie("ua_visitor")
     assert cookie is not None, "the visitor cookie was not set"
     return str(cookie.value)
-
-
-def flushed(server: StrictServer) -> StrictServer:
-    assert ua.flush(timeout=30)
-    assert server.rejected == []
-    return server
 
 
 def test_pages_are_named_by_route_and_non_pages_are_not_captured(
