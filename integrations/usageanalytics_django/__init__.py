@@ -174,7 +174,11 @@ def _user_id(request: Any) -> str | None:
 
 
 def _setting(name: str) -> Any:
-    return getattr(_settings()[0], name, None)
+    settings, cache = _settings()
+    key = "setting:" + name
+    if key not in cache:
+        cache[key] = getattr(settings, name, None)
+    return cache[key]
 
 
 def _settings() -> tuple[Any, dict[str, Any]]:
