@@ -142,6 +142,8 @@ class Client:
             flush_interval=settings.flush_interval,
             batch_size=settings.batch_size,
             max_record_age=settings.max_record_age,
+            retry_base=settings.retry_base,
+            retry_cap=settings.retry_cap,
         )
         self._writer = Writer(
             store,

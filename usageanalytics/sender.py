@@ -32,16 +32,14 @@ from .transport import Outcome, Result, Transport
 
 logger = logging.getLogger("usageanalytics")
 
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 300.0
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
 RECORDS_PER_ROUND = 1000
 
 
-def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random, capped at 5 minutes."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped at ``cap``."""
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
     jitter = float((rng or random).uniform(0, delay / 2))
     return delay / 2 + jitter
 
@@ -82,6 +80,8 @@ class Sender:
         flush_interval: float,
         batch_size: int,
         max_record_age: float,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
     ) -> None:
         self._client = client
         self.own = own
@@ -96,6 +96,8 @@ class Sender:
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._max_age = max_record_age
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
         self._aliases: dict[str, Alias] = {}
         self._alias_version: tuple[int, float] | None = None
         self._held_version: tuple[int, float] | None = None
@@ -161,6 +163,15 @@ class Sender:
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self._flush_interval
+        try:
+            # Queues left by dead processes (a crash, an offline exit) go out now, not in 2 minutes.
+            self._next_adopt = time.monotonic() + ADOPT_EVERY
+            self._adopt_orphans()
+            if len(self.stores()) > 1:
+                self._forced = True
+                self._wake.set()
+        except Exception:
+            logger.exception("usageanalytics could not look for orphaned queues")
         while not self._stopping:
             now = time.monotonic()
             due = min(next_flush, self._retry_at or next_flush)
@@ -337,7 +348,7 @@ class Sender:
 
     def _schedule_retry(self, reason: str, retry_after: float | None) -> float:
         self._attempt += 1
-        delay = backoff_delay(self._attempt)
+        delay = backoff_delay(self._attempt, self._retry_base, self._retry_cap)
         if retry_after is not None:
             delay = retry_after
             self._honour_until = time.monotonic() + retry_after
@@ -456,25 +467,43 @@ class Sender:
     # -- bounds (called from the writer thread) ---------------------------------------------------
 
     def enforce_bound(self, max_records: int) -> None:
-        """Drop the oldest queued items until the backlog is under ``max_records``."""
+        """Drop the oldest queued records until the backlog is at most ``max_records``.
+
+        A chunk larger than the excess is trimmed rather than dropped whole, so the bound costs
+        exactly the records over it.
+        """
         while self.backlog.records > max_records:
-            dropped = False
-            for store in self.stores():
-                for queue in (store.outbox, store.inbox, store.held):
-                    item = queue.get()
-                    if item is None:
-                        continue
-                    item_id, data, _ = item
-                    count = _records_in(data)
-                    queue.ack(item_id)
-                    self.backlog.remove(count)
-                    self._client._record_dropped(count, f"queue over max_queued_records={max_records}")
-                    dropped = True
-                    break
-                if dropped:
-                    break
-            if not dropped:
+            excess = self.backlog.records - max_records
+            oldest = self._oldest_item()
+            if oldest is None:
                 return
+            queue, (item_id, data, _) = oldest
+            count = _records_in(data)
+            if "r" in data and count > excess:
+                data["r"] = data["r"][excess:]
+                data["n"] = len(data["r"])
+                queue.update(item_id, data)
+                queue.nack(item_id)
+                count = excess
+            else:
+                queue.ack(item_id)
+            self.backlog.remove(count)
+            self._client._record_dropped(count, f"queue over max_queued_records={max_records}")
+
+    def _oldest_item(self) -> tuple[AckQueue, tuple[int, Any, float]] | None:
+        """Take the oldest ready item of every store's queues (the others are put back)."""
+        candidates = []
+        for store in self.stores():
+            for queue in store.queues:
+                item = queue.get()
+                if item is not None:
+                    candidates.append((queue, item))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda pair: pair[1][2])
+        for queue, (item_id, _, _) in candidates[1:]:
+            queue.nack(item_id)
+        return candidates[0]
 
     def close(self) -> None:
         if self._transport is not None:
