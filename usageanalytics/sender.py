@@ -100,7 +100,7 @@ class Sender:
         self._retry_cap = retry_cap
         self._aliases: dict[str, Alias] = {}
         self._alias_version: tuple[int, float] | None = None
-        self._held_version: tuple[int, float] | None = None
+        self._held_versions: dict[Path, tuple[int, float] | None] = {}
         self._wake = threading.Event()
         self._forced = False
         self._stopping = False
@@ -432,9 +432,9 @@ class Sender:
 
     def _release_held(self, store: QueueStore) -> None:
         """Send held records whose guest has logged in since they were held."""
-        if store.held_items() == 0 or self._held_version == self._alias_version:
+        if store.held_items() == 0 or self._held_versions.get(store.folder) == self._alias_version:
             return
-        self._held_version = self._alias_version
+        self._held_versions[store.folder] = self._alias_version
         items = []
         while (item := store.held.get()) is not None:
             items.append(item)

@@ -63,8 +63,7 @@ def timestamp(epoch: float | None = None) -> str:
     """UTC, ISO 8601, millisecond precision, ``Z``: ``2018-09-29T09:58:44.635Z``."""
     if epoch is None:
         epoch = time.time()
-    seconds = int(epoch // 1)
-    millis = int((epoch - seconds) * 1000)
+    seconds, millis = divmod(round(epoch * 1000), 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
 
 
