@@ -597,7 +597,7 @@ class Client:
         if sender is None:
             return
         if self.backlog.records > self.settings.max_queued_records:
-            sender.enforce_bound(self.settings.max_queued_records)
+            sender.request_trim(self.settings.max_queued_records)
         self._since_wake += count
         if self._since_wake >= self.settings.batch_size:
             self._since_wake = 0

@@ -102,6 +102,7 @@ class Sender:
         self._alias_version: tuple[int, float] | None = None
         self._held_versions: dict[Path, tuple[int, float] | None] = {}
         self._wake = threading.Event()
+        self._trim_to: int | None = None
         self._forced = False
         self._stopping = False
         self._attempt = 0
@@ -123,6 +124,15 @@ class Sender:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def request_trim(self, max_records: int) -> None:
+        """The backlog is over ``max_records``: drop the oldest, on this thread, between sends.
+
+        Trimming on the sender's own thread means no item is in flight while it picks the
+        oldest, so what goes is really the oldest.
+        """
+        self._trim_to = max_records
+        self._wake.set()
 
     def wake(self, forced: bool = False) -> None:
         if forced:
@@ -179,6 +189,7 @@ class Sender:
             self._wake.clear()
             if self._stopping:
                 break
+            self._trim()
             forced, self._forced = self._forced, False
             now = time.monotonic()
             if not forced and now < max(self._retry_at, self._paused_until) and now < next_flush:
@@ -364,6 +375,7 @@ class Sender:
 
     def _drain_outbox(self, store: QueueStore) -> None:
         while not self._stopping:
+            self._trim()
             item = store.outbox.get()
             if item is None:
                 return
@@ -396,6 +408,7 @@ class Sender:
 
     def _drain_inbox(self, store: QueueStore) -> None:
         while not self._stopping:
+            self._trim()
             chunks = self._take_chunks(store.inbox)
             if not chunks:
                 return
@@ -464,7 +477,12 @@ class Sender:
         except Exception:
             logger.exception("usageanalytics signal receiver failed")
 
-    # -- bounds (called from the writer thread) ---------------------------------------------------
+    # -- bounds ---------------------------------------------------------------------------------------
+
+    def _trim(self) -> None:
+        limit, self._trim_to = self._trim_to, None
+        if limit is not None:
+            self.enforce_bound(limit)
 
     def enforce_bound(self, max_records: int) -> None:
         """Drop the oldest queued records until the backlog is at most ``max_records``.

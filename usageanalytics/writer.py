@@ -77,6 +77,7 @@ class Writer:
             batch = self._take_pending()
             batch.append(record)
             self._put(batch)
+        self._on_persisted(len(batch))
 
     def submit(self, task: Task) -> None:
         """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
@@ -120,10 +121,8 @@ class Writer:
         return batch
 
     def _put(self, batch: list[dict[str, Any]]) -> None:
-        if not batch:
-            return
-        self.store.inbox.put({"id": uuid.uuid4().hex, "n": len(batch), "r": batch})
-        self._on_persisted(len(batch))
+        if batch:
+            self.store.inbox.put({"id": uuid.uuid4().hex, "n": len(batch), "r": batch})
 
     def _write_pending(self) -> None:
         with self._write_lock:
@@ -135,6 +134,9 @@ class Writer:
                 # next pass rather than lose them.
                 logger.exception("usageanalytics could not write %d records to disk", len(batch))
                 self.pending.extendleft(reversed(batch))
+                return
+        if batch:
+            self._on_persisted(len(batch))
 
     def _run_tasks(self) -> None:
         while self._tasks:

@@ -141,10 +141,6 @@ class StrictServer:
         path = path.strip("/")
         if self.hang.is_set():
             self._release.wait(120)
-        expected = "Basic " + base64.b64encode(f"apikey:{self.api_key}".encode()).decode()
-        if handler.headers.get("Authorization") != expected:
-            self._answer(handler, 401, {"status": "ERROR", "message": "bad credentials"})
-            return
         try:
             body = json.loads(raw)
         except ValueError:
@@ -153,6 +149,10 @@ class StrictServer:
         with self._changed:
             self.attempts.append(Received(path, body))
             self._changed.notify_all()
+        expected = "Basic " + base64.b64encode(f"apikey:{self.api_key}".encode()).decode()
+        if handler.headers.get("Authorization") != expected:
+            self._answer(handler, 401, {"status": "ERROR", "message": "bad credentials"})
+            return
         if self.fault is not None:
             injected = self.fault(path, body)
             if injected is not None:
