@@ -172,7 +172,7 @@ def test_four_processes_share_one_data_folder(server: StrictServer, tmp_path: Pa
         for n in range(4)
     ]
     for child in children:
-        out, err = child.communicate(timeout=120)
+        _out, err = child.communicate(timeout=120)
         assert child.returncode == 0, err
     for n in range(4):
         assert indexes(server, f"Process {n}") == list(range(500))
@@ -187,7 +187,7 @@ def test_interpreter_exit_flushes_and_ends_the_session(server: StrictServer, tmp
         "log",
         {"configure": {"endpoint": server.endpoint, "data_dir": str(tmp_path), **FAST}, "count": 5},
     )
-    out, err = child.communicate(timeout=60)
+    _out, err = child.communicate(timeout=60)
     assert child.returncode == 0, err
     assert indexes(server, "Logged") == list(range(5))
     (end,) = server.events("app_session_end")
@@ -205,7 +205,7 @@ def test_exit_while_the_server_hangs_is_bounded_and_loses_nothing(tmp_path: Path
                 "count": 10,
             },
         )
-        out, err = child.communicate(timeout=60)
+        _out, err = child.communicate(timeout=60)
         elapsed = time.monotonic() - started
         assert child.returncode == 0, err
         assert elapsed < 30, f"exit took {elapsed:.1f} s with exit_timeout=2"

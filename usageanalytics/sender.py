@@ -26,6 +26,7 @@ from typing import Any
 
 from . import batching, signals
 from .deadletters import DeadLetters
+from .records import chunk_of, chunk_records
 from .state import Alias, StateStore
 from .storage import AckQueue, QueueStore, orphaned_folders
 from .transport import Outcome, Result, Transport
@@ -412,7 +413,7 @@ class Sender:
             chunks = self._take_chunks(store.inbox)
             if not chunks:
                 return
-            records = [record for _, chunk in chunks for record in chunk["r"]]
+            records = [record for _, chunk in chunks for record in chunk_records(chunk)]
             fresh = [r for r in records if time.time() - float(r["t"]) <= self._max_age]
             if len(fresh) < len(records):
                 self._client._record_dropped(len(records) - len(fresh), "older than max_record_age")
@@ -422,7 +423,7 @@ class Sender:
             formed = batching.form_requests(fresh, self._aliases, self._batch_size, seed)
             sources = [item_id for item_id, _ in chunks]
             if formed.held:
-                store.held.put({"id": seed, "n": len(formed.held), "r": formed.held})
+                store.held.put(chunk_of(formed.held, seed))
             if formed.superseded:
                 self.backlog.remove(formed.superseded)
             failure: Result | None = None
@@ -454,7 +455,7 @@ class Sender:
         still_held: list[dict[str, Any]] = []
         released: list[dict[str, Any]] = []
         for _, chunk, _ in items:
-            for record in chunk["r"]:
+            for record in chunk_records(chunk):
                 resolved = batching.reattribute(record, self._aliases)
                 if resolved is None:
                     self.backlog.remove(1)
@@ -463,9 +464,9 @@ class Sender:
                 else:
                     still_held.append(record)
         if released:
-            store.inbox.put({"id": f"released-{time.time()}", "n": len(released), "r": released})
+            store.inbox.put(chunk_of(released, f"released-{time.time()}"))
         if still_held:
-            store.held.put({"id": f"held-{time.time()}", "n": len(still_held), "r": still_held})
+            store.held.put(chunk_of(still_held, f"held-{time.time()}"))
         for item_id, _, _ in items:
             store.held.ack(item_id)
         if released:
