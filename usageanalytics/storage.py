@@ -72,7 +72,8 @@ class AckQueue:
         self._acked_since_clear = 0
         # Items are written once and read once: a small page cache per connection (SQLite's
         # default is 2 MB, and there are six connections) saves memory and costs nothing.
-        for connection in {id(c): c for c in (self._queue._putter, self._queue._getter)}.values():
+        connections: list[Any] = [self._queue._putter, self._queue._getter]
+        for connection in {id(c): c for c in connections if c is not None}.values():
             connection.execute("PRAGMA cache_size=-256")
 
     def put(self, item: Any) -> int:
