@@ -106,7 +106,10 @@ class Client:
         self._start_pipeline()
         self._active = True
         self._closed = False
-        self._queue_user_upsert(self._actor, previous_guest=None)
+        # The process user is announced (user upsert) with its first record, not here: a web
+        # server whose events all belong to requests, or a CLI that only replays dead letters,
+        # must not create a guest user in SmartKarrot.
+        self._announce_process_user = True
         if self.settings.collect_device_attributes:
             self._submit(self._send_device_attributes)
         self_ref = weakref.ref(self)
@@ -171,6 +174,9 @@ class Client:
     def _current_actor(self) -> Actor:
         scoped = current_identity()
         if scoped is None:
+            if self._announce_process_user:
+                self._announce_process_user = False
+                self._queue_user_upsert(self._actor, previous_guest=None)
             return self._actor
         actor = self._context_actors.get(scoped)
         if actor is None:
@@ -455,6 +461,7 @@ class Client:
             if not previous.guest and previous.user_id != user:
                 self._sessions.end(PROCESS)
             self._actor = actor
+        self._announce_process_user = False
         self._queue_user_upsert(actor, previous_guest=previous.user_id if previous.guest else None)
         self._persist_identity()
         self._signal(signals.user_changed, user_id=user, previous_user_id=previous.user_id, guest=False)
@@ -472,6 +479,7 @@ class Client:
                 guest, True, self.settings.customer_account_id, self.settings.product_id, PROCESS
             )
         self._submit(lambda: self._state.set("guest_id", guest))
+        self._announce_process_user = False
         self._queue_user_upsert(self._actor, previous_guest=None)
         self._persist_identity()
         self._signal(signals.user_changed, user_id=guest, previous_user_id=previous.user_id, guest=True)
