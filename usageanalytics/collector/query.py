@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from .store import TABLES, Connections, parse_utc
 from .tracking import parameter_value
 
+_MISSING = object()
 _JSON_COLUMNS = frozenset({"parameters", "attributes", "product_ids", "body", "data", "value"})
 
 
@@ -153,6 +155,50 @@ class Received:
 
     def comments(self, *, ticket_id: str | None = None) -> list[dict[str, Any]]:
         return self._data("ticket_comments", "seq", ticket_id=ticket_id)
+
+    # -- assertions -----------------------------------------------------------------------------
+
+    def wait_for(self, condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> bool:
+        """Poll ``condition`` until it is truthy (True) or ``timeout`` seconds pass (False)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            if condition():
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(interval)
+
+    def assert_event(
+        self,
+        name: str,
+        attributes: Mapping[str, Any] | None = None,
+        *,
+        timeout: float = 0.0,
+        **fields: Any,
+    ) -> dict[str, Any]:
+        """The latest event called ``name`` whose attributes include ``attributes`` and whose
+        columns equal ``fields`` (``user_id="dana"``); waits up to ``timeout`` seconds for it.
+
+        Raises AssertionError listing what was received instead, for a readable test failure.
+        """
+
+        def matches() -> list[dict[str, Any]]:
+            return [
+                event
+                for event in self.events(name=name)
+                if all(event["attributes"].get(k, _MISSING) == v for k, v in (attributes or {}).items())
+                and all(event.get(k, _MISSING) == v for k, v in fields.items())
+            ]
+
+        self.wait_for(matches, timeout=timeout)
+        found = matches()
+        if not found:
+            same_name = [event["attributes"] for event in self.events(name=name)]
+            raise AssertionError(
+                f"no event {name!r} with attributes {dict(attributes or {})} and {fields}; "
+                f"events with that name: {same_name or 'none'}; all event names: {self.event_names()}"
+            )
+        return found[-1]
 
     # -- everything -----------------------------------------------------------------------------
 

@@ -88,16 +88,6 @@ class RunningCollector(Received):
     def dashboard_url(self) -> str:
         return f"{self.url}/"
 
-    def wait_for(self, condition: Callable[[], Any], timeout: float = 30.0, interval: float = 0.05) -> bool:
-        """Poll ``condition`` until it is truthy (True) or ``timeout`` seconds pass (False)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            if condition():
-                return True
-            if time.monotonic() >= deadline:
-                return False
-            time.sleep(interval)
-
     def stop(self, timeout: float = 10.0) -> None:
         """Stop serving (in-flight requests finish) and close the database connections."""
         self._server.should_exit = True
