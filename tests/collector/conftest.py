@@ -1,27 +1,25 @@
-"""Collector fixtures: a real collector (uvicorn in a thread) on a fresh SQLite file, and an HTTP
-client speaking to it with the right credentials."""
+"""Collector fixtures: a real collector (uvicorn in a thread) on a fresh SQLite file, from the
+package's own pytest plugin, and an HTTP client speaking to it with the right credentials."""
 
 from __future__ import annotations
 
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from usageanalytics.collector.server import RunningCollector, run_in_thread
+from usageanalytics.collector.pytest_plugin import API_KEY
+from usageanalytics.collector.server import RunningCollector
 from usageanalytics.collector.store import TABLES
-
-API_KEY = "collector-test-key"
 
 
 @pytest.fixture
-def collector(tmp_path: Path) -> Iterator[RunningCollector]:
-    with run_in_thread(tmp_path / "collector.sqlite", api_key=API_KEY) as running:
-        yield running
+def collector(usageanalytics_collector: RunningCollector) -> RunningCollector:
+    """The plugin's collector (API key ``API_KEY``), under a shorter name."""
+    return usageanalytics_collector
 
 
 @pytest.fixture

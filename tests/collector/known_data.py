@@ -51,7 +51,7 @@ EXPECTED: dict[str, Any] = {
 }
 
 
-def _typed(value: Any) -> dict[str, Any]:
+def typed(value: Any) -> dict[str, Any]:
     if isinstance(value, bool):
         return {"dataType": "Boolean", "booleanValue": value}
     if isinstance(value, (int, float)):
@@ -59,10 +59,10 @@ def _typed(value: Any) -> dict[str, Any]:
     return {"dataType": "String", "stringValue": value}
 
 
-def _event(name: str, at: str, **parameters: Any) -> dict[str, Any]:
+def event(name: str, at: str, **parameters: Any) -> dict[str, Any]:
     event: dict[str, Any] = {"name": name, "loggedAtTime": at}
     if parameters:
-        event["parameters"] = [{"attributeName": k, **_typed(v)} for k, v in parameters.items()]
+        event["parameters"] = [{"attributeName": k, **typed(v)} for k, v in parameters.items()]
     return event
 
 
@@ -99,11 +99,11 @@ class Sender:
     ) -> None:
         """A session's events in one batch: start, the events (name, HH:MM:SS, attributes), end."""
         at = f"{day}T{start}.000Z"
-        batch = [_event("app_session_start", at, sessionId=session_id, startTime=at)]
-        batch += [_event(name, f"{day}T{time}.000Z", **attrs) for name, time, attrs in events]
+        batch = [event("app_session_start", at, sessionId=session_id, startTime=at)]
+        batch += [event(name, f"{day}T{time}.000Z", **attrs) for name, time, attrs in events]
         if end:
             finished = f"{day}T{end}.000Z"
-            batch.append(_event("app_session_end", finished, sessionId=session_id, endTime=finished))
+            batch.append(event("app_session_end", finished, sessionId=session_id, endTime=finished))
         self.post(
             "event",
             {"userId": user_id, "customerAccountId": account, "sessionId": session_id, "events": batch},
@@ -153,8 +153,8 @@ def fill(client: httpx.Client) -> None:
         {
             "userId": "alice",
             "userAttributes": [
-                {"name": "Language", **_typed("en-us"), "loggedAtTime": "2024-05-01T10:00:03.000Z"},
-                {"name": "Plan", **_typed("Pro"), "loggedAtTime": "2024-05-01T10:00:03.000Z"},
+                {"name": "Language", **typed("en-us"), "loggedAtTime": "2024-05-01T10:00:03.000Z"},
+                {"name": "Plan", **typed("Pro"), "loggedAtTime": "2024-05-01T10:00:03.000Z"},
             ],
         },
     )
@@ -210,7 +210,7 @@ def fill(client: httpx.Client) -> None:
         {
             "userId": "guest-1",
             "userAttributes": [
-                {"name": "Theme", **_typed("dark"), "loggedAtTime": "2024-05-03T15:00:03.000Z"}
+                {"name": "Theme", **typed("dark"), "loggedAtTime": "2024-05-03T15:00:03.000Z"}
             ],
         },
     )
@@ -227,8 +227,6 @@ def fill(client: httpx.Client) -> None:
         "user/attribute",
         {
             "userId": "carol",
-            "userAttributes": [
-                {"name": "Plan", **_typed("Free"), "loggedAtTime": "2024-05-03T15:01:30.000Z"}
-            ],
+            "userAttributes": [{"name": "Plan", **typed("Free"), "loggedAtTime": "2024-05-03T15:01:30.000Z"}],
         },
     )

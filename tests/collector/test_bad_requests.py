@@ -4,7 +4,6 @@ collector already stored."""
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from pathlib import Path
 from typing import Any
@@ -18,31 +17,33 @@ from usageanalytics.collector.server import RunningCollector, run_in_thread
 FINANCIAL = "/dashboards/v4/financial"
 
 
-def changed(sample_name: str, /, **updates: Any) -> dict[str, Any]:
-    """A spec sample with fields replaced (a value of ``...`` deletes the field)."""
-    body = copy.deepcopy(sample(sample_name))
+def _update(target: dict[str, Any], updates: dict[str, Any]) -> None:
+    """Replace fields; a value of ``...`` deletes the field."""
     for key, value in updates.items():
         if value is ...:
-            body.pop(key)
+            target.pop(key)
         else:
-            body[key] = value
+            target[key] = value
+
+
+def changed(sample_name: str, /, **updates: Any) -> dict[str, Any]:
+    """A spec sample with top-level fields replaced or deleted."""
+    body = sample(sample_name)
+    _update(body, updates)
     return body
 
 
 def event_with(**updates: Any) -> dict[str, Any]:
+    """The event sample with its first event's fields replaced or deleted."""
     body = sample("event")
-    event = body["events"][0]
-    for key, value in updates.items():
-        if value is ...:
-            event.pop(key)
-        else:
-            event[key] = value
+    _update(body["events"][0], updates)
     return body
 
 
 def parameter_with(**updates: Any) -> dict[str, Any]:
+    """The event sample with its first event's first parameter's fields replaced or deleted."""
     body = sample("event")
-    body["events"][0]["parameters"][0].update(updates)
+    _update(body["events"][0]["parameters"][0], updates)
     return body
 
 

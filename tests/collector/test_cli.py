@@ -55,7 +55,7 @@ def test_demo_runs_to_completion_with_the_real_sdk(tmp_path: Path, commands: lis
     commands.append(command)
     assert command.finish(120) == 0, command.lines
     assert any(line.startswith("open the dashboard: http://127.0.0.1:") for line in command.lines)
-    assert "collected 33 events from 3 users in 3 sessions" in command.lines
+    assert "the collector holds 33 events from 3 users in 3 sessions" in command.lines
 
     with Received(db) as received:
         users = received.users()

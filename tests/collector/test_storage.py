@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 
 from tests.collector.conftest import API_KEY, sample
+from tests.collector.known_data import event
 from usageanalytics.collector.server import RunningCollector, run_in_thread
 
 APP = "app-1"
@@ -18,16 +19,8 @@ def envelope(user_id: str, **extra: Any) -> dict[str, Any]:
     return {"appId": APP, "userId": user_id, "platform": "Web", "customerAccountId": "acct-1", **extra}
 
 
-def event(name: str, at: str, **parameters: Any) -> dict[str, Any]:
-    typed = []
-    for key, value in parameters.items():
-        if isinstance(value, bool):
-            typed.append({"attributeName": key, "dataType": "Boolean", "booleanValue": value})
-        elif isinstance(value, (int, float)):
-            typed.append({"attributeName": key, "dataType": "Number", "numberValue": value})
-        else:
-            typed.append({"attributeName": key, "dataType": "String", "stringValue": value})
-    return {"name": name, "loggedAtTime": at, "parameters": typed}
+def session_start(session_id: str, at: str) -> dict[str, Any]:
+    return event("app_session_start", at, sessionId=session_id, startTime=at)
 
 
 def attribute(name: str, value: str, at: str) -> dict[str, Any]:
@@ -91,12 +84,7 @@ def test_guest_history_becomes_the_users_including_late_arrivals(
             sessionId="s1",
             idempotencyId="e1",
             events=[
-                event(
-                    "app_session_start",
-                    "2024-05-01T10:00:00Z",
-                    sessionId="s1",
-                    startTime="2024-05-01T10:00:00Z",
-                ),
+                session_start("s1", "2024-05-01T10:00:00Z"),
                 event("Screen View", "2024-05-01T10:00:05Z", **{"Screen Name": "Home"}),
             ],
         ),
@@ -164,12 +152,7 @@ def test_sessions_from_start_end_and_events(api: httpx.Client, collector: Runnin
             sessionId="s1",
             idempotencyId="1",
             events=[
-                event(
-                    "app_session_start",
-                    "2024-05-01T10:00:00Z",
-                    sessionId="s1",
-                    startTime="2024-05-01T10:00:00Z",
-                ),
+                session_start("s1", "2024-05-01T10:00:00Z"),
                 event("Signed In", "2024-05-01T10:01:00Z"),
                 event(
                     "app_session_end",

@@ -158,7 +158,15 @@ class Api:
     # -- case management ----------------------------------------------------------------------
 
     def _casework(self) -> Casework:
+        """For reads: the handler thread's own connection, no transaction."""
         return Casework(self.store.connection(), utc_timestamp())
+
+    def _casework_write(
+        self, request: Request, body: Any, status: int, action: Callable[[Casework], dict[str, Any]]
+    ) -> Answer:
+        """Run ``action`` in the request's transaction (validation inside it rolls it all back)."""
+        with self._transaction(request, body) as (db, _, now):
+            return status, action(Casework(db, now))
 
     @api_endpoint(body="optional")
     def contacts_get(self, request: Request, body: Any) -> Answer:
@@ -166,21 +174,18 @@ class Api:
 
     @api_endpoint(body="required")
     def contacts_post(self, request: Request, body: Any) -> Answer:
-        validation.validate_contacts(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 200, Casework(db, now).save_contacts(body)
+        return self._casework_write(request, body, 200, lambda work: work.save_contacts(body))
 
     @api_endpoint(body="required")
     def agents_post(self, request: Request, body: Any) -> Answer:
-        validation.validate_agents(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 200, Casework(db, now).save_agents(body)
+        return self._casework_write(request, body, 200, lambda work: work.save_agents(body))
 
     @api_endpoint(body="optional")
     def agents_delete(self, request: Request, body: Any) -> Answer:
         agent_id = _identifier(request, body)
-        with self._transaction(request, body or {"id": agent_id}) as (db, _, now):
-            return 200, Casework(db, now).delete_agent(agent_id)
+        return self._casework_write(
+            request, body or {"id": agent_id}, 200, lambda work: work.delete_agent(agent_id)
+        )
 
     @api_endpoint(body="optional")
     def tickets_get(self, request: Request, body: Any) -> Answer:
@@ -188,22 +193,19 @@ class Api:
 
     @api_endpoint(body="required")
     def tickets_post(self, request: Request, body: Any) -> Answer:
-        validation.validate_ticket(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 201, Casework(db, now).create_ticket(body)
+        return self._casework_write(request, body, 201, lambda work: work.create_ticket(body))
 
     @api_endpoint(body="required")
     def tickets_put(self, request: Request, body: Any) -> Answer:
-        body = dict(validation.require_object(body), id=_identifier(request, body))
-        validation.validate_ticket_update(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 200, Casework(db, now).update_ticket(body)
+        update = dict(validation.require_object(body), id=_identifier(request, body))
+        return self._casework_write(request, update, 200, lambda work: work.update_ticket(update))
 
     @api_endpoint(body="optional")
     def tickets_delete(self, request: Request, body: Any) -> Answer:
         ticket_id = _identifier(request, body)
-        with self._transaction(request, body or {"id": ticket_id}) as (db, _, now):
-            return 200, Casework(db, now).delete_ticket(ticket_id)
+        return self._casework_write(
+            request, body or {"id": ticket_id}, 200, lambda work: work.delete_ticket(ticket_id)
+        )
 
     @api_endpoint(body="optional")
     def comments_get(self, request: Request, body: Any) -> Answer:
@@ -211,16 +213,12 @@ class Api:
 
     @api_endpoint(body="required")
     def comments_post(self, request: Request, body: Any) -> Answer:
-        validation.validate_comment(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 201, Casework(db, now).create_comment(body)
+        return self._casework_write(request, body, 201, lambda work: work.create_comment(body))
 
     @api_endpoint(body="required")
     def comments_put(self, request: Request, body: Any) -> Answer:
-        body = dict(validation.require_object(body), id=_identifier(request, body))
-        validation.validate_comment_update(body)
-        with self._transaction(request, body) as (db, _, now):
-            return 200, Casework(db, now).update_comment(body)
+        update = dict(validation.require_object(body), id=_identifier(request, body))
+        return self._casework_write(request, update, 200, lambda work: work.update_comment(update))
 
 
 class StripTrailingSlash:

@@ -12,6 +12,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from . import validation
@@ -20,8 +21,40 @@ from .validation import InvalidInput
 
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
-# What a new contact starts as (the spec's sample outputs show these on every contact).
-_CONTACT_DEFAULTS = {"status": "active", "displaySuggestion": True, "isChampion": False}
+
+@dataclass(frozen=True)
+class _People:
+    """How contacts and agents differ: table, id names, fields, defaults and the answer's keys."""
+
+    table: str
+    id_column: str
+    id_field: str
+    optional: tuple[str, ...]
+    extra: tuple[str, ...]
+    defaults: dict[str, Any]
+    answer: tuple[str, str, str, str]
+
+
+# A new contact starts active, suggested, not a champion (the spec's outputs show these on every
+# contact); the answers' keys are spelled as in the spec's sample outputs, spaces and colons included.
+_CONTACTS = _People(
+    "contacts",
+    "contact_id",
+    "contactId",
+    validation.CONTACT_FIELDS,
+    ("accountId", "salesforceId"),
+    {"status": "active", "displaySuggestion": True, "isChampion": False},
+    ("Saved Contact count", "Unsaved Contact count", "unsavedContacts", "savedContacts"),
+)
+_AGENTS = _People(
+    "agents",
+    "agent_id",
+    "agentId",
+    validation.AGENT_FIELDS,
+    (),
+    {},
+    (" Saved Agents count: ", " Unsaved Agents count: ", "unsavedAgents", "savedAgents"),
+)
 
 
 def display_time(utc: str) -> str:
@@ -51,23 +84,7 @@ class Casework:
 
     def save_contacts(self, body: Mapping[str, Any]) -> dict[str, Any]:
         """Create or update each contact by email; report the ones that cannot be saved."""
-        app_id = body["appId"]
-        saved, unsaved = [], []
-        for person in validation.validate_contacts(body):
-            problem = validation.person_problem(person, validation.CONTACT_FIELDS)
-            if problem is not None:
-                unsaved.append(self._unsaved(person, _CONTACT_DEFAULTS))
-                continue
-            fields = _copy(
-                person, ("email", "firstName", *validation.CONTACT_FIELDS, "accountId", "salesforceId")
-            )
-            saved.append(self._upsert_person("contacts", "contact_id", "contactId", app_id, fields))
-        return {
-            "Saved Contact count": len(saved),
-            "Unsaved Contact count": len(unsaved),
-            "unsavedContacts": unsaved,
-            "savedContacts": saved,
-        }
+        return self._save_people(body, _CONTACTS)
 
     @staticmethod
     def _unsaved(person: Any, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,9 +93,8 @@ class Casework:
         shown["allValues"] = 1
         return shown
 
-    def _upsert_person(
-        self, table: str, id_column: str, id_field: str, app_id: str, fields: dict[str, Any]
-    ) -> dict[str, Any]:
+    def _upsert_person(self, kind: _People, app_id: str, fields: dict[str, Any]) -> dict[str, Any]:
+        table, id_column, id_field = kind.table, kind.id_column, kind.id_field
         key = _email_key(fields["email"])
         row = self.db.execute(
             f"SELECT {id_column}, data FROM {table} WHERE app_id = ? AND email_key = ?", (app_id, key)
@@ -87,9 +103,8 @@ class Casework:
             record = dict(json.loads(row["data"]), **fields)
             self.db.execute(f"UPDATE {table} SET data = ? WHERE {id_column} = ?", (dumps(record), row[0]))
             return record
-        record = {id_field: str(uuid.uuid4()), "appId": app_id, **fields}
+        record = {id_field: str(uuid.uuid4()), "appId": app_id, **fields, **kind.defaults}
         if table == "contacts":
-            record.update(_CONTACT_DEFAULTS)
             self.db.execute(
                 "INSERT INTO contacts (contact_id, app_id, email_key, created_at, data) "
                 "VALUES (?, ?, ?, ?, ?)",
@@ -134,21 +149,19 @@ class Casework:
     # -- agents -------------------------------------------------------------------------------
 
     def save_agents(self, body: Mapping[str, Any]) -> dict[str, Any]:
-        app_id = body["appId"]
+        """Create or update each agent by email; report the ones that cannot be saved."""
+        return self._save_people(body, _AGENTS)
+
+    def _save_people(self, body: Mapping[str, Any], kind: _People) -> dict[str, Any]:
         saved, unsaved = [], []
-        for person in validation.validate_agents(body):
-            if validation.person_problem(person, validation.AGENT_FIELDS) is not None:
-                unsaved.append(self._unsaved(person, {}))
+        for person in validation.validate_people(body, kind.table):
+            if validation.person_problem(person, kind.optional) is not None:
+                unsaved.append(self._unsaved(person, kind.defaults))
                 continue
-            fields = _copy(person, ("email", "firstName", *validation.AGENT_FIELDS))
-            saved.append(self._upsert_person("agents", "agent_id", "agentId", app_id, fields))
-        # The spec's sample output spells its keys exactly so, spaces and colons included.
-        return {
-            " Saved Agents count: ": len(saved),
-            " Unsaved Agents count: ": len(unsaved),
-            "unsavedAgents": unsaved,
-            "savedAgents": saved,
-        }
+            fields = _copy(person, ("email", "firstName", *kind.optional, *kind.extra))
+            saved.append(self._upsert_person(kind, body["appId"], fields))
+        saved_key, unsaved_key, unsaved_list, saved_list = kind.answer
+        return {saved_key: len(saved), unsaved_key: len(unsaved), unsaved_list: unsaved, saved_list: saved}
 
     def delete_agent(self, agent_id: str) -> dict[str, Any]:
         """Delete by the agent's UUID, or by the customerAgentId from your own system."""

@@ -124,7 +124,7 @@ def run_demo(port: int, db: Path | None, keep_serving: bool, echo: Callable[[str
             )
     counts = collector.counts()
     echo(
-        f"collected {counts['events']} events from {len(collector.users())} users "
+        f"the collector holds {counts['events']} events from {len(collector.users())} users "
         f"in {counts['sessions']} sessions"
     )
     echo(f"open the dashboard: {collector.dashboard_url}")
@@ -136,12 +136,10 @@ def run_demo(port: int, db: Path | None, keep_serving: bool, echo: Callable[[str
 
 
 def wait_for_interrupt() -> None:
-    """Block until Ctrl-C or SIGTERM."""
+    """Block until Ctrl-C or SIGTERM (handled here even where a shell started us ignoring SIGINT)."""
     stop = threading.Event()
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
         pass

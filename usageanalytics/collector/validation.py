@@ -372,20 +372,12 @@ TICKET_FIELDS = (
 )
 
 
-def _people(body: Any, field: str) -> list[Any]:
+def validate_people(body: Any, field: str) -> list[Any]:
+    """POST /contacts or /agents as a whole (``field`` names the list); each person is judged
+    alone by :func:`person_problem`."""
     body = require_object(body)
     require_string(body, "appId")
     return require_list(body, field)
-
-
-def validate_contacts(body: Any) -> list[Any]:
-    """POST /contacts as a whole; each contact is judged alone by :func:`person_problem`."""
-    return _people(body, "contacts")
-
-
-def validate_agents(body: Any) -> list[Any]:
-    """POST /agents as a whole; each agent is judged alone by :func:`person_problem`."""
-    return _people(body, "agents")
 
 
 def person_problem(person: Any, optional_fields: tuple[str, ...]) -> str | None:
