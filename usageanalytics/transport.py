@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import email.utils
 import enum
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from ._version import __version__
 
@@ -111,7 +111,7 @@ class Transport:
         self._client = new_http_client(endpoint, api_key, timeout)
 
     def post(self, path: str, body: dict[str, Any]) -> Result:
-        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        content = orjson.dumps(body)
         try:
             response = self._client.post(path, content=content, headers={"Content-Type": "application/json"})
         except httpx.HTTPError as exc:
