@@ -60,7 +60,9 @@ def api_endpoint(body: str) -> Callable[[Handler], Callable[[Api, Request], Awai
                 error = ApiError(404, "ERROR", str(exc))
             except ApiError as exc:
                 error = exc
-            logger.info("rejected %s %s: %d %s", request.method, request.url.path, error.status_code, error)
+            logger.warning(
+                "rejected %s %s: %d %s", request.method, request.url.path, error.status_code, error.message
+            )
             return error.response()
 
         return endpoint
@@ -122,7 +124,9 @@ class Api:
             raise ApiError(404, "ERROR", f"no endpoint /v4/{path}") from None
         with self._transaction(request, body, idempotency_key(path, body)) as (db, request_id, now):
             if request_id is None:
-                logger.debug("repeated request %s acknowledged, not stored again", path)
+                logger.info(
+                    "repeated request %s %s acknowledged, not stored again", path, body.get("idempotencyId")
+                )
             else:
                 Tracking(db, request_id, now).apply(path, body)
         return 200, SUCCESS

@@ -56,13 +56,18 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
-def _server(db_path: str | Path, api_key: str | None, log_level: str, **options: Any) -> Any:
+def _server(
+    db_path: str | Path, api_key: str | None, log_level: str | None, *, embedded: bool, **options: Any
+) -> Any:
+    """A uvicorn server for the app; ``embedded`` (in a thread of someone else's process) leaves
+    that process's logging configuration alone, where the command configures uvicorn's own."""
     import uvicorn
 
     from .app import create_app
 
     app = create_app(db_path, api_key, **options)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    logging_options: dict[str, Any] = {"log_config": None} if embedded else {}
+    config = uvicorn.Config(app, log_level=log_level, lifespan="on", **logging_options)
     return uvicorn.Server(config)
 
 
@@ -107,13 +112,17 @@ def run_in_thread(
     port: int = 0,
     api_key: str | None = None,
     *,
-    log_level: str = "warning",
+    log_level: str | None = None,
     startup_timeout: float = 30.0,
     **options: Any,
 ) -> RunningCollector:
-    """Start a collector on ``host:port`` in a daemon thread; return once it accepts requests."""
+    """Start a collector on ``host:port`` in a daemon thread; return once it accepts requests.
+
+    Its messages go to the ``usageanalytics.collector`` and ``uvicorn`` loggers of this process,
+    configured as the process configured them (``log_level`` sets uvicorn's loggers' level).
+    """
     sock = bind(host, port)
-    server = _server(db_path, api_key, log_level, **options)
+    server = _server(db_path, api_key, log_level, embedded=True, **options)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="usageanalytics-collector", daemon=True
     )
@@ -139,7 +148,7 @@ def serve(
 ) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM; ``on_ready(url)`` once listening."""
     sock = bind(host, port)
-    server = _server(db_path, api_key, log_level)
+    server = _server(db_path, api_key, log_level, embedded=False)
     if on_ready is not None:
         on_ready(base_url(sock))
     with _absorb_exit_signals():
