@@ -275,8 +275,14 @@ def test_unknown_paths_and_methods(filled: RunningCollector, api: httpx.Client) 
     assert api.post("/v4/usageanalytics/nothing", json={"appId": "a"}).status_code == 404
     assert api.post(f"{FINANCIAL}/invoices", json={"appId": "a"}).status_code == 404
     assert api.post("/v4/nowhere", json={}).status_code == 404
+    assert api.post("/v4/usageanalytics/nothing").status_code == 404  # no body: still 404 first
     assert api.get("/v4/usageanalytics/event").status_code == 405
-    assert api.post("/v4/agents/x", json={}).status_code == 405
+    response = api.post("/v4/agents/x", json={})
+    assert response.status_code == 405
+    assert response.json() == {"status": "ERROR", "message": "POST is not allowed on /v4/agents/x"}
+    assert response.headers["allow"] == "DELETE"
+    response = api.post("/v4/nowhere", json={})
+    assert response.json() == {"status": "ERROR", "message": "no endpoint POST /v4/nowhere"}
     assert snapshot(filled) == before
 
 
@@ -320,3 +326,13 @@ def test_query_parameter_limits(filled: RunningCollector, api: httpx.Client) -> 
     assert response.status_code == 400 and "appId" in response.json()["message"]
     response = api.delete("/v4/tickets")
     assert response.status_code == 400 and "id" in response.json()["message"]
+
+
+def test_without_an_api_key_any_key_passes_but_basic_auth_is_still_required(tmp_path: Path) -> None:
+    with run_in_thread(tmp_path / "open.sqlite", api_key=None) as open_collector:
+        url = f"{open_collector.endpoint}usageanalytics/event"
+        assert httpx.post(url, json=sample("event"), auth=("apikey", "whatever")).status_code == 200
+        assert httpx.post(url, json=sample("event"), auth=("apikey", "")).status_code == 200
+        assert httpx.post(url, json=sample("event")).status_code == 401
+        assert httpx.post(url, json=sample("event"), auth=("someone", "key")).status_code == 401
+        assert len(open_collector.events()) == 1

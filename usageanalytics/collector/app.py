@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -38,21 +39,26 @@ logger = logging.getLogger("usageanalytics.collector")
 
 SUCCESS = {"status": "SUCCESS"}
 Answer = tuple[int, dict[str, Any]]
-Handler = Callable[["Api", Request, Any], Answer]
+Handler = Callable[..., Answer]
+Endpoint = Callable[..., Awaitable[Response]]
 
 
-def api_endpoint(body: str) -> Callable[[Handler], Callable[[Api, Request], Awaitable[Response]]]:
-    """Wrap a handler with auth, body reading (``required``, ``optional`` or ``none``) and errors."""
+def api_endpoint(body: str) -> Callable[[Handler], Endpoint]:
+    """Wrap a handler with auth, body reading (``required``, ``optional`` or ``none``) and errors.
 
-    def wrap(handler: Handler) -> Callable[[Api, Request], Awaitable[Response]]:
+    The handler is called as ``handler(api, request, body, **bound)``, ``bound`` being what its
+    route fixed (the tracking path, the financial kind).
+    """
+
+    def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
-        async def endpoint(self: Api, request: Request) -> Response:
+        async def endpoint(self: Api, request: Request, **bound: str) -> Response:
             try:
                 check_auth(request, self.api_key)
                 payload = None
                 if body != "none":
                     payload = await read_json(request, self.max_body_bytes, required=body == "required")
-                status_code, answer = handler(self, request, payload)
+                status_code, answer = handler(self, request, payload, **bound)
                 return JSONResponse(answer, status_code)
             except InvalidInput as exc:
                 error = invalid_input(str(exc))
@@ -116,12 +122,8 @@ class Api:
     # -- tracking -----------------------------------------------------------------------------
 
     @api_endpoint(body="required")
-    def tracking(self, request: Request, body: Any) -> Answer:
-        path = "usageanalytics/" + request.path_params["kind"].strip("/")
-        try:
-            validation.validate_tracking(path, body, strict=False)
-        except KeyError:
-            raise ApiError(404, "ERROR", f"no endpoint /v4/{path}") from None
+    def tracking(self, request: Request, body: Any, path: str) -> Answer:
+        validation.validate_tracking(path, body, strict=False)
         with self._transaction(request, body, idempotency_key(path, body)) as (db, request_id, now):
             if request_id is None:
                 logger.info(
@@ -134,21 +136,14 @@ class Api:
     # -- financial ----------------------------------------------------------------------------
 
     @api_endpoint(body="required")
-    def financial_save(self, request: Request, body: Any) -> Answer:
-        kind = request.path_params["kind"]
-        try:
-            validation.validate_financial(kind, body, strict=False)
-        except KeyError:
-            raise ApiError(404, "ERROR", f"no financial endpoint {kind!r}") from None
+    def financial_save(self, request: Request, body: Any, kind: str) -> Answer:
+        validation.validate_financial(kind, body, strict=False)
         with self._transaction(request, body) as (db, _, now):
             financial.SAVERS[kind](db, body, now)
         return 200, SUCCESS
 
     @api_endpoint(body="optional")
-    def financial_delete(self, request: Request, body: Any) -> Answer:
-        kind = request.path_params["kind"]
-        if kind not in financial.SAVERS:
-            raise ApiError(404, "ERROR", f"no financial endpoint {kind!r}")
+    def financial_delete(self, request: Request, body: Any, kind: str) -> Answer:
         record_id = request.path_params["record_id"]
         app_id = record_id
         if kind != "app-financial-data":
@@ -239,12 +234,13 @@ class StripTrailingSlash:
 
 
 def _routes(api: Api) -> list[Route]:
-    def bind(
-        handler: Callable[[Api, Request], Awaitable[Response]],
-    ) -> Callable[[Request], Awaitable[Response]]:
-        return functools.partial(handler, api)
+    def bind(handler: Endpoint, **bound: str) -> Callable[[Request], Awaitable[Response]]:
+        return functools.partial(handler, api, **bound)
 
-    routes = [Route("/v4/usageanalytics/{kind:path}", bind(Api.tracking), methods=["POST"])]
+    routes = [
+        Route(f"/v4/{path}", bind(Api.tracking, path=path), methods=["POST"])
+        for path in validation.TRACKING_VALIDATORS
+    ]
     for path in ("/v4/contacts", "/v4/tickets/contacts"):
         routes.append(Route(path, bind(Api.contacts_get), methods=["GET"]))
         routes.append(Route(path, bind(Api.contacts_post), methods=["POST"]))
@@ -264,12 +260,22 @@ def _routes(api: Api) -> list[Route]:
     for path in ("/v4/tickets", "/v4/tickets/{value}"):
         routes.append(Route(path, bind(Api.tickets_put), methods=["PUT"]))
     routes.append(Route("/v4/tickets", bind(Api.tickets_post), methods=["POST"]))
-    financial_base = "/dashboards/v4/financial/{kind}"
-    routes += [
-        Route(financial_base, bind(Api.financial_save), methods=["POST"]),
-        Route(financial_base + "/{record_id}", bind(Api.financial_delete), methods=["DELETE"]),
-    ]
+    for kind in validation.FINANCIAL_VALIDATORS:
+        base = f"/dashboards/v4/financial/{kind}"
+        routes.append(Route(base, bind(Api.financial_save, kind=kind), methods=["POST"]))
+        routes.append(Route(base + "/{record_id}", bind(Api.financial_delete, kind=kind), methods=["DELETE"]))
     return routes
+
+
+async def _no_route(request: Request, exc: Exception) -> Response:
+    """Unknown paths and methods answered in the API's JSON shape, not as plain text."""
+    status_code = exc.status_code if isinstance(exc, HTTPException) else 500
+    if status_code == 405:
+        message = f"{request.method} is not allowed on {request.url.path}"
+    else:
+        message = f"no endpoint {request.method} {request.url.path}"
+    headers = getattr(exc, "headers", None)
+    return JSONResponse({"status": "ERROR", "message": message}, status_code, headers=headers)
 
 
 def create_app(
@@ -303,6 +309,7 @@ def create_app(
             Middleware(StripTrailingSlash),
         ],
         lifespan=lifespan,
+        exception_handlers={404: _no_route, 405: _no_route},
     )
     app.state.store = store
     return app
