@@ -220,3 +220,51 @@ def test_page_load_event_has_the_spec_parameters(server: StrictServer, make_clie
         "loadTime": ("Number", 32.3),
         "pageUrl": ("String", "/reports/42"),
     }
+
+
+def test_many_threads_logging_at_once_lose_and_duplicate_nothing(
+    server: StrictServer, make_client: Any
+) -> None:
+    import threading
+
+    client = make_client()
+    start = threading.Barrier(8)
+
+    def worker(n: int) -> None:
+        start.wait(10)
+        for i in range(1000):
+            client.log_event("Threaded", {"thread": n, "i": i})
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert client.flush(60)
+    seen = [
+        (e["parameters"][0]["numberValue"], e["parameters"][1]["numberValue"])
+        for e in server.events("Threaded")
+    ]
+    assert sorted(seen) == [(n, i) for n in range(8) for i in range(1000)]
+    assert server.duplicates == 0
+
+
+def test_pipeline_signals(server: StrictServer, make_client: Any) -> None:
+    client = make_client()
+    seen: dict[str, list[dict[str, Any]]] = {"sent": [], "started": [], "ended": []}
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        for signal, kind in (
+            (ua.signals.batch_sent, "sent"),
+            (ua.signals.session_started, "started"),
+            (ua.signals.session_ended, "ended"),
+        ):
+            stack.enter_context(
+                signal.connected_to(lambda s, kind=kind, **i: seen[kind].append(i), sender=client)
+            )
+        client.log_event("Observed")
+        assert client.shutdown(30)
+    assert sum(i["count"] for i in seen["sent"] if i["path"] == "usageanalytics/event") == 3
+    assert seen["started"][0]["session_id"] == seen["ended"][0]["session_id"]
+    assert all(i["idempotency_id"] for i in seen["sent"])

@@ -36,7 +36,7 @@ from .settings import Settings, resolve_settings
 from .state import StateStore
 from .storage import create_own_store, private_dir
 from .transport import Transport
-from .writer import Writer
+from .writer import WAKE_AT, Writer
 
 logger = logging.getLogger("usageanalytics")
 
@@ -613,7 +613,11 @@ class Client:
         if self.backlog.records > self.settings.max_queued_records:
             sender.request_trim(self.settings.max_queued_records)
         self._since_wake += count
-        if self._since_wake >= self.settings.batch_size:
+        writer = self._writer
+        # A full batch wakes the sender, but not in the middle of a burst the writer is still
+        # catching up with: sending then would hold a decoded chunk in memory beside the
+        # backlog; the last write of the burst wakes it.
+        if self._since_wake >= self.settings.batch_size and (writer is None or len(writer.pending) < WAKE_AT):
             self._since_wake = 0
             sender.wake()
 

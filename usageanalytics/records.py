@@ -48,7 +48,7 @@ def encode_chunk(batch: list[Pending]) -> bytes:
             envelopes[key] = envelope
     head = b'{"id":"%s","n":%d,"e":' % (uuid.uuid4().hex.encode(), len(batch))
     rows = ",".join(row for _, _, row in batch).encode()
-    return head + orjson.dumps(envelopes) + b',"r":[' + rows + b"]}"
+    return b"".join((head, orjson.dumps(envelopes), b',"r":[', rows, b"]}"))
 
 
 def chunk_records(chunk: dict[str, Any]) -> list[dict[str, Any]]:

@@ -413,35 +413,47 @@ class Sender:
             chunks = self._take_chunks(store.inbox)
             if not chunks:
                 return
+            sources = [item_id for item_id, _ in chunks]
             records = [record for _, chunk in chunks for record in chunk_records(chunk)]
-            fresh = [r for r in records if time.time() - float(r["t"]) <= self._max_age]
-            if len(fresh) < len(records):
-                self._client._record_dropped(len(records) - len(fresh), "older than max_record_age")
-                self.backlog.remove(len(records) - len(fresh))
+            now = time.time()
+            fresh = [r for r in records if now - float(r["t"]) <= self._max_age]
             self._learn_aliases(fresh)
             seed = f"{chunks[0][1]['id']}:{chunks[-1][1]['id']}:{len(chunks)}"
             formed = batching.form_requests(fresh, self._aliases, self._batch_size, seed)
-            sources = [item_id for item_id, _ in chunks]
+            failure: Result | None = None
+            settled = 0
+            for request in formed.requests:
+                result = self._post(request)
+                if not self._settle(request, result):
+                    failure = result
+                    break
+                self.backlog.remove(request["n"])
+                settled += 1
+            if failure is not None and settled == 0 and failure.unprocessed:
+                # Nothing of this round reached the server (it is down, or said "later"): put
+                # the chunks back as they were, rather than copy them to the outbox.
+                for item_id in sources:
+                    store.inbox.nack(item_id)
+                self._fail(formed.requests[0], failure)
+                raise Stop
+            expired = len(records) - len(fresh)
+            if expired:
+                self._client._record_dropped(expired, "older than max_record_age")
+                self.backlog.remove(expired)
             if formed.held:
                 store.held.put(chunk_of(formed.held, seed))
             if formed.superseded:
                 self.backlog.remove(formed.superseded)
-            failure: Result | None = None
-            for index, request in enumerate(formed.requests):
-                result = self._post(request)
-                if self._settle(request, result):
-                    self.backlog.remove(request["n"])
-                    continue
-                # Persist this request and the rest with their ids before acking the chunks.
-                for pending in formed.requests[index:]:
-                    store.outbox.put(dict(pending, sources=sources))
-                request["attempts"] = 1
-                failure = result
-                break
+            if failure is not None:
+                # Keep the unsent requests, with their idempotency ids, before acking the chunks.
+                unsent = formed.requests[settled:]
+                unsent[0]["attempts"] = 1
+                for request in unsent:
+                    store.outbox.put(dict(request, sources=sources))
             for item_id in sources:
                 store.inbox.ack(item_id)
             if failure is not None:
-                self._fail(formed.requests[index], failure)
+                self._fail(formed.requests[settled], failure)
                 raise Stop
 
     def _release_held(self, store: QueueStore) -> None:

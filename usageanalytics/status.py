@@ -6,6 +6,7 @@ reads the SQLite files directly, read-only.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,16 +49,26 @@ class DataStatus:
         return min(times) if times else None
 
 
+_COUNT = re.compile(rb'"n":(\d+)')
+
+
 def _count(conn: sqlite3.Connection, table: str) -> tuple[int, float | None]:
+    """Records waiting in ``table`` and the oldest one's time.
+
+    Every item starts with its record count (``{"id":...,"n":N`` or ``{"n":N``), so only the first
+    bytes of each are read: parsing whole chunks in SQLite would take tens of megabytes.
+    """
     try:
-        row = conn.execute(
-            f"SELECT COALESCE(SUM(json_extract(CAST(data AS TEXT), '$.n')), COUNT(*)), "
-            f"MIN(timestamp) FROM `{table}` WHERE status < ?",
-            (_ACKED,),
-        ).fetchone()
+        rows = conn.execute(
+            f"SELECT substr(data, 1, 64), timestamp FROM `{table}` WHERE status < ?", (_ACKED,)
+        ).fetchall()
     except sqlite3.OperationalError:  # table not created yet
         return 0, None
-    return int(row[0] or 0), row[1]
+    total = 0
+    for head, _ in rows:
+        found = _COUNT.search(head if isinstance(head, bytes) else str(head).encode())
+        total += int(found.group(1)) if found else 1
+    return total, min((row[1] for row in rows), default=None)
 
 
 def read_status(data_dir: Path) -> DataStatus:

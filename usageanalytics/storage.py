@@ -70,6 +70,11 @@ class AckQueue:
             timeout=30.0,
         )
         self._acked_since_clear = 0
+        # Items are written once and read once: a small page cache per connection (SQLite's
+        # default is 2 MB, and there are six connections) saves memory and costs nothing.
+        connections: list[Any] = [self._queue._putter, self._queue._getter]
+        for connection in {id(c): c for c in connections if c is not None}.values():
+            connection.execute("PRAGMA cache_size=-256")
 
     def put(self, item: Any) -> int:
         item_id = self._queue.put(item)

@@ -36,6 +36,12 @@ class Result:
     status_code: int | None
     reason: str
     retry_after: float | None = None
+    # True when the server certainly did not process the request (no connection, or it said
+    # so: 401, 403, 408, 429, 503), so resending it later cannot create a duplicate.
+    unprocessed: bool = False
+
+
+UNPROCESSED_STATUSES = frozenset({401, 403, 408, 429, 503})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -64,11 +70,12 @@ def classify(response: httpx.Response) -> Result:
     answer = payload.get("status") if isinstance(payload, dict) else None
     message = payload.get("message") if isinstance(payload, dict) else None
     reason = f"HTTP {status}" + (f" {answer}" if answer else "") + (f": {message}" if message else "")
+    unprocessed = status in UNPROCESSED_STATUSES
     if status in AUTH_STATUSES:
-        return Result(Outcome.AUTH, status, reason)
-    if status == 429 or status in RETRY_STATUSES or status >= 500:
+        return Result(Outcome.AUTH, status, reason, unprocessed=True)
+    if status in RETRY_STATUSES or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Result(Outcome.RETRY, status, reason, retry_after)
+        return Result(Outcome.RETRY, status, reason, retry_after, unprocessed)
     if 400 <= status < 500:
         return Result(Outcome.REJECTED, status, reason)
     if 200 <= status < 300:
@@ -114,7 +121,9 @@ class Transport:
         content = orjson.dumps(body)
         try:
             response = self._client.post(path, content=content, headers={"Content-Type": "application/json"})
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}", unprocessed=True)
+        except httpx.HTTPError as exc:  # sent, perhaps processed: a timeout reading the answer
             return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
         return classify(response)
 

@@ -29,6 +29,11 @@ Task = Callable[[], None]
 # decodes a whole item at once, so items must stay small (5,000 rows are ~1 MB of JSON).
 CHUNK_RECORDS = 5000
 WAKE_AT = 2000  # pending records that wake the writer before its interval is up
+# In a burst of more than this many records ahead of the writer, every YIELD_EVERY-th call gives
+# the GIL up for a moment (``time.sleep(0)``): otherwise a caller logging in a tight loop keeps
+# the GIL for most of each 5 ms switch interval and its backlog in memory grows without bound.
+YIELD_ABOVE = 8192
+YIELD_EVERY = 2048
 
 
 class Writer:
@@ -72,7 +77,9 @@ class Writer:
         size = len(pending)
         if size == WAKE_AT:  # a burst: persist now rather than hold it in memory
             self._wake.set()
-        elif size > self._max_pending:
+        elif size >= YIELD_ABOVE and size % YIELD_EVERY == 0:
+            time.sleep(0)  # let the writer catch up (no disk or network wait: a GIL hand-over)
+        if size > self._max_pending:
             try:
                 self.pending.popleft()
             except IndexError:
