@@ -132,7 +132,7 @@ def error_for_response(response: httpx.Response) -> ApiError | None:
         return RateLimitedError(f"rate limited: {message}", retry_after=retry_after, **details)
     if status >= 500 or answer == "ERROR":
         return ServerError(f"server error: {message}", **details)
-    if status in (400, 409, 413, 422) or answer == "INVALID_INPUT":
+    if status in (400, 409, 413, 415, 422) or answer == "INVALID_INPUT":
         return InvalidInputError(f"invalid input: {message}", **details)
     return ApiError(f"unexpected answer: {message}", **details)
 
