@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,18 @@ Driver = SyncDriver | AsyncDriver
 def scripted() -> Iterator[ScriptedServer]:
     with ScriptedServer(API_KEY) as server:
         yield server
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Any]:
+    """The real collector (``usageanalytics.collector``) on 127.0.0.1, in a fresh SQLite file."""
+    from usageanalytics.collector.server import run_in_thread
+
+    running = run_in_thread(tmp_path / "collector.db", api_key=API_KEY)
+    try:
+        yield running
+    finally:
+        running.stop()
 
 
 @pytest.fixture(params=["sync", "async"])

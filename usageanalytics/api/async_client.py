@@ -16,8 +16,8 @@ import httpx
 
 from ..transport import new_async_http_client
 from . import _endpoints as ep
-from ._base import ClientSettings, takes
-from .errors import ApiError, connection_error, error_for_response
+from ._base import BaseClient, ClientSettings, resource, takes
+from .errors import connection_error, error_for_response
 from .models import (
     AccountFinancialData,
     Agent,
@@ -184,68 +184,36 @@ class AsyncComments(_AsyncResource):
         return await self._send(ep.update_comment(self._target, changes))
 
 
-class AsyncClient:
+class AsyncClient(BaseClient[httpx.AsyncClient]):
     """SmartKarrot's REST API for asyncio; use one per event loop, as ``async with AsyncClient()``.
 
     Takes the same arguments, with the same defaults, as :class:`~usageanalytics.api.Client`.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        app_id: str | None = None,
-        endpoint: str | None = None,
-        financial_endpoint: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        retry_backoff: float = 0.5,
-        max_retry_after: float = 60.0,
-    ) -> None:
-        self._settings = ClientSettings(
-            api_key=api_key,
-            app_id=app_id,
-            endpoint=endpoint,
-            financial_endpoint=financial_endpoint,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            max_retry_after=max_retry_after,
-        )
-        target = self._settings.target
-        self._http = new_async_http_client(target.endpoint, self._settings.api_key, timeout)
-        self.customers = AsyncCustomers(self)
-        self.users = AsyncUsers(self)
-        self.orders = AsyncOrders(self)
-        self.app_financial = AsyncAppFinancial(self)
-        self.account_financial = AsyncAccountFinancial(self)
-        self.contacts = AsyncContacts(self)
-        self.agents = AsyncAgents(self)
-        self.tickets = AsyncTickets(self)
-        self.comments = AsyncComments(self)
+    customers = resource(AsyncCustomers)
+    users = resource(AsyncUsers)
+    orders = resource(AsyncOrders)
+    app_financial = resource(AsyncAppFinancial)
+    account_financial = resource(AsyncAccountFinancial)
+    contacts = resource(AsyncContacts)
+    agents = resource(AsyncAgents)
+    tickets = resource(AsyncTickets)
+    comments = resource(AsyncComments)
 
-    @property
-    def app_id(self) -> str:
-        return self._settings.target.app_id
+    def _new_http(self, settings: ClientSettings) -> httpx.AsyncClient:
+        return new_async_http_client(settings.target.endpoint, settings.api_key, settings.timeout)
 
     async def _send(self, call: ep.Call[T]) -> T:
         attempt = 0
         while True:
-            error: ApiError | None
             try:
-                response = await self._http.request(
-                    call.method, call.url, params=call.params, json=call.body, headers=call.request_headers()
-                )
+                response = await self._http.send(self._request(call))
                 error = error_for_response(response)
+                if error is None:
+                    return call.parse(response)
             except httpx.TransportError as exc:
                 error = connection_error(exc)
-            if error is None:
-                return call.parse(response)
-            delay = self._settings.policy.delay(call, attempt, error)
-            if delay is None:
-                raise error
-            self._settings.log_retry(call, error, delay, attempt)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(self._delay_or_raise(call, attempt, error))
             attempt += 1
 
     async def aclose(self) -> None:
@@ -259,7 +227,3 @@ class AsyncClient:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
-
-    def __repr__(self) -> str:
-        endpoint = self._settings.target.endpoint
-        return f"<usageanalytics.api.AsyncClient app_id={self.app_id!r} endpoint={endpoint!r}>"

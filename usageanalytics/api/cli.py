@@ -145,14 +145,19 @@ def tickets_create(
     click.echo(ticket.ticket_id)
 
 
-@tickets.command("delete")
-@connection_options
-@click.argument("ticket_id")
-def tickets_delete(app_id: str | None, api_key: str | None, endpoint: str | None, ticket_id: str) -> None:
-    """Delete a ticket."""
-    with open_client(app_id, api_key, endpoint) as client:
-        client.tickets.delete(ticket_id)
-    click.echo(f"deleted {ticket_id}")
+def _delete_command(resource_name: str, help_text: str) -> click.Command:
+    @click.command("delete", help=help_text)
+    @connection_options
+    @click.argument("record_id", metavar="ID")
+    def delete(app_id: str | None, api_key: str | None, endpoint: str | None, record_id: str) -> None:
+        with open_client(app_id, api_key, endpoint) as client:
+            getattr(client, resource_name).delete(record_id)
+        click.echo(f"deleted {record_id}")
+
+    return delete
+
+
+tickets.add_command(_delete_command("tickets", "Delete a ticket by its id."))
 
 
 # -- contacts and agents -------------------------------------------------------------------------
@@ -312,14 +317,7 @@ def agents() -> None:
 agents.add_command(_import_command("Agent", "agents"))
 
 
-@agents.command("delete")
-@connection_options
-@click.argument("agent_id")
-def agents_delete(app_id: str | None, api_key: str | None, endpoint: str | None, agent_id: str) -> None:
-    """Delete an agent by its SmartKarrot id."""
-    with open_client(app_id, api_key, endpoint) as client:
-        client.agents.delete(agent_id)
-    click.echo(f"deleted {agent_id}")
+agents.add_command(_delete_command("agents", "Delete an agent by its SmartKarrot id."))
 
 
 commands: list[click.Command] = [tickets, contacts, agents]

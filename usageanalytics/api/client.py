@@ -12,8 +12,8 @@ import httpx
 
 from ..transport import new_http_client
 from . import _endpoints as ep
-from ._base import ClientSettings, takes
-from .errors import ApiError, connection_error, error_for_response
+from ._base import BaseClient, ClientSettings, resource, takes
+from .errors import connection_error, error_for_response
 from .models import (
     AccountFinancialData,
     Agent,
@@ -179,70 +179,38 @@ class Comments(_Resource):
         return self._send(ep.update_comment(self._target, changes))
 
 
-class Client:
+class Client(BaseClient[httpx.Client]):
     """SmartKarrot's REST API, synchronous. Thread-safe; close it, or use it as a context manager.
 
-    ``api_key``, ``app_id`` and ``endpoint`` default to ``USAGEANALYTICS_API_KEY``,
-    ``USAGEANALYTICS_APP_ID`` and ``USAGEANALYTICS_ENDPOINT``, as for ``configure()``;
-    ``financial_endpoint`` defaults to the financial URL beside ``endpoint``.
+    Arguments (all keyword, all optional): ``api_key``, ``app_id``, ``endpoint``,
+    ``financial_endpoint``, ``timeout``, ``max_retries``, ``retry_backoff``, ``max_retry_after``;
+    see :class:`~usageanalytics.api._base.BaseClient`.
     """
 
-    def __init__(
-        self,
-        *,
-        api_key: str | None = None,
-        app_id: str | None = None,
-        endpoint: str | None = None,
-        financial_endpoint: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 3,
-        retry_backoff: float = 0.5,
-        max_retry_after: float = 60.0,
-    ) -> None:
-        self._settings = ClientSettings(
-            api_key=api_key,
-            app_id=app_id,
-            endpoint=endpoint,
-            financial_endpoint=financial_endpoint,
-            timeout=timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            max_retry_after=max_retry_after,
-        )
-        target = self._settings.target
-        self._http = new_http_client(target.endpoint, self._settings.api_key, timeout)
-        self.customers = Customers(self)
-        self.users = Users(self)
-        self.orders = Orders(self)
-        self.app_financial = AppFinancial(self)
-        self.account_financial = AccountFinancial(self)
-        self.contacts = Contacts(self)
-        self.agents = Agents(self)
-        self.tickets = Tickets(self)
-        self.comments = Comments(self)
+    customers = resource(Customers)
+    users = resource(Users)
+    orders = resource(Orders)
+    app_financial = resource(AppFinancial)
+    account_financial = resource(AccountFinancial)
+    contacts = resource(Contacts)
+    agents = resource(Agents)
+    tickets = resource(Tickets)
+    comments = resource(Comments)
 
-    @property
-    def app_id(self) -> str:
-        return self._settings.target.app_id
+    def _new_http(self, settings: ClientSettings) -> httpx.Client:
+        return new_http_client(settings.target.endpoint, settings.api_key, settings.timeout)
 
     def _send(self, call: ep.Call[T]) -> T:
         attempt = 0
         while True:
-            error: ApiError | None
             try:
-                response = self._http.request(
-                    call.method, call.url, params=call.params, json=call.body, headers=call.request_headers()
-                )
+                response = self._http.send(self._request(call))
                 error = error_for_response(response)
+                if error is None:
+                    return call.parse(response)
             except httpx.TransportError as exc:
                 error = connection_error(exc)
-            if error is None:
-                return call.parse(response)
-            delay = self._settings.policy.delay(call, attempt, error)
-            if delay is None:
-                raise error
-            self._settings.log_retry(call, error, delay, attempt)
-            time.sleep(delay)
+            time.sleep(self._delay_or_raise(call, attempt, error))
             attempt += 1
 
     def close(self) -> None:
@@ -256,8 +224,3 @@ class Client:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"<usageanalytics.api.Client app_id={self.app_id!r} endpoint={self._settings.target.endpoint!r}>"
-        )

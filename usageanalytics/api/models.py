@@ -142,14 +142,12 @@ class AccountFinancialData:
 
 
 @dataclass(kw_only=True)
-class Contact:
-    """A contact to create or update, keyed by email (spec: "Create contacts")."""
+class _Person:
+    """The fields contacts and agents share; both are keyed by email."""
 
     email: str
     first_name: str
     last_name: str | None = None
-    customer_contact_id: str | None = None
-    role: str | None = None
     country_code: str | None = None
     phone_number: str | None = None
     uploaded_image_url: str | None = None
@@ -159,19 +157,18 @@ class Contact:
 
 
 @dataclass(kw_only=True)
-class Agent:
-    """An agent to create or update, keyed by email (spec: "Save Agents")."""
+class Contact(_Person):
+    """A contact to create or update (spec: "Create contacts")."""
 
-    email: str
-    first_name: str
-    last_name: str | None = None
+    customer_contact_id: str | None = None
+    role: str | None = None
+
+
+@dataclass(kw_only=True)
+class Agent(_Person):
+    """An agent to create or update (spec: "Save Agents")."""
+
     customer_agent_id: str | None = None
-    country_code: str | None = None
-    phone_number: str | None = None
-    uploaded_image_url: str | None = None
-
-    def __post_init__(self) -> None:
-        check_text(self, "email", "first_name")
 
 
 @dataclass
@@ -208,39 +205,16 @@ class ContactPage:
 # -- case management: tickets and comments ---------------------------------------------------------
 
 
-def _check_ticket_fields(ticket: NewTicket | TicketUpdate) -> None:
-    check_text(
-        ticket,
-        "visible_id",
-        "account_id",
-        "ticket_name",
-        "assigned_to",
-        "priority",
-        "status",
-        "type",
-        required=False,
-    )
-    check_enum(ticket, "escalation", Escalation, required=False)
-    check_string_map(ticket, "custom_fields")
-    due = ticket.due_date
-    if due is not None and not isinstance(due, date):
-        raise InvalidInputError(f"due_date must be a date or a datetime, got {due!r}")
-
-
 @dataclass(kw_only=True)
-class NewTicket:
-    """A ticket to create; every field is optional (spec: "Create a Ticket").
+class _TicketFields:
+    """What both creating and updating a ticket may set.
 
     ``due_date`` is sent as yyyy-MM-dd for a ``date`` and as a UTC timestamp for a ``datetime``.
-    ``idempotency_key`` is not part of the body: it travels as the ``Idempotency-Key`` header
-    and lets the client retry the create after a 5xx or a lost answer.
     """
 
     visible_id: str | None = None
     account_id: str | None = None
     ticket_name: str | None = None
-    created_by: str | None = None
-    created_by_type: CreatorType | str | None = None
     assigned_to: str | None = None
     due_date: date | datetime | None = None
     escalation: Escalation | str | None = None
@@ -248,34 +222,45 @@ class NewTicket:
     status: str | None = None
     type: str | None = None
     custom_fields: dict[str, str] | None = None
+
+    def __post_init__(self) -> None:
+        check_text(
+            self, "visible_id", "account_id", "ticket_name", "assigned_to", "priority", "status", "type",
+            required=False,
+        )  # fmt: skip
+        check_enum(self, "escalation", Escalation, required=False)
+        check_string_map(self, "custom_fields")
+        if self.due_date is not None and not isinstance(self.due_date, date):
+            raise InvalidInputError(f"due_date must be a date or a datetime, got {self.due_date!r}")
+
+
+@dataclass(kw_only=True)
+class NewTicket(_TicketFields):
+    """A ticket to create; every field is optional (spec: "Create a Ticket").
+
+    ``idempotency_key`` is not part of the body: it travels as the ``Idempotency-Key`` header
+    and lets the client retry the create after a 5xx or a lost answer.
+    """
+
+    created_by: str | None = None
+    created_by_type: CreatorType | str | None = None
     idempotency_key: str | None = field(default=None, metadata=NOT_SENT)
 
     def __post_init__(self) -> None:
-        _check_ticket_fields(self)
+        super().__post_init__()
         check_text(self, "created_by", "idempotency_key", required=False)
         check_enum(self, "created_by_type", CreatorType, required=False)
 
 
 @dataclass
-class TicketUpdate:
+class TicketUpdate(_TicketFields):
     """Changes to a ticket; fields left at None are not changed (spec: "Update a Ticket")."""
 
     ticket_id: str = field(metadata={WIRE_NAME: "id"})
-    _: KW_ONLY
-    visible_id: str | None = None
-    account_id: str | None = None
-    ticket_name: str | None = None
-    assigned_to: str | None = None
-    due_date: date | datetime | None = None
-    escalation: Escalation | str | None = None
-    priority: str | None = None
-    status: str | None = None
-    type: str | None = None
-    custom_fields: dict[str, str] | None = None
 
     def __post_init__(self) -> None:
         check_text(self, "ticket_id")
-        _check_ticket_fields(self)
+        super().__post_init__()
 
 
 @dataclass
