@@ -104,6 +104,7 @@ class Call(Generic[T]):
     params: dict[str, str] | None = None
     body: Any = None
     idempotency_key: str | None = None
+    status_envelope: bool = False  # the answer is {"status": ...}: see errors.error_for_response
 
     @property
     def retry_safe(self) -> bool:
@@ -140,6 +141,11 @@ def _status(response: httpx.Response) -> None:
         raise UnexpectedResponseError(
             f"expected status SUCCESS, got {payload!r}", status_code=response.status_code
         )
+
+
+def _status_call(method: str, url: str, body: dict[str, Any] | None = None) -> Call[None]:
+    """A usage analytics or financial call, answered by the spec's ``{"status": "SUCCESS"}``."""
+    return Call(method, url, _status, body=body, status_envelope=True)
 
 
 def _any_success(response: httpx.Response) -> None:
@@ -190,12 +196,12 @@ def _contact_page(response: httpx.Response) -> ContactPage:
 
 def upsert_customer(target: Target, customer: Customer) -> Call[None]:
     body = {"appId": target.app_id, **to_wire(customer)}
-    return Call("POST", target.v4(wire.CUSTOMER_PATH), _status, body=body)
+    return _status_call("POST", target.v4(wire.CUSTOMER_PATH), body)
 
 
 def upsert_user(target: Target, user: User) -> Call[None]:
     body = {"appId": target.app_id, **to_wire(user)}
-    return Call("POST", target.v4(wire.USER_PATH), _status, body=body)
+    return _status_call("POST", target.v4(wire.USER_PATH), body)
 
 
 # -- financial data --------------------------------------------------------------------------------
@@ -203,33 +209,33 @@ def upsert_user(target: Target, user: User) -> Call[None]:
 
 def upsert_order(target: Target, order: Order) -> Call[None]:
     body = {"appId": target.app_id, **to_wire(order)}
-    return Call("POST", target.financial("orders"), _status, body=body)
+    return _status_call("POST", target.financial("orders"), body)
 
 
 def delete_order(target: Target, order_id: str) -> Call[None]:
     url = target.financial(f"orders/{_segment(order_id, 'order_id')}")
-    return Call("DELETE", url, _status, body={"appId": target.app_id})
+    return _status_call("DELETE", url, {"appId": target.app_id})
 
 
 def set_app_financial(target: Target, data: AppFinancialData) -> Call[None]:
     body = {"appId": target.app_id, **to_wire(data)}
-    return Call("POST", target.financial("app-financial-data"), _status, body=body)
+    return _status_call("POST", target.financial("app-financial-data"), body)
 
 
 def delete_app_financial(target: Target) -> Call[None]:
     url = target.financial(f"app-financial-data/{_segment(target.app_id, 'app_id')}")
-    return Call("DELETE", url, _status)
+    return _status_call("DELETE", url)
 
 
 def set_account_financial(target: Target, data: AccountFinancialData) -> Call[None]:
     body = {"appId": target.app_id, **to_wire(data)}
-    return Call("POST", target.financial("account-financial-data"), _status, body=body)
+    return _status_call("POST", target.financial("account-financial-data"), body)
 
 
 def delete_account_financial(target: Target, customer_account_id: str) -> Call[None]:
     account = _segment(customer_account_id, "customer_account_id")
     url = target.financial(f"account-financial-data/{account}")
-    return Call("DELETE", url, _status, body={"appId": target.app_id})
+    return _status_call("DELETE", url, {"appId": target.app_id})
 
 
 # -- contacts and agents ---------------------------------------------------------------------------

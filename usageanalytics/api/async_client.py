@@ -208,7 +208,7 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         while True:
             try:
                 response = await self._http.send(self._request(call))
-                error = error_for_response(response)
+                error = error_for_response(response, status_envelope=call.status_envelope)
                 if error is None:
                     return call.parse(response)
             except httpx.TransportError as exc:

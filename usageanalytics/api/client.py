@@ -205,7 +205,7 @@ class Client(BaseClient[httpx.Client]):
         while True:
             try:
                 response = self._http.send(self._request(call))
-                error = error_for_response(response)
+                error = error_for_response(response, status_envelope=call.status_envelope)
                 if error is None:
                     return call.parse(response)
             except httpx.TransportError as exc:

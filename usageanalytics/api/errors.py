@@ -110,12 +110,17 @@ def _server_message(payload: Any, status_code: int) -> str:
     return f"HTTP {status_code}"
 
 
-def error_for_response(response: httpx.Response) -> ApiError | None:
-    """The exception an answer stands for, or None when it is a success."""
+def error_for_response(response: httpx.Response, *, status_envelope: bool) -> ApiError | None:
+    """The exception an answer stands for, or None when it is a success.
+
+    ``status_envelope``: the endpoint answers ``{"status": "SUCCESS" | "ERROR" | "INVALID_INPUT"}``
+    even with HTTP 200 (usage analytics, financial data). Elsewhere a 2xx body's ``status`` is a
+    record's field (a ticket's status may be any text) and says nothing about the request.
+    """
     status = response.status_code
     payload = _payload(response)
     answer = payload.get("status") if isinstance(payload, dict) else None
-    if 200 <= status < 300 and answer not in ("INVALID_INPUT", "ERROR"):
+    if 200 <= status < 300 and not (status_envelope and answer in ("INVALID_INPUT", "ERROR")):
         return None
     details: dict[str, Any] = {
         "status_code": status,
