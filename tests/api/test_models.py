@@ -129,6 +129,14 @@ def test_bulk_plan_keeps_good_records_and_reports_bad_ones_with_their_index() ->
         plan_bulk(Contact, {"email": "a@b.c", "first_name": "A"})  # type: ignore[arg-type]
 
 
+def test_a_model_changed_after_it_was_built_is_checked_again() -> None:
+    contact = Contact(email="a@b.c", first_name="A")
+    contact.email = ""
+    (bad,) = plan_bulk(Contact, [contact]).invalid
+    assert bad.record is contact
+    assert bad.reason == "not sent: email must be a non-empty string, got ''"
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

@@ -116,9 +116,12 @@ def check_string_list(model: object, name: str) -> None:
 
 
 def model_from(kind: type[M], record: M | Mapping[str, Any]) -> M:
-    """A model from a model or from a dict with the same snake_case keys; InvalidInputError if not."""
+    """A model from a model or from a dict with the same snake_case keys; InvalidInputError if not.
+
+    A model is checked again (through a copy), in case a field was changed after it was built.
+    """
     if isinstance(record, kind):
-        return record
+        return dataclasses.replace(record)  # type: ignore[type-var]
     if not isinstance(record, Mapping):
         raise InvalidInputError(f"expected a {kind.__name__} or a dict, got {type(record).__name__}")
     known = {f.name: f for f in dataclasses.fields(kind)}  # type: ignore[arg-type]

@@ -303,9 +303,15 @@ def plan_bulk(kind: type[P], records: Sequence[P | Mapping[str, Any]]) -> BulkPl
         try:
             plan.valid.append((index, model_from(kind, record)))
         except (InvalidInputError, TypeError) as exc:
-            raw = dict(record) if isinstance(record, Mapping) else {"record": record}
+            shown: P | dict[str, Any] = (
+                record
+                if isinstance(record, kind)
+                else dict(record)
+                if isinstance(record, Mapping)
+                else {"record": record}
+            )
             message = exc.message if isinstance(exc, ApiError) else str(exc)
-            plan.invalid.append(Unsaved(index, raw, f"not sent: {message}"))
+            plan.invalid.append(Unsaved(index, shown, f"not sent: {message}"))
     return plan
 
 
