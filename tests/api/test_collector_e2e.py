@@ -11,7 +11,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from tests.api.conftest import APP_ID, Driver
+from tests.api.conftest import API_KEY, APP_ID, Driver
 from usageanalytics.api import (
     AuthenticationError,
     Contact,
@@ -221,3 +221,23 @@ def test_one_client_serves_many_calls_at_once(collector: RunningCollector, make_
         created = list(pool.map(lambda n: api.tickets.create(ticket_name=f"t{n}"), range(16)))
     assert len({t.ticket_id for t in created}) == 16
     assert sorted(t.ticket_name or "" for t in api.tickets.list()) == sorted(f"t{n}" for n in range(16))
+
+
+def test_native_asyncio_use(collector: RunningCollector) -> None:
+    """``async with`` / ``async for`` / ``gather`` as an application writes them, on one event loop."""
+    import asyncio
+
+    from usageanalytics.api import AsyncClient
+
+    async def main() -> tuple[int, list[str]]:
+        async with AsyncClient(api_key=API_KEY, app_id=APP_ID, endpoint=collector.endpoint) as c:
+            people = [{"email": f"a{n}@example.com", "first_name": f"A{n}"} for n in range(5)]
+            saved = await c.contacts.upsert(people)
+            await asyncio.gather(*(c.tickets.create(ticket_name=f"t{n}") for n in range(5)))
+            emails = [contact.email or "" async for contact in c.contacts.iter(limit=2)]
+            return len(saved.saved), emails
+
+    saved, emails = asyncio.run(main())
+    assert saved == 5
+    assert sorted(emails) == [f"a{n}@example.com" for n in range(5)]
+    assert len(collector.tickets(app_id=APP_ID)) == 5
