@@ -279,15 +279,18 @@ def create_app(
     """
     store = Store(db_path)
     api = Api(store, api_key, max_body_bytes)
-    from .dashboard import dashboard_routes
+    from .dashboard import Dashboard
+
+    dashboard = Dashboard(store.path)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
+        dashboard.close()
         store.close()
 
     app = Starlette(
-        routes=[*dashboard_routes(store.path), *_routes(api)],
+        routes=[*dashboard.routes(), *_routes(api)],
         middleware=[
             Middleware(
                 CORSMiddleware,

@@ -31,6 +31,12 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
     return record
 
 
+def with_attributes(event: dict[str, Any]) -> dict[str, Any]:
+    """An event row with ``attributes``: its typed parameters as ``{attributeName: value}``."""
+    event["attributes"] = {p["attributeName"]: parameter_value(p) for p in event["parameters"]}
+    return event
+
+
 def _where(filters: dict[str, Any]) -> tuple[str, list[Any]]:
     given = {column: value for column, value in filters.items() if value is not None}
     if not given:
@@ -70,9 +76,7 @@ class Received:
         rows = self._table(
             "events", "logged_at, id", name=name, user_id=user_id, session_id=session_id, app_id=app_id
         )
-        for event in rows:
-            event["attributes"] = {p["attributeName"]: parameter_value(p) for p in event["parameters"]}
-        return rows
+        return [with_attributes(event) for event in rows]
 
     def event_names(self) -> list[str]:
         return [row["name"] for row in self._select("SELECT DISTINCT name FROM events ORDER BY name")]

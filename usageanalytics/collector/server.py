@@ -10,10 +10,12 @@ foreground (``usageanalytics collector``), on uvicorn.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -150,4 +152,23 @@ def serve(
     server = _server(db_path, api_key, log_level)
     if on_ready is not None:
         on_ready(base_url(sock))
-    server.run(sockets=[sock])
+    with _absorb_exit_signals():
+        server.run(sockets=[sock])
+
+
+@contextlib.contextmanager
+def _absorb_exit_signals() -> Iterator[None]:
+    """Let Ctrl-C and SIGTERM end the process with status 0 after uvicorn's graceful shutdown.
+
+    uvicorn handles both signals while it runs, then raises the one it caught again once it has
+    stopped; with these no-op handlers in place that second delivery is absorbed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: None) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
