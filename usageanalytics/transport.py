@@ -88,27 +88,28 @@ def classify(response: httpx.Response) -> Result:
     return Result(Outcome.RETRY, status, reason)
 
 
+def _client_options(endpoint: str, api_key: str, timeout: float) -> dict[str, Any]:
+    """What the SDK's sync and async httpx clients share: auth, timeouts, headers."""
+    return {
+        "base_url": endpoint,
+        "auth": httpx.BasicAuth("apikey", api_key),
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": False,
+    }
+
+
 def new_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.Client:
     """An httpx client for ``endpoint`` with the SDK's auth, timeouts and headers."""
     return httpx.Client(
-        base_url=endpoint,
-        auth=httpx.BasicAuth("apikey", api_key),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
+        **_client_options(endpoint, api_key, timeout),
         limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
     )
 
 
 def new_async_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.AsyncClient:
-    """The asyncio twin of :func:`new_http_client`, with the same auth, timeouts and headers."""
-    return httpx.AsyncClient(
-        base_url=endpoint,
-        auth=httpx.BasicAuth("apikey", api_key),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-    )
+    """The asyncio twin of :func:`new_http_client`."""
+    return httpx.AsyncClient(**_client_options(endpoint, api_key, timeout))
 
 
 class Transport:
