@@ -58,16 +58,23 @@ def moment(utc: str | None) -> str:
 _templates.filters.update(duration=duration, ms=milliseconds, moment=moment)
 
 
+def _session_lengths(seconds: list[float | None]) -> tuple[str, list[float | None]]:
+    """Minutes, or seconds when every average is under two minutes (a demo, a test run)."""
+    if max((s for s in seconds if s is not None), default=0.0) < 120:
+        return "seconds", seconds
+    return "minutes", [None if s is None else s / 60 for s in seconds]
+
+
 def _charts(summary: Summary) -> dict[str, Markup]:
-    minutes = [None if s is None else s / 60 for s in summary.daily_avg_session_seconds]
+    unit, lengths = _session_lengths(list(summary.daily_avg_session_seconds))
     rendered = {
         "active_users": charts.over_time("Active users per day", summary.days, summary.daily_active_users),
         "sessions": charts.over_time("Sessions per day", summary.days, summary.daily_sessions),
         "events": charts.over_time("Events per day", summary.days, summary.daily_events),
         "session_length": charts.over_time(
-            "Average session length (minutes)",
+            f"Average session length ({unit})",
             summary.days,
-            minutes,
+            lengths,
             line=True,
             formatter=lambda v: f"{v:,.1f}",
         ),
