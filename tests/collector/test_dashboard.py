@@ -109,3 +109,11 @@ def test_user_text_is_escaped(api: httpx.Client, collector: RunningCollector) ->
     assert api.post("/v4/usageanalytics/event", json=body).status_code == 200
     html = api.get("/").text
     assert evil not in html and "&lt;script&gt;" in html
+
+
+def test_short_sessions_are_charted_in_seconds() -> None:
+    from usageanalytics.collector.dashboard import _session_lengths
+
+    assert _session_lengths([None, 4.5, 90.0]) == ("seconds", [None, 4.5, 90.0])
+    assert _session_lengths([None, 60.0, 600.0]) == ("minutes", [None, 1.0, 10.0])
+    assert _session_lengths([None, None]) == ("seconds", [None, None])
