@@ -41,7 +41,7 @@ from .writer import WAKE_AT, Writer
 logger = logging.getLogger("usageanalytics")
 
 PROCESS = "process"  # session key of the process-wide actor
-MAX_PENDING_IN_MEMORY = 200_000
+MAX_PENDING_IN_MEMORY = 100_000  # records; only reached if the disk refuses writes
 _WARN_EVERY = 60.0
 
 
@@ -102,14 +102,14 @@ class Client:
         self.backlog = Backlog()
         self._writer: Writer | None = None
         self._sender: Sender | None = None
-        self._pid = os.getpid()
-        self._start_pipeline()
-        self._active = True
+        self._fork_lock = threading.Lock()
         self._closed = False
         # The process user is announced (user upsert) with its first record, not here: a web
         # server whose events all belong to requests, or a CLI that only replays dead letters,
         # must not create a guest user in SmartKarrot.
         self._announce_process_user = True
+        self._start_pipeline()
+        self._active = True
         if self.settings.collect_device_attributes:
             self._submit(self._send_device_attributes)
         self_ref = weakref.ref(self)
@@ -738,7 +738,6 @@ class Client:
         self._writer = None
         self._sender = None
         self.backlog = Backlog()
-        self._pid = os.getpid()
         self._identity_lock = threading.RLock()
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
