@@ -250,11 +250,7 @@ class Client:
         # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
         row = _dumps((kind, envelope_key, wire_body(kind, body, now), now, 1 if actor.guest else 0)).decode()
         pending: Pending = (envelope_key, envelope, row)
-        writer = self._writer
-        if writer is None:  # first call in a forked child
-            self._restart_after_fork()
-            writer = self._writer
-            assert writer is not None
+        writer = self._writer or self._restart_after_fork()
         if self._durable:
             writer.write_through(pending)
         else:
@@ -598,8 +594,7 @@ class Client:
     # -- background work ----------------------------------------------------------------------------
 
     def _submit(self, task: Any) -> None:
-        if self._writer is not None:
-            self._writer.submit(task)
+        (self._writer or self._restart_after_fork()).submit(task)
 
     def _send_device_attributes(self) -> None:
         attributes = device.collect(self.settings, self.device_id)
@@ -745,10 +740,13 @@ class Client:
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._fork_lock = threading.Lock()
 
-    def _restart_after_fork(self) -> None:
+    def _restart_after_fork(self) -> Writer:
+        """The first call in a forked child starts its own queue folder and threads."""
         with self._fork_lock:
             if self._writer is None:
                 self._start_pipeline()
+            assert self._writer is not None
+            return self._writer
 
 
 def _shutdown_at_exit(ref: weakref.ReferenceType[Client]) -> None:
