@@ -250,7 +250,7 @@ class Sender:
                 logger.exception("usageanalytics could not open the orphaned queue %s", folder)
                 lock.release()
                 continue
-            count = sum(_records_in(row["data"]) for q in store.queues for row in q.items())
+            count = sum(queue.records() for queue in store.queues)
             self.backlog.add(count)
             logger.info("usageanalytics adopted %d queued records from %s", count, folder.name)
             with self._stores_lock:

@@ -6,16 +6,13 @@ reads the SQLite files directly, read-only.
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .deadletters import DeadLetters
 from .lockfile import FileLock
-from .storage import DB_FILE, QUEUES_DIR
-
-_ACKED = 5
+from .storage import DB_FILE, QUEUES_DIR, count_records
 
 
 @dataclass
@@ -49,28 +46,6 @@ class DataStatus:
         return min(times) if times else None
 
 
-_COUNT = re.compile(rb'"n":(\d+)')
-
-
-def _count(conn: sqlite3.Connection, table: str) -> tuple[int, float | None]:
-    """Records waiting in ``table`` and the oldest one's time.
-
-    Every item starts with its record count (``{"id":...,"n":N`` or ``{"n":N``), so only the first
-    bytes of each are read: parsing whole chunks in SQLite would take tens of megabytes.
-    """
-    try:
-        rows = conn.execute(
-            f"SELECT substr(data, 1, 64), timestamp FROM `{table}` WHERE status < ?", (_ACKED,)
-        ).fetchall()
-    except sqlite3.OperationalError:  # table not created yet
-        return 0, None
-    total = 0
-    for head, _ in rows:
-        found = _COUNT.search(head if isinstance(head, bytes) else str(head).encode())
-        total += int(found.group(1)) if found else 1
-    return total, min((row[1] for row in rows), default=None)
-
-
 def read_status(data_dir: Path) -> DataStatus:
     status = DataStatus(data_dir)
     root = data_dir / QUEUES_DIR
@@ -84,9 +59,9 @@ def read_status(data_dir: Path) -> DataStatus:
             if db.exists():
                 conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
                 try:
-                    inbox, t1 = _count(conn, "ack_queue_inbox")
-                    outbox, t2 = _count(conn, "ack_queue_outbox")
-                    entry.held, t3 = _count(conn, "ack_queue_held")
+                    inbox, t1 = count_records(conn, "ack_queue_inbox")
+                    outbox, t2 = count_records(conn, "ack_queue_outbox")
+                    entry.held, t3 = count_records(conn, "ack_queue_held")
                 finally:
                     conn.close()
                 entry.queued = inbox + outbox

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from persistqueue import SQLiteAckQueue
@@ -34,6 +36,29 @@ logger = logging.getLogger("usageanalytics")
 
 DB_FILE = "queue.sqlite"
 QUEUES_DIR = "queues"
+
+
+_ACKED = 5  # persist-queue's status of an acknowledged item
+_COUNT = re.compile(rb'"n":(\d+)')
+
+
+def count_records(connection: sqlite3.Connection, table: str) -> tuple[int, float | None]:
+    """Records waiting in one persist-queue table, and the oldest item's time.
+
+    Every item starts with its record count (``{"id":...,"n":N`` or ``{"n":N``), so only the first
+    bytes of each are read: decoding whole chunks would take tens of megabytes for a big backlog.
+    """
+    try:
+        rows = connection.execute(
+            f"SELECT substr(data, 1, 64), timestamp FROM `{table}` WHERE status < ?", (_ACKED,)
+        ).fetchall()
+    except sqlite3.OperationalError:  # table not created yet
+        return 0, None
+    total = 0
+    for head, _ in rows:
+        found = _COUNT.search(head if isinstance(head, bytes) else str(head).encode())
+        total += int(found.group(1)) if found else 1
+    return total, min((row[1] for row in rows), default=None)
 
 
 class CompactJSON:
@@ -112,6 +137,11 @@ class AckQueue:
 
     def in_flight(self) -> int:
         return int(self._queue.unack_count())
+
+    def records(self) -> int:
+        """Records (not items) waiting or in flight, counted without decoding the items."""
+        getter = cast(sqlite3.Connection, self._queue._getter)  # persist-queue's reading connection
+        return count_records(getter, f"ack_queue_{self.name}")[0]
 
     def items(self) -> list[dict[str, Any]]:
         """Every item not yet acknowledged, oldest first, without taking them."""
