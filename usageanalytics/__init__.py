@@ -15,17 +15,30 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import signals
 from ._version import __version__
-from .client import Client
 from .context import Identity, identity
 from .errors import ConfigurationError, TrackingInputError, UsageAnalyticsError
 from .wire import EventAttribute, UserAttribute, Value
 
+if TYPE_CHECKING:
+    from .client import Client
+
 logger = logging.getLogger("usageanalytics")
 logger.addHandler(logging.NullHandler())
+
+
+def __getattr__(name: str) -> Any:
+    # The client (httpx, persist-queue, SQLite) loads on first use, so importing the package
+    # stays cheap for code that only needs its names, such as the collector's pytest plugin.
+    if name == "Client":
+        from .client import Client
+
+        return Client
+    raise AttributeError(f"module 'usageanalytics' has no attribute {name!r}")
+
 
 _client: Client | None = None
 _client_lock = threading.Lock()
@@ -81,6 +94,8 @@ def configure(
     ``durable``, ``session_timeout``, ``platform``, ...).
     """
     global _client
+    from .client import Client
+
     client = Client(
         app_id,
         api_key=api_key,

@@ -147,12 +147,12 @@ def _request(kind: str, members: list[dict[str, Any]]) -> dict[str, Any]:
         body["deviceAttributes"] = merged
     else:  # USER, DEVICE_TOKEN: one record's body
         body.update(members[-1]["b"])
-    return {
-        "path": PATHS[kind],
-        "body": body,
+    return {  # "n" first: `usageanalytics status` reads counts from the first bytes of items
         "n": len(members),
         "first": min(member["t"] for member in members),
         "attempts": 0,
+        "path": PATHS[kind],
+        "body": body,
     }
 
 

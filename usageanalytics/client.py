@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import itertools
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import platformdirs
 
 from . import batching, device, signals, wire
@@ -27,19 +29,24 @@ from .context import Identity, current_identity
 from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
 from .errors import TrackingInputError
+from .records import Pending, wire_body
 from .sender import Backlog, Sender
 from .sessions import Session, SessionTracker
 from .settings import Settings, resolve_settings
 from .state import StateStore
 from .storage import create_own_store, private_dir
 from .transport import Transport
-from .writer import Writer
+from .writer import WAKE_AT, Writer
 
 logger = logging.getLogger("usageanalytics")
 
 PROCESS = "process"  # session key of the process-wide actor
-MAX_PENDING_IN_MEMORY = 200_000
+MAX_PENDING_IN_MEMORY = 100_000  # records; only reached if the disk refuses writes
 _WARN_EVERY = 60.0
+
+
+Pairs = tuple[tuple[str, Any], ...]
+_dumps = orjson.dumps
 
 
 @dataclass(frozen=True)
@@ -72,6 +79,7 @@ class Client:
         self.settings: Settings = resolve_settings(app_id, **options)
         self._active = False
         self._strict = self.settings.strict
+        self._durable = self.settings.durable
         self._warned: dict[str, float] = {}
         if self.settings.disabled:
             logger.info("usageanalytics is disabled: tracking calls do nothing")
@@ -85,7 +93,8 @@ class Client:
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
-        self._envelopes: dict[tuple[Actor, str | None], dict[str, Any]] = {}
+        self._envelopes: dict[tuple[Actor, str | None], tuple[str, dict[str, Any]]] = {}
+        self._envelope_keys = itertools.count()
         self._context_actors: collections.OrderedDict[Identity, Actor] = collections.OrderedDict()
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
@@ -93,11 +102,14 @@ class Client:
         self.backlog = Backlog()
         self._writer: Writer | None = None
         self._sender: Sender | None = None
-        self._pid = os.getpid()
+        self._fork_lock = threading.Lock()
+        self._closed = False
+        # The process user is announced (user upsert) with its first record, not here: a web
+        # server whose events all belong to requests, or a CLI that only replays dead letters,
+        # must not create a guest user in SmartKarrot.
+        self._announce_process_user = True
         self._start_pipeline()
         self._active = True
-        self._closed = False
-        self._queue_user_upsert(self._actor, previous_guest=None)
         if self.settings.collect_device_attributes:
             self._submit(self._send_device_attributes)
         self_ref = weakref.ref(self)
@@ -142,6 +154,8 @@ class Client:
             flush_interval=settings.flush_interval,
             batch_size=settings.batch_size,
             max_record_age=settings.max_record_age,
+            retry_base=settings.retry_base,
+            retry_cap=settings.retry_cap,
         )
         self._writer = Writer(
             store,
@@ -160,6 +174,9 @@ class Client:
     def _current_actor(self) -> Actor:
         scoped = current_identity()
         if scoped is None:
+            if self._announce_process_user:
+                self._announce_process_user = False
+                self._queue_user_upsert(self._actor, previous_guest=None)
             return self._actor
         actor = self._context_actors.get(scoped)
         if actor is None:
@@ -196,10 +213,14 @@ class Client:
                     self._queue_user_upsert(actor, previous_guest=None if guest else scoped.guest_id)
             return actor
 
-    def _envelope(self, actor: Actor, session_id: str | None) -> dict[str, Any]:
+    def _envelope(self, actor: Actor, session_id: str | None) -> tuple[str, dict[str, Any]]:
+        """The envelope for ``actor`` in ``session_id``, with a key unique in this process.
+
+        Records refer to their envelope by key, so a chunk on disk stores each envelope once.
+        """
         key = (actor, session_id)
-        envelope = self._envelopes.get(key)
-        if envelope is None:
+        cached = self._envelopes.get(key)
+        if cached is None:
             envelope = {
                 "appId": self.settings.app_id,
                 "userId": actor.user_id,
@@ -218,38 +239,33 @@ class Client:
                 envelope["userSourceIP"] = actor.source_ip
             if len(self._envelopes) > 10_000:
                 self._envelopes.clear()
-            self._envelopes[key] = envelope
-        return envelope
+            cached = self._envelopes[key] = (str(next(self._envelope_keys)), envelope)
+        return cached
 
-    def _emit(
-        self, kind: str, actor: Actor, session_id: str | None, body: dict[str, Any], now: float
-    ) -> None:
-        record: dict[str, Any] = {"k": kind, "e": self._envelope(actor, session_id), "b": body, "t": now}
-        if actor.guest:
-            record["g"] = 1
-        writer = self._writer
-        if writer is None:  # first call in a forked child
-            self._restart_after_fork()
-            writer = self._writer
-            assert writer is not None
-        if self.settings.durable:
-            writer.write_through(record)
+    def _emit(self, kind: str, actor: Actor, session_id: str | None, body: Any, now: float) -> None:
+        """Serialize the record here (about a microsecond) so the writer only joins bytes: a
+        writer that did the formatting could not keep pace with a busy caller under the GIL,
+        and a backlog of JSON text is a third the memory of a backlog of Python objects."""
+        envelope_key, envelope = self._envelope(actor, session_id)
+        # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
+        row = _dumps((kind, envelope_key, wire_body(kind, body, now), now, 1 if actor.guest else 0)).decode()
+        pending: Pending = (envelope_key, envelope, row)
+        writer = self._writer or self._restart_after_fork()
+        if self._durable:
+            writer.write_through(pending)
         else:
-            writer.append(record)
+            writer.append(pending)
 
     def _session_for(self, actor: Actor, now: float) -> str:
         if actor.session_id:
             return actor.session_id
         return self._sessions.touch(actor.session_key, actor, now).id
 
-    def _event(self, actor: Actor, name: str, parameters: list[dict[str, Any]], now: float) -> None:
+    def _event(self, actor: Actor, name: str, pairs: Pairs, now: float) -> None:
         session_id = self._session_for(actor, now)
-        body: dict[str, Any] = {"name": name, "loggedAtTime": wire.timestamp(now)}
-        if parameters:
-            body["parameters"] = parameters
-        self._emit(batching.EVENT, actor, session_id, body, now)
+        self._emit(batching.EVENT, actor, session_id, (name, pairs), now)
         if signals.event_logged.receivers:
-            self._signal(signals.event_logged, name=name, attributes=parameters, user_id=actor.user_id)
+            self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
 
     # -- input checks -------------------------------------------------------------------------------
 
@@ -272,35 +288,39 @@ class Client:
             return None
         return name
 
-    def _parameters(self, event: str, attributes: Any) -> list[dict[str, Any]]:
+    def _pairs(self, event: str, attributes: Any) -> Pairs:
+        """The event's checked (name, value) pairs: bad ones reported and dropped, at most five."""
         if not attributes:
-            return []
+            return ()
         if not isinstance(attributes, Mapping):
             self._bad_input(
                 f"event {event!r}: attributes must be a dict, got "
                 f"{type(attributes).__name__}; sent without attributes"
             )
-            return []
-        parameters = []
+            return ()
+        pairs = []
         for key, value in attributes.items():
-            name = self._valid_name(f"event {event!r}: an attribute name", key)
+            name = (
+                key
+                if type(key) is str and key.strip()
+                else self._valid_name(f"event {event!r}: an attribute name", key)
+            )
             if name is None:
                 continue
-            try:
-                typed = wire.typed_value(value)
-            except (TypeError, ValueError) as exc:
-                self._bad_input(f"event {event!r}: attribute {name!r} dropped: {exc}")
+            problem = wire.value_problem(value)
+            if problem is not None:
+                self._bad_input(f"event {event!r}: attribute {name!r} dropped: {problem}")
                 continue
-            parameters.append({"attributeName": name, **typed})
-        if len(parameters) > wire.MAX_EVENT_ATTRIBUTES:
-            dropped = [p["attributeName"] for p in parameters[wire.MAX_EVENT_ATTRIBUTES :]]
+            pairs.append((name, value))
+        if len(pairs) > wire.MAX_EVENT_ATTRIBUTES:
+            dropped = [name for name, _ in pairs[wire.MAX_EVENT_ATTRIBUTES :]]
             self._bad_input(
-                f"event {event!r} has {len(parameters)} attributes; SmartKarrot allows "
+                f"event {event!r} has {len(pairs)} attributes; SmartKarrot allows "
                 f"{wire.MAX_EVENT_ATTRIBUTES}: sent the first {wire.MAX_EVENT_ATTRIBUTES}, "
                 f"dropped {dropped}"
             )
-            parameters = parameters[: wire.MAX_EVENT_ATTRIBUTES]
-        return parameters
+            del pairs[wire.MAX_EVENT_ATTRIBUTES :]
+        return tuple(pairs)
 
     def _live(self) -> bool:
         if self._active:
@@ -325,13 +345,13 @@ class Client:
             event = self._valid_name("event name", name)
             if event is None:
                 return
-            parameters = self._parameters(event, attributes)
+            pairs = self._pairs(event, attributes)
             actor = self._current_actor()
-            if debounce and self._debouncer.is_repeat(_debounce_key(actor, event, parameters)):
+            if debounce and self._debouncer.is_repeat((actor.user_id, event, pairs)):
                 if signals.event_debounced.receivers:
                     self._signal(signals.event_debounced, name=event, user_id=actor.user_id)
                 return
-            self._event(actor, event, parameters, time.time())
+            self._event(actor, event, pairs, time.time())
         except TrackingInputError:
             raise
         except Exception:
@@ -437,6 +457,7 @@ class Client:
             if not previous.guest and previous.user_id != user:
                 self._sessions.end(PROCESS)
             self._actor = actor
+        self._announce_process_user = False
         self._queue_user_upsert(actor, previous_guest=previous.user_id if previous.guest else None)
         self._persist_identity()
         self._signal(signals.user_changed, user_id=user, previous_user_id=previous.user_id, guest=False)
@@ -454,6 +475,7 @@ class Client:
                 guest, True, self.settings.customer_account_id, self.settings.product_id, PROCESS
             )
         self._submit(lambda: self._state.set("guest_id", guest))
+        self._announce_process_user = False
         self._queue_user_upsert(self._actor, previous_guest=None)
         self._persist_identity()
         self._signal(signals.user_changed, user_id=guest, previous_user_id=previous.user_id, guest=True)
@@ -513,10 +535,9 @@ class Client:
             batching.EVENT,
             actor,
             session.id,
-            {
-                "name": wire.SESSION_START,
-                "loggedAtTime": wire.timestamp(wall),
-                "parameters": [
+            (
+                wire.SESSION_START,
+                [
                     {"attributeName": "sessionId", "dataType": "String", "stringValue": session.id},
                     {
                         "attributeName": "startTime",
@@ -524,7 +545,7 @@ class Client:
                         "stringValue": wire.timestamp(session.started),
                     },
                 ],
-            },
+            ),
             wall,
         )
         self._signal(signals.session_started, session_id=session.id, user_id=actor.user_id)
@@ -535,14 +556,13 @@ class Client:
             batching.EVENT,
             actor,
             session.id,
-            {
-                "name": wire.SESSION_END,
-                "loggedAtTime": wire.timestamp(wall),
-                "parameters": [
+            (
+                wire.SESSION_END,
+                [
                     {"attributeName": "sessionId", "dataType": "String", "stringValue": session.id},
                     {"attributeName": "endTime", "dataType": "Date", "stringValue": wire.timestamp(wall)},
                 ],
-            },
+            ),
             wall,
         )
         self._signal(signals.session_ended, session_id=session.id, user_id=actor.user_id)
@@ -574,8 +594,7 @@ class Client:
     # -- background work ----------------------------------------------------------------------------
 
     def _submit(self, task: Any) -> None:
-        if self._writer is not None:
-            self._writer.submit(task)
+        (self._writer or self._restart_after_fork()).submit(task)
 
     def _send_device_attributes(self) -> None:
         attributes = device.collect(self.settings, self.device_id)
@@ -595,9 +614,13 @@ class Client:
         if sender is None:
             return
         if self.backlog.records > self.settings.max_queued_records:
-            sender.enforce_bound(self.settings.max_queued_records)
+            sender.request_trim(self.settings.max_queued_records)
         self._since_wake += count
-        if self._since_wake >= self.settings.batch_size:
+        writer = self._writer
+        # A full batch wakes the sender, but not in the middle of a burst the writer is still
+        # catching up with: sending then would hold a decoded chunk in memory beside the
+        # backlog; the last write of the burst wakes it.
+        if self._since_wake >= self.settings.batch_size and (writer is None or len(writer.pending) < WAKE_AT):
             self._since_wake = 0
             sender.wake()
 
@@ -710,7 +733,6 @@ class Client:
         self._writer = None
         self._sender = None
         self.backlog = Backlog()
-        self._pid = os.getpid()
         self._identity_lock = threading.RLock()
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
@@ -718,14 +740,13 @@ class Client:
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._fork_lock = threading.Lock()
 
-    def _restart_after_fork(self) -> None:
+    def _restart_after_fork(self) -> Writer:
+        """The first call in a forked child starts its own queue folder and threads."""
         with self._fork_lock:
             if self._writer is None:
                 self._start_pipeline()
-
-
-def _debounce_key(actor: Actor, name: str, parameters: list[dict[str, Any]]) -> Hashable:
-    return (actor.user_id, name, tuple(tuple(sorted(p.items())) for p in parameters))
+            assert self._writer is not None
+            return self._writer
 
 
 def _shutdown_at_exit(ref: weakref.ReferenceType[Client]) -> None:

@@ -26,22 +26,21 @@ from typing import Any
 
 from . import batching, signals
 from .deadletters import DeadLetters
+from .records import chunk_of, chunk_records
 from .state import Alias, StateStore
 from .storage import AckQueue, QueueStore, orphaned_folders
 from .transport import Outcome, Result, Transport
 
 logger = logging.getLogger("usageanalytics")
 
-BACKOFF_BASE = 1.0
-BACKOFF_CAP = 300.0
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
 RECORDS_PER_ROUND = 1000
 
 
-def backoff_delay(attempt: int, rng: random.Random | None = None) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random, capped at 5 minutes."""
-    delay = min(BACKOFF_CAP, BACKOFF_BASE * 2.0 ** max(0, attempt - 1))
+def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
+    """Exponential backoff with "equal jitter": half fixed, half random, capped at ``cap``."""
+    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
     jitter = float((rng or random).uniform(0, delay / 2))
     return delay / 2 + jitter
 
@@ -82,6 +81,8 @@ class Sender:
         flush_interval: float,
         batch_size: int,
         max_record_age: float,
+        retry_base: float = 1.0,
+        retry_cap: float = 300.0,
     ) -> None:
         self._client = client
         self.own = own
@@ -96,10 +97,13 @@ class Sender:
         self._flush_interval = flush_interval
         self._batch_size = batch_size
         self._max_age = max_record_age
+        self._retry_base = retry_base
+        self._retry_cap = retry_cap
         self._aliases: dict[str, Alias] = {}
         self._alias_version: tuple[int, float] | None = None
-        self._held_version: tuple[int, float] | None = None
+        self._held_versions: dict[Path, tuple[int, float] | None] = {}
         self._wake = threading.Event()
+        self._trim_to: int | None = None
         self._forced = False
         self._stopping = False
         self._attempt = 0
@@ -121,6 +125,15 @@ class Sender:
     @property
     def alive(self) -> bool:
         return self._thread.is_alive()
+
+    def request_trim(self, max_records: int) -> None:
+        """The backlog is over ``max_records``: drop the oldest, on this thread, between sends.
+
+        Trimming on the sender's own thread means no item is in flight while it picks the
+        oldest, so what goes is really the oldest.
+        """
+        self._trim_to = max_records
+        self._wake.set()
 
     def wake(self, forced: bool = False) -> None:
         if forced:
@@ -161,6 +174,15 @@ class Sender:
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self._flush_interval
+        try:
+            # Queues left by dead processes (a crash, an offline exit) go out now, not in 2 minutes.
+            self._next_adopt = time.monotonic() + ADOPT_EVERY
+            self._adopt_orphans()
+            if len(self.stores()) > 1:
+                self._forced = True
+                self._wake.set()
+        except Exception:
+            logger.exception("usageanalytics could not look for orphaned queues")
         while not self._stopping:
             now = time.monotonic()
             due = min(next_flush, self._retry_at or next_flush)
@@ -168,6 +190,7 @@ class Sender:
             self._wake.clear()
             if self._stopping:
                 break
+            self._trim()
             forced, self._forced = self._forced, False
             now = time.monotonic()
             if not forced and now < max(self._retry_at, self._paused_until) and now < next_flush:
@@ -227,7 +250,7 @@ class Sender:
                 logger.exception("usageanalytics could not open the orphaned queue %s", folder)
                 lock.release()
                 continue
-            count = sum(_records_in(row["data"]) for q in store.queues for row in q.items())
+            count = sum(queue.records() for queue in store.queues)
             self.backlog.add(count)
             logger.info("usageanalytics adopted %d queued records from %s", count, folder.name)
             with self._stores_lock:
@@ -337,7 +360,7 @@ class Sender:
 
     def _schedule_retry(self, reason: str, retry_after: float | None) -> float:
         self._attempt += 1
-        delay = backoff_delay(self._attempt)
+        delay = backoff_delay(self._attempt, self._retry_base, self._retry_cap)
         if retry_after is not None:
             delay = retry_after
             self._honour_until = time.monotonic() + retry_after
@@ -353,6 +376,7 @@ class Sender:
 
     def _drain_outbox(self, store: QueueStore) -> None:
         while not self._stopping:
+            self._trim()
             item = store.outbox.get()
             if item is None:
                 return
@@ -385,52 +409,65 @@ class Sender:
 
     def _drain_inbox(self, store: QueueStore) -> None:
         while not self._stopping:
+            self._trim()
             chunks = self._take_chunks(store.inbox)
             if not chunks:
                 return
-            records = [record for _, chunk in chunks for record in chunk["r"]]
-            fresh = [r for r in records if time.time() - float(r["t"]) <= self._max_age]
-            if len(fresh) < len(records):
-                self._client._record_dropped(len(records) - len(fresh), "older than max_record_age")
-                self.backlog.remove(len(records) - len(fresh))
+            sources = [item_id for item_id, _ in chunks]
+            records = [record for _, chunk in chunks for record in chunk_records(chunk)]
+            now = time.time()
+            fresh = [r for r in records if now - float(r["t"]) <= self._max_age]
             self._learn_aliases(fresh)
             seed = f"{chunks[0][1]['id']}:{chunks[-1][1]['id']}:{len(chunks)}"
             formed = batching.form_requests(fresh, self._aliases, self._batch_size, seed)
-            sources = [item_id for item_id, _ in chunks]
+            failure: Result | None = None
+            settled = 0
+            for request in formed.requests:
+                result = self._post(request)
+                if not self._settle(request, result):
+                    failure = result
+                    break
+                self.backlog.remove(request["n"])
+                settled += 1
+            if failure is not None and settled == 0 and failure.unprocessed:
+                # Nothing of this round reached the server (it is down, or said "later"): put
+                # the chunks back as they were, rather than copy them to the outbox.
+                for item_id in sources:
+                    store.inbox.nack(item_id)
+                self._fail(formed.requests[0], failure)
+                raise Stop
+            expired = len(records) - len(fresh)
+            if expired:
+                self._client._record_dropped(expired, "older than max_record_age")
+                self.backlog.remove(expired)
             if formed.held:
-                store.held.put({"id": seed, "n": len(formed.held), "r": formed.held})
+                store.held.put(chunk_of(formed.held, seed))
             if formed.superseded:
                 self.backlog.remove(formed.superseded)
-            failure: Result | None = None
-            for index, request in enumerate(formed.requests):
-                result = self._post(request)
-                if self._settle(request, result):
-                    self.backlog.remove(request["n"])
-                    continue
-                # Persist this request and the rest with their ids before acking the chunks.
-                for pending in formed.requests[index:]:
-                    store.outbox.put(dict(pending, sources=sources))
-                request["attempts"] = 1
-                failure = result
-                break
+            if failure is not None:
+                # Keep the unsent requests, with their idempotency ids, before acking the chunks.
+                unsent = formed.requests[settled:]
+                unsent[0]["attempts"] = 1
+                for request in unsent:
+                    store.outbox.put(dict(request, sources=sources))
             for item_id in sources:
                 store.inbox.ack(item_id)
             if failure is not None:
-                self._fail(formed.requests[index], failure)
+                self._fail(formed.requests[settled], failure)
                 raise Stop
 
     def _release_held(self, store: QueueStore) -> None:
         """Send held records whose guest has logged in since they were held."""
-        if store.held_items() == 0 or self._held_version == self._alias_version:
+        if store.held_items() == 0 or self._held_versions.get(store.folder) == self._alias_version:
             return
-        self._held_version = self._alias_version
+        self._held_versions[store.folder] = self._alias_version
         items = []
         while (item := store.held.get()) is not None:
             items.append(item)
         still_held: list[dict[str, Any]] = []
         released: list[dict[str, Any]] = []
         for _, chunk, _ in items:
-            for record in chunk["r"]:
+            for record in chunk_records(chunk):
                 resolved = batching.reattribute(record, self._aliases)
                 if resolved is None:
                     self.backlog.remove(1)
@@ -439,9 +476,9 @@ class Sender:
                 else:
                     still_held.append(record)
         if released:
-            store.inbox.put({"id": f"released-{time.time()}", "n": len(released), "r": released})
+            store.inbox.put(chunk_of(released, f"released-{time.time()}"))
         if still_held:
-            store.held.put({"id": f"held-{time.time()}", "n": len(still_held), "r": still_held})
+            store.held.put(chunk_of(still_held, f"held-{time.time()}"))
         for item_id, _, _ in items:
             store.held.ack(item_id)
         if released:
@@ -453,28 +490,51 @@ class Sender:
         except Exception:
             logger.exception("usageanalytics signal receiver failed")
 
-    # -- bounds (called from the writer thread) ---------------------------------------------------
+    # -- bounds ---------------------------------------------------------------------------------------
+
+    def _trim(self) -> None:
+        limit, self._trim_to = self._trim_to, None
+        if limit is not None:
+            self.enforce_bound(limit)
 
     def enforce_bound(self, max_records: int) -> None:
-        """Drop the oldest queued items until the backlog is under ``max_records``."""
+        """Drop the oldest queued records until the backlog is at most ``max_records``.
+
+        A chunk larger than the excess is trimmed rather than dropped whole, so the bound costs
+        exactly the records over it.
+        """
         while self.backlog.records > max_records:
-            dropped = False
-            for store in self.stores():
-                for queue in (store.outbox, store.inbox, store.held):
-                    item = queue.get()
-                    if item is None:
-                        continue
-                    item_id, data, _ = item
-                    count = _records_in(data)
-                    queue.ack(item_id)
-                    self.backlog.remove(count)
-                    self._client._record_dropped(count, f"queue over max_queued_records={max_records}")
-                    dropped = True
-                    break
-                if dropped:
-                    break
-            if not dropped:
+            excess = self.backlog.records - max_records
+            oldest = self._oldest_item()
+            if oldest is None:
                 return
+            queue, (item_id, data, _) = oldest
+            count = _records_in(data)
+            if "r" in data and count > excess:
+                data["r"] = data["r"][excess:]
+                data["n"] = len(data["r"])
+                queue.update(item_id, data)
+                queue.nack(item_id)
+                count = excess
+            else:
+                queue.ack(item_id)
+            self.backlog.remove(count)
+            self._client._record_dropped(count, f"queue over max_queued_records={max_records}")
+
+    def _oldest_item(self) -> tuple[AckQueue, tuple[int, Any, float]] | None:
+        """Take the oldest ready item of every store's queues (the others are put back)."""
+        candidates = []
+        for store in self.stores():
+            for queue in store.queues:
+                item = queue.get()
+                if item is not None:
+                    candidates.append((queue, item))
+        if not candidates:
+            return None
+        candidates.sort(key=lambda pair: pair[1][2])
+        for queue, (item_id, _, _) in candidates[1:]:
+            queue.nack(item_id)
+        return candidates[0]
 
     def close(self) -> None:
         if self._transport is not None:

@@ -54,6 +54,8 @@ class Settings:
     strict: bool = False
     disabled: bool = False
     timeout: float = 10.0
+    retry_base: float = 1.0
+    retry_cap: float = 300.0
     exit_timeout: float = 3.0
     app_name: str | None = None
     app_version: str | None = None
@@ -186,6 +188,8 @@ def resolve_settings(
         "timeout",
         "exit_timeout",
         "max_record_age",
+        "retry_base",
+        "retry_cap",
     ):
         if name in options:
             _positive(name, options[name])

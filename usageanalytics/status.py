@@ -12,9 +12,7 @@ from pathlib import Path
 
 from .deadletters import DeadLetters
 from .lockfile import FileLock
-from .storage import DB_FILE, QUEUES_DIR
-
-_ACKED = 5
+from .storage import DB_FILE, QUEUES_DIR, count_records
 
 
 @dataclass
@@ -48,18 +46,6 @@ class DataStatus:
         return min(times) if times else None
 
 
-def _count(conn: sqlite3.Connection, table: str) -> tuple[int, float | None]:
-    try:
-        row = conn.execute(
-            f"SELECT COALESCE(SUM(json_extract(CAST(data AS TEXT), '$.n')), COUNT(*)), "
-            f"MIN(timestamp) FROM `{table}` WHERE status < ?",
-            (_ACKED,),
-        ).fetchone()
-    except sqlite3.OperationalError:  # table not created yet
-        return 0, None
-    return int(row[0] or 0), row[1]
-
-
 def read_status(data_dir: Path) -> DataStatus:
     status = DataStatus(data_dir)
     root = data_dir / QUEUES_DIR
@@ -73,9 +59,9 @@ def read_status(data_dir: Path) -> DataStatus:
             if db.exists():
                 conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
                 try:
-                    inbox, t1 = _count(conn, "ack_queue_inbox")
-                    outbox, t2 = _count(conn, "ack_queue_outbox")
-                    entry.held, t3 = _count(conn, "ack_queue_held")
+                    inbox, t1 = count_records(conn, "ack_queue_inbox")
+                    outbox, t2 = count_records(conn, "ack_queue_outbox")
+                    entry.held, t3 = count_records(conn, "ack_queue_held")
                 finally:
                     conn.close()
                 entry.queued = inbox + outbox

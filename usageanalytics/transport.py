@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import email.utils
 import enum
-import json
 import time
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import orjson
 
 from ._version import __version__
 
@@ -36,6 +36,12 @@ class Result:
     status_code: int | None
     reason: str
     retry_after: float | None = None
+    # True when the server certainly did not process the request (no connection, or it said
+    # so: 401, 403, 408, 429, 503), so resending it later cannot create a duplicate.
+    unprocessed: bool = False
+
+
+UNPROCESSED_STATUSES = frozenset({401, 403, 408, 429, 503})
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -64,11 +70,12 @@ def classify(response: httpx.Response) -> Result:
     answer = payload.get("status") if isinstance(payload, dict) else None
     message = payload.get("message") if isinstance(payload, dict) else None
     reason = f"HTTP {status}" + (f" {answer}" if answer else "") + (f": {message}" if message else "")
+    unprocessed = status in UNPROCESSED_STATUSES
     if status in AUTH_STATUSES:
-        return Result(Outcome.AUTH, status, reason)
-    if status == 429 or status in RETRY_STATUSES or status >= 500:
+        return Result(Outcome.AUTH, status, reason, unprocessed=True)
+    if status in RETRY_STATUSES or status >= 500:
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
-        return Result(Outcome.RETRY, status, reason, retry_after)
+        return Result(Outcome.RETRY, status, reason, retry_after, unprocessed)
     if 400 <= status < 500:
         return Result(Outcome.REJECTED, status, reason)
     if 200 <= status < 300:
@@ -81,27 +88,28 @@ def classify(response: httpx.Response) -> Result:
     return Result(Outcome.RETRY, status, reason)
 
 
+def _client_options(endpoint: str, api_key: str, timeout: float) -> dict[str, Any]:
+    """What the SDK's sync and async httpx clients share: auth, timeouts, headers."""
+    return {
+        "base_url": endpoint,
+        "auth": httpx.BasicAuth("apikey", api_key),
+        "timeout": httpx.Timeout(timeout, connect=min(timeout, 5.0)),
+        "headers": {"User-Agent": USER_AGENT},
+        "follow_redirects": False,
+    }
+
+
 def new_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.Client:
     """An httpx client for ``endpoint`` with the SDK's auth, timeouts and headers."""
     return httpx.Client(
-        base_url=endpoint,
-        auth=httpx.BasicAuth("apikey", api_key),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
+        **_client_options(endpoint, api_key, timeout),
         limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
     )
 
 
 def new_async_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.AsyncClient:
-    """The asyncio twin of :func:`new_http_client`, with the same auth, timeouts and headers."""
-    return httpx.AsyncClient(
-        base_url=endpoint,
-        auth=httpx.BasicAuth("apikey", api_key),
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        headers={"User-Agent": USER_AGENT},
-        follow_redirects=False,
-    )
+    """The asyncio twin of :func:`new_http_client`."""
+    return httpx.AsyncClient(**_client_options(endpoint, api_key, timeout))
 
 
 class Transport:
@@ -111,10 +119,12 @@ class Transport:
         self._client = new_http_client(endpoint, api_key, timeout)
 
     def post(self, path: str, body: dict[str, Any]) -> Result:
-        content = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        content = orjson.dumps(body)
         try:
             response = self._client.post(path, content=content, headers={"Content-Type": "application/json"})
-        except httpx.HTTPError as exc:
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}", unprocessed=True)
+        except httpx.HTTPError as exc:  # sent, perhaps processed: a timeout reading the answer
             return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
         return classify(response)
 

@@ -59,19 +59,40 @@ DEVICE_TOKEN_PATH: Final = "usageanalytics/device/token"
 CUSTOMER_PATH: Final = "usageanalytics/customer"
 
 
+_second: tuple[int, str] = (-1, "")  # the last second formatted, reused within that second
+
+
 def timestamp(epoch: float | None = None) -> str:
     """UTC, ISO 8601, millisecond precision, ``Z``: ``2018-09-29T09:58:44.635Z``."""
+    global _second
     if epoch is None:
         epoch = time.time()
-    seconds = int(epoch // 1)
-    millis = int((epoch - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    seconds, millis = divmod(round(epoch * 1000), 1000)
+    cached_second, prefix = _second
+    if seconds != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        _second = (seconds, prefix)
+    return f"{prefix}.{millis:03d}Z"
 
 
 def datetime_timestamp(value: datetime) -> str:
     """A datetime in the wire format; naive datetimes are taken as local time."""
     utc = value.astimezone(timezone.utc)
     return utc.strftime("%Y-%m-%dT%H:%M:%S") + f".{utc.microsecond // 1000:03d}Z"
+
+
+_UNSUPPORTED = "is not a supported attribute type (use str, int, float, bool, date or datetime)"
+
+
+def value_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be an attribute, or None if it can (cheap: the caller's thread)."""
+    if isinstance(value, (str, int, date)):  # bool is an int, datetime a date
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{value!r} is not a number JSON can carry"
+    if isinstance(value, enum.Enum) and isinstance(value.value, (str, int, float)):
+        return value_problem(value.value)
+    return f"{type(value).__name__} {_UNSUPPORTED}"
 
 
 def typed_value(value: Any) -> dict[str, Any]:
@@ -87,7 +108,7 @@ def typed_value(value: Any) -> dict[str, Any]:
         return {"dataType": "Number", "numberValue": value}
     if isinstance(value, float):
         if not math.isfinite(value):
-            raise ValueError(f"{value!r} is not a number JSON can carry")
+            raise ValueError(value_problem(value))
         return {"dataType": "Number", "numberValue": value}
     if isinstance(value, datetime):
         return {"dataType": "Date", "stringValue": datetime_timestamp(value)}
@@ -95,7 +116,18 @@ def typed_value(value: Any) -> dict[str, Any]:
         return {"dataType": "Date", "stringValue": value.isoformat()}
     if isinstance(value, enum.Enum) and isinstance(value.value, (str, int, float)):
         return typed_value(value.value)
-    raise TypeError(
-        f"{type(value).__name__} is not a supported attribute type "
-        "(use str, int, float, bool, date or datetime)"
-    )
+    raise TypeError(f"{type(value).__name__} {_UNSUPPORTED}")
+
+
+def event_parameters(pairs: tuple[tuple[str, Any], ...]) -> list[dict[str, Any]]:
+    """The spec's ``parameters`` list for checked (name, value) pairs."""
+    parameters = []
+    for name, value in pairs:
+        kind = type(value)
+        if kind is str:  # the common cases first, without building a dict twice
+            parameters.append({"attributeName": name, "dataType": "String", "stringValue": value})
+        elif kind is int or kind is float:
+            parameters.append({"attributeName": name, "dataType": "Number", "numberValue": value})
+        else:
+            parameters.append({"attributeName": name, **typed_value(value)})
+    return parameters

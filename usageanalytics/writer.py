@@ -16,15 +16,24 @@ import collections
 import logging
 import threading
 import time
-import uuid
 from collections.abc import Callable
-from typing import Any
 
+from .records import Pending, encode_chunk
 from .storage import QueueStore
 
 logger = logging.getLogger("usageanalytics")
 
 Task = Callable[[], None]
+# Records per queue item. Every SQLite call gives up the GIL, and a busy caller thread keeps it
+# for up to 5 ms before the writer gets it back, so puts must be few in a burst; but the sender
+# decodes a whole item at once, so items must stay small (5,000 rows are ~1 MB of JSON).
+CHUNK_RECORDS = 5000
+WAKE_AT = 2000  # pending records that wake the writer before its interval is up
+# In a burst of more than this many records ahead of the writer, every YIELD_EVERY-th call gives
+# the GIL up for a moment (``time.sleep(0)``): otherwise a caller logging in a tight loop keeps
+# the GIL for most of each 5 ms switch interval and its backlog in memory grows without bound.
+YIELD_ABOVE = 8192
+YIELD_EVERY = 2048
 
 
 class Writer:
@@ -40,7 +49,7 @@ class Writer:
         on_tick: Callable[[], None],
     ) -> None:
         self.store = store
-        self.pending: collections.deque[dict[str, Any]] = collections.deque()
+        self.pending: collections.deque[Pending] = collections.deque()
         self._interval = interval
         self._max_pending = max_pending
         self._on_persisted = on_persisted
@@ -61,22 +70,29 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Pending) -> None:
         """Hand a record over (caller's thread). Over the memory bound the oldest record goes."""
-        self.pending.append(record)
-        if len(self.pending) > self._max_pending:
+        pending = self.pending
+        pending.append(record)
+        size = len(pending)
+        if size == WAKE_AT:  # a burst: persist now rather than hold it in memory
+            self._wake.set()
+        elif size >= YIELD_ABOVE and size % YIELD_EVERY == 0:
+            time.sleep(0)  # let the writer catch up (no disk or network wait: a GIL hand-over)
+        if size > self._max_pending:
             try:
                 self.pending.popleft()
             except IndexError:
                 return
             self._on_dropped(1, "in-memory buffer full (the disk writer is not keeping up)")
 
-    def write_through(self, record: dict[str, Any]) -> None:
+    def write_through(self, record: Pending) -> None:
         """Persist ``record`` before returning (``durable=True``), after anything still pending."""
         with self._write_lock:
             batch = self._take_pending()
             batch.append(record)
             self._put(batch)
+        self._on_persisted(len(batch))
 
     def submit(self, task: Task) -> None:
         """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
@@ -109,32 +125,34 @@ class Writer:
         if not self._thread.is_alive():
             self._write_pending()
 
-    def _take_pending(self) -> list[dict[str, Any]]:
+    def _take_pending(self, limit: int | None = None) -> list[Pending]:
         batch = []
         pending = self.pending
-        for _ in range(len(pending)):
+        for _ in range(min(len(pending), limit or len(pending))):
             try:
                 batch.append(pending.popleft())
             except IndexError:
                 break
         return batch
 
-    def _put(self, batch: list[dict[str, Any]]) -> None:
-        if not batch:
-            return
-        self.store.inbox.put({"id": uuid.uuid4().hex, "n": len(batch), "r": batch})
-        self._on_persisted(len(batch))
+    def _put(self, batch: list[Pending]) -> None:
+        if batch:
+            self.store.inbox.put(encode_chunk(batch))
 
     def _write_pending(self) -> None:
-        with self._write_lock:
-            batch = self._take_pending()
-            try:
-                self._put(batch)
-            except Exception:
-                # Disk full or the folder removed: keep the records in memory and try again
-                # next pass rather than lose them.
-                logger.exception("usageanalytics could not write %d records to disk", len(batch))
-                self.pending.extendleft(reversed(batch))
+        """Persist everything pending, in chunks of at most ``CHUNK_RECORDS``."""
+        while self.pending:
+            with self._write_lock:
+                batch = self._take_pending(CHUNK_RECORDS)
+                try:
+                    self._put(batch)
+                except Exception:
+                    # Disk full or the folder removed: keep the records in memory and try again
+                    # next pass rather than lose them.
+                    logger.exception("usageanalytics could not write %d records to disk", len(batch))
+                    self.pending.extendleft(reversed(batch))
+                    return
+            self._on_persisted(len(batch))
 
     def _run_tasks(self) -> None:
         while self._tasks:

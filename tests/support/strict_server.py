@@ -47,6 +47,7 @@ class StrictServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
@@ -56,7 +57,7 @@ class StrictServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def port(self) -> int:
@@ -140,10 +141,6 @@ class StrictServer:
         path = path.strip("/")
         if self.hang.is_set():
             self._release.wait(120)
-        expected = "Basic " + base64.b64encode(f"apikey:{self.api_key}".encode()).decode()
-        if handler.headers.get("Authorization") != expected:
-            self._answer(handler, 401, {"status": "ERROR", "message": "bad credentials"})
-            return
         try:
             body = json.loads(raw)
         except ValueError:
@@ -152,6 +149,10 @@ class StrictServer:
         with self._changed:
             self.attempts.append(Received(path, body))
             self._changed.notify_all()
+        expected = "Basic " + base64.b64encode(f"apikey:{self.api_key}".encode()).decode()
+        if handler.headers.get("Authorization") != expected:
+            self._answer(handler, 401, {"status": "ERROR", "message": "bad credentials"})
+            return
         if self.fault is not None:
             injected = self.fault(path, body)
             if injected is not None:

@@ -1,14 +1,17 @@
-"""Request checks for SmartKarrot's v4 tracking endpoints, taken from the spec's tables.
+"""Request checks for every SmartKarrot v4 endpoint, taken from the spec's tables.
 
 Pure Python (no web framework) so the collector and the tests' strict server share one reading of
-the spec. ``strict=True`` demands every field a table marks required; ``strict=False`` accepts the
-spec's own samples, which omit ``idempotencyId`` (user, user attribute) and the top-level
-``sessionId`` (session start and end), as clients in the wild send them.
+the spec: the six tracking endpoints, the financial endpoints and case management. ``strict=True``
+demands every field a table marks required; ``strict=False`` accepts the spec's own samples, which
+omit ``idempotencyId`` (user, user attribute) and the top-level ``sessionId`` (session start and
+end), or name an order's product ``productId`` (the financial curl example), as clients in the wild
+send them.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -257,3 +260,207 @@ def validate_tracking(path: str, body: Any, *, strict: bool = True) -> None:
     if validator is None:
         raise KeyError(f"not a tracking endpoint: {path!r}")
     validator(require_object(body), strict)
+
+
+# -- financial data (spec: "Financial Data Integration", base /dashboards/v4/financial) ----------------
+
+ORDER_STATUSES = ("Activated", "Draft")
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def require_day(body: Mapping[str, Any], field: str, where: str = "") -> str:
+    """A calendar date in the spec's 'yyyy-MM-dd' format, and a real one (no 2021-02-30)."""
+    value = require_string(body, field, where)
+    if not _DAY.fullmatch(value):
+        raise InvalidInput(f"{where}{field}", f"must be a date in yyyy-MM-dd format, got {value!r}")
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        raise InvalidInput(f"{where}{field}", f"is not a calendar date: {value!r}") from None
+    return value
+
+
+def require_number(
+    body: Mapping[str, Any], field: str, where: str = "", *, decimal_string: bool = False
+) -> float:
+    """A finite JSON number; with ``decimal_string`` also the spec's Decimal type (digits in a string)."""
+    value = body.get(field)
+    name = f"{where}{field}"
+    if value is None:
+        raise InvalidInput(name, "is required")
+    if decimal_string and isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidInput(name, f"must be a number, got {value!r}")
+    return float(value)
+
+
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+
+
+def validate_order(body: Mapping[str, Any], strict: bool) -> None:
+    """POST /orders. ``strict=False`` accepts ``productId`` for ``orgProductId``, as the spec's curl does."""
+    for field in ("customerAccountId", "appId", "orderId"):
+        require_string(body, field)
+    if strict or body.get("orgProductId") is not None or body.get("productId") is None:
+        require_string(body, "orgProductId")
+    else:
+        require_string(body, "productId")
+    require_enum(body, "status", ORDER_STATUSES)
+    require_number(body, "amount")
+    start = require_day(body, "effectiveDate")
+    end = require_day(body, "endDate")
+    if end < start:
+        raise InvalidInput("endDate", f"must not be before effectiveDate ({end} < {start})")
+
+
+def validate_app_financial_data(body: Mapping[str, Any], strict: bool) -> None:
+    """POST /app-financial-data: the churn tolerance is a fraction (0.05 is 5%)."""
+    require_string(body, "appId")
+    tolerance = require_number(body, "logoChurnTolerance", decimal_string=True)
+    if not 0 <= tolerance <= 1:
+        raise InvalidInput("logoChurnTolerance", f"must be a fraction between 0 and 1, got {tolerance}")
+
+
+def validate_account_financial_data(body: Mapping[str, Any], strict: bool) -> None:
+    require_string(body, "customerAccountId")
+    require_string(body, "appId")
+    require_day(body, "accountStartDate")
+    if require_number(body, "arrTarget") < 0:
+        raise InvalidInput("arrTarget", "must not be negative")
+
+
+def validate_financial_delete(body: Mapping[str, Any], strict: bool) -> None:
+    """DELETE /orders/{id} and /account-financial-data/{id} name the app in the body."""
+    require_string(body, "appId")
+
+
+FINANCIAL_VALIDATORS: dict[str, Callable[[Mapping[str, Any], bool], None]] = {
+    "orders": validate_order,
+    "app-financial-data": validate_app_financial_data,
+    "account-financial-data": validate_account_financial_data,
+}
+
+
+def validate_financial(path: str, body: Any, *, strict: bool = True) -> None:
+    """Raise :class:`InvalidInput` unless ``body`` is a valid POST to financial ``path`` (``orders``)."""
+    validator = FINANCIAL_VALIDATORS.get(path.strip("/"))
+    if validator is None:
+        raise KeyError(f"not a financial endpoint: {path!r}")
+    validator(require_object(body), strict)
+
+
+# -- case management under /v4/ (spec: "Tickets (Case Management) Integration") -----------------------
+
+CREATED_BY_TYPES = ("agent", "contact")
+ESCALATIONS = ("escalated", "notEscalated")
+MAX_CONTACTS_PER_PAGE = 1000
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+# The optional fields a contact or agent may carry, besides the required email and firstName.
+CONTACT_FIELDS = ("lastName", "customerContactId", "role", "countryCode", "phoneNumber", "uploadedImageUrl")
+AGENT_FIELDS = ("lastName", "customerAgentId", "countryCode", "phoneNumber", "uploadedImageUrl")
+TICKET_FIELDS = (
+    "visibleId",
+    "accountId",
+    "ticketName",
+    "createdBy",
+    "assignedTo",
+    "priority",
+    "status",
+    "type",
+)
+
+
+def validate_people(body: Any, field: str) -> list[Any]:
+    """POST /contacts or /agents as a whole (``field`` names the list); each person is judged
+    alone by :func:`person_problem`."""
+    body = require_object(body)
+    require_string(body, "appId")
+    return require_list(body, field)
+
+
+def person_problem(person: Any, optional_fields: tuple[str, ...]) -> str | None:
+    """Why one contact or agent of a bulk save cannot be saved, or None.
+
+    The spec answers a bulk save with saved and unsaved counts (its sample's second contact has no
+    email and comes back unsaved), so a bad item is reported, not a reason to reject the request.
+    """
+    try:
+        person = require_object(person, "item")
+        email = require_string(person, "email")
+        if not _EMAIL.fullmatch(email.strip()):
+            raise InvalidInput("email", f"is not an email address: {email!r}")
+        require_string(person, "firstName")
+        for field in optional_fields:
+            value = person.get(field)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(field, "must be a string")
+    except InvalidInput as exc:
+        return str(exc)
+    return None
+
+
+def validate_contacts_query(params: Mapping[str, Any]) -> int:
+    """GET /contacts: returns the page size (1 to 1,000, 1,000 when not given)."""
+    require_string(params, "appId")
+    for field in ("emailId", "salesforceId", "nextPageToken"):
+        optional_string(params, field)
+    limit = params.get("limit")
+    if limit is None:
+        return MAX_CONTACTS_PER_PAGE
+    try:
+        number = int(str(limit).strip()) if not isinstance(limit, bool) else None
+    except ValueError:
+        number = None
+    if number is None or (isinstance(limit, float) and not limit.is_integer()):
+        raise InvalidInput("limit", f"must be a whole number, got {limit!r}")
+    if not 1 <= number <= MAX_CONTACTS_PER_PAGE:
+        raise InvalidInput("limit", f"must be between 1 and {MAX_CONTACTS_PER_PAGE:,}, got {number}")
+    return number
+
+
+def _ticket_fields(body: Mapping[str, Any]) -> None:
+    for field in TICKET_FIELDS:
+        optional_string(body, field)
+    require_enum(body, "createdByType", CREATED_BY_TYPES, required=False)
+    require_enum(body, "escalation", ESCALATIONS, required=False)
+    if body.get("dueDate") is not None:
+        require_timestamp(body, "dueDate")
+    custom = body.get("customFields")
+    if custom is not None and not isinstance(custom, Mapping):
+        raise InvalidInput("customFields", "must be a JSON object of key-value pairs")
+
+
+def validate_ticket(body: Any) -> Mapping[str, Any]:
+    """POST /tickets."""
+    checked = require_object(body)
+    require_string(checked, "appId")
+    _ticket_fields(checked)
+    return checked
+
+
+def validate_ticket_update(body: Any) -> Mapping[str, Any]:
+    """PUT /tickets: the ticket's ``id`` and the fields to change (unknown fields are ignored)."""
+    checked = require_object(body)
+    require_string(checked, "id")
+    _ticket_fields(checked)
+    return checked
+
+
+def validate_comment(body: Any) -> Mapping[str, Any]:
+    """POST /tickets/comments."""
+    checked = require_object(body)
+    require_string(checked, "ticketId")
+    require_string(checked, "description")
+    optional_string(checked, "createdBy")
+    require_enum(checked, "createdByType", CREATED_BY_TYPES, required=False)
+    return checked
+
+
+def validate_comment_update(body: Any) -> Mapping[str, Any]:
+    """PUT /tickets/comments."""
+    checked = require_object(body)
+    require_string(checked, "id")
+    require_string(checked, "description")
+    return checked

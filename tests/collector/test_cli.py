@@ -1,0 +1,155 @@
+"""``usageanalytics collector``, ``demo`` and ``export``, run for real."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from tests.collector import known_data
+from tests.collector.conftest import sample
+from tests.collector.processes import Command, collector_url
+from usageanalytics.cli import main
+from usageanalytics.collector.demo import VISITORS
+from usageanalytics.collector.query import Received
+from usageanalytics.collector.server import RunningCollector
+
+
+@pytest.fixture
+def commands() -> Iterator[list[Command]]:
+    """Commands started by a test; any still running at the end are killed."""
+    started: list[Command] = []
+    yield started
+    for command in started:
+        command.kill()
+
+
+def test_collector_command_serves_stores_and_stops_cleanly(tmp_path: Path, commands: list[Command]) -> None:
+    db = tmp_path / "served.sqlite"
+    command = Command("collector", "--port", "0", "--db", str(db), "--api-key", "k", "--log-level", "warning")
+    commands.append(command)
+    url = collector_url(command)
+    assert url.startswith("http://127.0.0.1:")
+    assert str(db.resolve()) in command.wait_for_line("  database")
+    response = httpx.post(f"{url}/v4/usageanalytics/event", json=sample("event"), auth=("apikey", "k"))
+    assert response.json() == {"status": "SUCCESS"}
+    assert (
+        httpx.post(f"{url}/v4/usageanalytics/event", json=sample("event"), auth=("apikey", "x")).status_code
+        == 401
+    )
+    assert command.stop(signal.SIGTERM) == 0
+    with Received(db) as received:
+        assert [e["name"] for e in received.events()] == ["Purchase Product"]
+
+
+def test_demo_runs_to_completion_with_the_real_sdk(tmp_path: Path, commands: list[Command]) -> None:
+    db = tmp_path / "demo.sqlite"
+    command = Command("demo", "--no-serve", "--port", "0", "--db", str(db))
+    commands.append(command)
+    assert command.finish(120) == 0, command.lines
+    assert any(line.startswith("open the dashboard: http://127.0.0.1:") for line in command.lines)
+    assert "the collector holds 33 events from 3 users in 3 sessions" in command.lines
+
+    with Received(db) as received:
+        users = received.users()
+        assert sorted(u["user_id"] for u in users) == sorted(v.email for v in VISITORS)
+        guests = [u for u in received.users(include_merged=True) if u["merged_into"]]
+        assert sorted(g["merged_into"] for g in guests) == sorted(v.email for v in VISITORS)
+        for visitor in VISITORS:
+            events = received.events(user_id=visitor.email)
+            names = [e["name"] for e in events]
+            assert names == [
+                "app_session_start",
+                "Screen View",
+                "page_load_event",
+                "Screen View",
+                "page_load_event",
+                "Searched",
+                "Added To Cart",
+                "Screen View",
+                "page_load_event",
+                "Checkout",
+                "app_session_end",
+            ]
+            # What the guest did before logging in is the user's now.
+            assert events[1]["original_user_id"] != visitor.email
+            assert events[1]["attributes"] == {"Screen Name": "Home"}
+            assert events[6]["attributes"]["Discount Applied"] is True
+            assert received.user_attributes(visitor.email) == {
+                "Name": visitor.name,
+                "Email Id": visitor.email,
+                "Language": "en-us",
+                "Plan": visitor.plan,
+                "Signed Up": "2024-03-01",
+            }
+            [device] = received.devices(user_id=visitor.email)
+            assert device["device_token"] == f"demo-push-token-{visitor.email}"
+            assert device["attributes"]["App Name"] == "Demo Shop"
+            [session] = received.sessions(user_id=visitor.email)
+            assert session["ended_at"] is not None
+        assert {c["name"] for c in received.customers()} == {"Acme Corp", "Globex Inc."}
+
+
+def test_demo_keeps_serving_the_dashboard_until_interrupted(tmp_path: Path, commands: list[Command]) -> None:
+    command = Command("demo", "--port", "0", "--db", str(tmp_path / "demo.sqlite"))
+    commands.append(command)
+    url = command.wait_for_line("open the dashboard: ", timeout=120).split(": ", 1)[1]
+    command.wait_for_line("serving until Ctrl-C")
+    summary = httpx.get(f"{url}api/summary").json()
+    assert (summary["events"], summary["active_users"], summary["sessions"]) == (33, 3, 3)
+    assert command.stop(signal.SIGINT) == 0
+
+
+@pytest.fixture
+def known_db(api: httpx.Client, collector: RunningCollector) -> Path:
+    known_data.fill(api)
+    return collector.db_path
+
+
+def test_export_jsonl_and_csv(known_db: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "--db", str(known_db), "--format", "jsonl"])
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == known_data.EXPECTED["events"]
+    added = [e for e in lines if e["name"] == "Added To Cart"]
+    assert added[0]["attributes"] == {"Module": "Shop", "Price": 9.5}
+    assert "exported 27 rows" in result.stderr
+
+    result = runner.invoke(main, ["export", "--db", str(known_db), "--format", "csv", "--table", "users"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert sorted(r["user_id"] for r in rows) == ["alice", "bob", "carol", "guest-1"]
+    assert {r["user_id"]: r["merged_into"] for r in rows}["guest-1"] == "carol"
+    assert {r["user_id"]: r["merged_into"] for r in rows}["alice"] == ""
+
+
+def test_export_everything_to_a_file(known_db: Path, tmp_path: Path) -> None:
+    out = tmp_path / "all.jsonl"
+    result = CliRunner().invoke(main, ["export", "--db", str(known_db), "--table", "all", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    tables = [json.loads(line)["table"] for line in out.read_text().splitlines()]
+    assert tables.count("events") == 27 and tables.count("customers") == 3 and "requests" in tables
+
+
+def test_export_refuses_what_it_cannot_do(known_db: Path, tmp_path: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(main, ["export", "--db", str(known_db), "--format", "csv", "--table", "all"])
+    assert result.exit_code == 2 and "one table at a time" in result.output
+    result = runner.invoke(main, ["export", "--db", str(known_db), "--table", "nothing"])
+    assert result.exit_code == 2 and "no table 'nothing'" in result.output
+    result = runner.invoke(main, ["export", "--db", str(tmp_path / "missing.sqlite")])
+    assert result.exit_code == 1 and "no collector database" in result.output
+
+
+def test_help_lists_the_collector_commands() -> None:
+    result = CliRunner().invoke(main, ["--help"])
+    for name in ("collector", "demo", "export"):
+        assert name in result.output
