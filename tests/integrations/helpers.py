@@ -62,13 +62,18 @@ def broken_capture(*args: Any, **kwargs: Any) -> None:
 
 def sdk_env(server: StrictServer, data_dir: Path, **extra: str) -> dict[str, str]:
     """The environment a child process needs to report to ``server``."""
+    return sdk_env_for(server.endpoint, API_KEY, data_dir, **extra)
+
+
+def sdk_env_for(endpoint: str, api_key: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    """The environment a child process needs to report to ``endpoint``."""
     env = dict(os.environ)
     for leaked in ("DJANGO_SETTINGS_MODULE", "UA_TEST_DJANGO_DB"):  # set by the in-process tests
         env.pop(leaked, None)
     env.update(
         USAGEANALYTICS_APP_ID="app-process",
-        USAGEANALYTICS_API_KEY=API_KEY,
-        USAGEANALYTICS_ENDPOINT=server.endpoint,
+        USAGEANALYTICS_API_KEY=api_key,
+        USAGEANALYTICS_ENDPOINT=endpoint,
         USAGEANALYTICS_DATA_DIR=str(data_dir),
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
     )

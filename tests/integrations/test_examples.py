@@ -14,6 +14,7 @@ from tests.integrations.helpers import (
     run_script,
     screen_views,
     sdk_env,
+    sdk_env_for,
     serving,
     taps,
 )
@@ -43,6 +44,21 @@ def test_flask_example(server: StrictServer, tmp_path: Path) -> None:
     loads = [params(e) for e in server.events("page_load_event")]
     assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/", 1), ("/articles/3", 2)]
     assert server.rejected == []
+
+
+def test_flask_example_reports_to_the_local_collector(tmp_path: Path) -> None:
+    from usageanalytics.collector.server import run_in_thread
+
+    with run_in_thread(tmp_path / "collector.sqlite") as collector:
+        env = sdk_env_for(collector.endpoint, "any-key", tmp_path / "sdk")
+        command = [str(EXAMPLES / "flask_app.py"), "--port", "0"]
+        with serving(command, env, interrupt=True) as served, http_client() as browser:
+            for path in ("/", "/articles/2", "/api/articles"):
+                browser.get(served.url + path)
+        screens = [event["attributes"]["Screen Name"] for event in collector.events("Screen View")]
+        assert screens == ["/", "/articles/<int:article_id>"]
+        loads = [event["attributes"]["pageUrl"] for event in collector.events("page_load_event")]
+        assert loads == ["/", "/articles/2"]
 
 
 def test_django_example_with_runserver(server: StrictServer, tmp_path: Path) -> None:
