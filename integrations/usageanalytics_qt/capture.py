@@ -127,11 +127,14 @@ def _filter_class(core: ModuleType, widgets: ModuleType) -> Any:
                     self.screen_shown(window)
 
         def detach(self) -> None:
-            self.keepalive.stop()
-            self.app.removeEventFilter(self)
-            self.app.aboutToQuit.disconnect(self.on_quit)
-            self.app.applicationStateChanged.disconnect(self.on_state)
-            self.deleteLater()  # its button connections go with it
+            try:
+                self.keepalive.stop()
+                self.app.removeEventFilter(self)
+                self.app.aboutToQuit.disconnect(self.on_quit)
+                self.app.applicationStateChanged.disconnect(self.on_state)
+                self.deleteLater()  # its button connections go with it
+            except RuntimeError:
+                pass  # the application, and this filter with it, was already deleted
 
         def eventFilter(self, watched: Any, event: Any) -> bool:
             try:
