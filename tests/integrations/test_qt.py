@@ -140,3 +140,30 @@ def test_auto_capture_off_and_on_again_while_the_app_runs(server: StrictServer, 
         "Table 3",
     ]
     assert taps(server) == [("MainWindow", "saveButton")]
+
+
+def test_a_second_application_after_the_first_is_deleted_is_captured(
+    server: StrictServer, tmp_path: Path
+) -> None:
+    script = """
+import gc, sys
+import usageanalytics as ua
+ua.configure(customer_account_id="acct-1", collect_device_attributes=False)
+from PySide6 import QtWidgets
+for name in ("first", "second"):
+    app = QtWidgets.QApplication(sys.argv[:1])
+    dialog = QtWidgets.QDialog()
+    dialog.setObjectName(name)
+    dialog.show()
+    app.processEvents()
+    dialog.hide()
+    del dialog
+    app.shutdown()
+    del app
+    gc.collect()
+assert ua.shutdown(timeout=30)
+"""
+    env = sdk_env(server, tmp_path / "sdk", QT_QPA_PLATFORM="offscreen")
+    done = run_script(["-c", script], env)
+    assert "usageanalytics" not in done.stderr, done.stderr
+    assert [name for _, name in screen_views(server)] == ["first", "second"]
