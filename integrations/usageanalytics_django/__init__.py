@@ -33,11 +33,10 @@ from types import ModuleType
 from typing import Any, cast
 from urllib.parse import urlsplit
 
-from usageanalytics_common import web
-from usageanalytics_common.patching import Patcher, call_safely
-
 from usageanalytics import autocapture
 from usageanalytics.context import Identity
+from usageanalytics_common import web
+from usageanalytics_common.patching import Patcher, call_safely
 
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("django")

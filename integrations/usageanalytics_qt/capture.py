@@ -14,10 +14,9 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar, cast
 
-from usageanalytics_common.patching import Patcher, call_safely
-
 from usageanalytics import autocapture
 from usageanalytics.wire import EventAttribute
+from usageanalytics_common.patching import Patcher, call_safely
 
 from . import naming
 

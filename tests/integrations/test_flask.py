@@ -253,6 +253,7 @@ def test_auto_capture_off_and_shutdown_remove_the_patch(server: StrictServer, co
 
 def test_installing_twice_patches_once(server: StrictServer, configure: Configure) -> None:
     import flask
+
     import usageanalytics_flask
 
     configure()

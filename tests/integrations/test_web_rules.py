@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+
 from usageanalytics_common.web import is_page, path_rules
 
 
