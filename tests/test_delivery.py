@@ -252,3 +252,34 @@ def test_a_retry_after_restart_keeps_the_idempotency_id(server: StrictServer, ma
     assert len(server.events("Persistent Retry")) == 1
     sent = {body["idempotencyId"] for body in server.bodies("usageanalytics/event")}
     assert failed_ids <= sent, "the batch that failed before the restart went out under its id"
+
+
+def test_a_full_batch_is_sent_without_waiting_for_the_interval(
+    server: StrictServer, make_client: Any
+) -> None:
+    client = make_client(flush_interval=3600, batch_size=50)
+    for i in range(60):
+        client.log_event("Burst", {"i": i})
+    assert server.wait_for(lambda: len(server.events("Burst")) >= 50, 30), "no flush() was called"
+
+
+def test_many_visitors_wake_the_sender_per_full_batch_not_per_record(make_client: Any) -> None:
+    client = make_client(flush_interval=3600, batch_size=50)
+    wakes: list[bool] = []
+    original = client._sender.wake
+
+    def counting_wake(forced: bool = False) -> None:
+        wakes.append(forced)
+        original(forced)
+
+    client._sender.wake = counting_wake
+    for visitor in range(200):  # 400 records over 200 envelopes: no envelope has a full batch
+        with ua.identity(guest_id=f"visitor-{visitor}"):
+            client.log_screen_view("Home")
+    assert client._writer.persist_now(30)
+    assert wakes == []
+    with ua.identity(guest_id="visitor-7"):
+        for i in range(60):
+            client.log_event("Busy Visitor", {"i": i})
+    assert client._writer.persist_now(30)
+    assert wakes == [False]

@@ -100,18 +100,26 @@ def form_requests(
     """
     formed = Formed()
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    # Records of one chunk share envelope objects: compute each group key once per envelope.
+    keys: dict[tuple[str, int], tuple[Any, ...]] = {}
     for original in records:
-        record = reattribute(original, aliases)
+        record = reattribute(original, aliases) if aliases and original.get("g") else original
         if record is None:
             formed.superseded += 1
             continue
-        if not is_sendable(record):
-            formed.held.append(record)
-            continue
         kind = record["k"]
         envelope = record["e"]
-        key = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
-        groups.setdefault(key, []).append(record)
+        if kind in NEEDS_ACCOUNT and not envelope.get("customerAccountId"):
+            formed.held.append(record)
+            continue
+        key = keys.get((kind, id(envelope)))
+        if key is None:
+            key = keys[(kind, id(envelope))] = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
+        group = groups.get(key)
+        if group is None:
+            groups[key] = [record]
+        else:
+            group.append(record)
 
     for key in sorted(groups, key=lambda k: ORDER[k[0]]):
         kind = key[0]

@@ -30,6 +30,7 @@ from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
 from .errors import TrackingInputError
 from .records import Pending, wire_body
+from .sender import RECORDS_PER_ROUND as WAKE_RECORDS
 from .sender import Backlog, Sender
 from .sessions import Session, SessionTracker
 from .settings import Settings, resolve_settings
@@ -165,7 +166,8 @@ class Client:
             on_dropped=self._record_dropped,
             on_tick=self._tick,
         )
-        self._since_wake = 0
+        self._since_wake = self._fullest = 0
+        self._waiting: dict[str, int] = {}  # records persisted since the sender's last wake, per envelope
         self._writer.start()
         self._sender.start()
 
@@ -608,20 +610,36 @@ class Client:
     def _tick(self) -> None:
         self._sessions.expire()
 
-    def _on_persisted(self, count: int) -> None:
+    def _on_persisted(self, batch: list[Pending]) -> None:
+        """Writer thread: count what reached the disk and wake the sender when a batch is full.
+
+        A batch is per envelope (a user's session), so the sender is woken when one envelope has
+        ``batch_size`` records waiting, or when ``WAKE_RECORDS`` of any kind are: waking it for
+        every hundred records of a web server's many visitors would post a request for every
+        record or two, and the cost of a request is in the request, not in its events.
+        """
+        count = len(batch)
         self.backlog.add(count)
         sender = self._sender
         if sender is None:
             return
         if self.backlog.records > self.settings.max_queued_records:
             sender.request_trim(self.settings.max_queued_records)
+        waiting = self._waiting
+        fullest = 0
+        for key, _, _ in batch:
+            waiting[key] = size = waiting.get(key, 0) + 1
+            fullest = max(fullest, size)
         self._since_wake += count
+        self._fullest = max(self._fullest, fullest)
         writer = self._writer
-        # A full batch wakes the sender, but not in the middle of a burst the writer is still
-        # catching up with: sending then would hold a decoded chunk in memory beside the
-        # backlog; the last write of the burst wakes it.
-        if self._since_wake >= self.settings.batch_size and (writer is None or len(writer.pending) < WAKE_AT):
-            self._since_wake = 0
+        # Not in the middle of a burst the writer is still catching up with, either: sending
+        # then would hold a decoded chunk in memory beside the backlog; its last write wakes it.
+        if (self._fullest >= self.settings.batch_size or self._since_wake >= WAKE_RECORDS) and (
+            writer is None or len(writer.pending) < WAKE_AT
+        ):
+            self._since_wake = self._fullest = 0
+            waiting.clear()
             sender.wake()
 
     def _record_dropped(self, count: int, reason: str) -> None:

@@ -35,7 +35,7 @@ logger = logging.getLogger("usageanalytics")
 
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
-RECORDS_PER_ROUND = 1000
+RECORDS_PER_ROUND = 5000  # records decoded and formed at once: bounds the sender's memory
 
 
 def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:

@@ -46,7 +46,7 @@ class Settings:
     platform: str = "Web"
     session_timeout: float = 30 * 60.0
     debounce_window: float = 1.0
-    batch_size: int = 100
+    batch_size: int = 500
     max_queued_records: int = 1_000_000
     max_record_age: float = 7 * 24 * 3600.0
     write_interval: float = 0.1

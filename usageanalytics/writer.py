@@ -44,7 +44,7 @@ class Writer:
         store: QueueStore,
         interval: float,
         max_pending: int,
-        on_persisted: Callable[[int], None],
+        on_persisted: Callable[[list[Pending]], None],
         on_dropped: Callable[[int, str], None],
         on_tick: Callable[[], None],
     ) -> None:
@@ -92,7 +92,7 @@ class Writer:
             batch = self._take_pending()
             batch.append(record)
             self._put(batch)
-        self._on_persisted(len(batch))
+        self._on_persisted(batch)
 
     def submit(self, task: Task) -> None:
         """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
@@ -152,7 +152,7 @@ class Writer:
                     logger.exception("usageanalytics could not write %d records to disk", len(batch))
                     self.pending.extendleft(reversed(batch))
                     return
-            self._on_persisted(len(batch))
+            self._on_persisted(batch)
 
     def _run_tasks(self) -> None:
         while self._tasks:
