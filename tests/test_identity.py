@@ -194,3 +194,17 @@ def test_user_changed_signal(make_client: Any) -> None:
         client.reset_user()
     assert changes[0] == {"user_id": "user-1", "previous_user_id": guest, "guest": False}
     assert changes[1]["previous_user_id"] == "user-1" and changes[1]["guest"] is True
+
+
+def test_identify_announces_a_login_without_an_event(server: StrictServer, make_client: Any) -> None:
+    client = make_client()
+    with ua.identity("user-88", guest_id="cookie-88"):
+        client.identify()
+    assert client.flush(30)
+    assert server.events() == []
+    (login,) = _users(server)
+    assert (login["userId"], login["loginMechanism"], login["lastLoggedInUserId"]) == (
+        "user-88",
+        "AUTH",
+        "cookie-88",
+    )

@@ -569,6 +569,19 @@ class Client:
         )
         self._signal(signals.session_ended, session_id=session.id, user_id=actor.user_id)
 
+    def identify(self) -> None:
+        """Announce the current identity now, without an event.
+
+        A user (or guest) seen for the first time is created in SmartKarrot, naming the guest id
+        of their context when they just logged in, so their guest history becomes theirs. For
+        integrations that learn of a login before anything is tracked for it.
+        """
+        if self._live():
+            try:
+                self._current_actor()
+            except Exception:
+                logger.exception("usageanalytics: identify failed")
+
     def start_session(self) -> str | None:
         """Start the current actor's session now if none is active (an app's launch, say).
 

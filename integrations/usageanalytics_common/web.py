@@ -156,9 +156,7 @@ class Visit:
         push_identity(Identity(user_id=user_id, guest_id=self.visitor_id, source_ip=self.source_ip))
         client = autocapture.current_client()
         if client is not None:
-            # Resolving the identity sends the login upsert naming the guest (the core's
-            # guest-to-user transfer); the session call is the lightest call that resolves it.
-            client.start_session()
+            client.identify()  # the login upsert naming the guest: guest-to-user transfer
 
 
 _current_visit: ContextVar[Visit | None] = ContextVar("usageanalytics_visit", default=None)
