@@ -34,9 +34,9 @@ from typing import Any, cast
 from urllib.parse import urlsplit
 
 from usageanalytics import autocapture
+from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
-from usageanalytics_common import web
-from usageanalytics_common.patching import Patcher, call_safely
+from usageanalytics.patching import Patcher, call_safely
 
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("django")

@@ -26,9 +26,9 @@ from typing import Any
 
 import flask.globals as flask_globals
 
+from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
-from usageanalytics_common import web
-from usageanalytics_common.patching import Patcher, call_safely
+from usageanalytics.patching import Patcher, call_safely
 
 _patcher = Patcher("flask")
 _compiled_rules: weakref.WeakKeyDictionary[Any, tuple[Any, web.PathRules]] = weakref.WeakKeyDictionary()

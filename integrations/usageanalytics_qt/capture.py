@@ -15,8 +15,8 @@ from types import ModuleType
 from typing import Any, TypeVar, cast
 
 from usageanalytics import autocapture
+from usageanalytics.patching import Patcher, call_safely
 from usageanalytics.wire import EventAttribute
-from usageanalytics_common.patching import Patcher, call_safely
 
 from . import naming
 

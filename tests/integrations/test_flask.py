@@ -270,7 +270,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     sdk_log: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from usageanalytics_common import web
+    from usageanalytics import webcapture as web
 
     configure()
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from usageanalytics_common.web import is_page, path_rules
+from usageanalytics.webcapture import is_page, path_rules
 
 
 @pytest.mark.parametrize(

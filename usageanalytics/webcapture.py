@@ -33,9 +33,8 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from typing import Any
 
-from usageanalytics import autocapture
-from usageanalytics.context import Identity, pop_identity, push_identity
-
+from . import autocapture
+from .context import Identity, pop_identity, push_identity
 from .patching import call_safely
 
 logger = logging.getLogger("usageanalytics")
