@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import logging
@@ -47,7 +48,7 @@ class ClientSettings:
         self.policy = policy
 
 
-class BaseClient(Generic[H]):
+class BaseClient(Generic[H], abc.ABC):
     """What ``Client`` and ``AsyncClient`` share: arguments, settings, and what to do after a failure.
 
     ``api_key``, ``app_id`` and ``endpoint`` default to ``USAGEANALYTICS_API_KEY``,
@@ -79,8 +80,9 @@ class BaseClient(Generic[H]):
         )
         self._http: H = self._new_http(self._settings)
 
+    @abc.abstractmethod
     def _new_http(self, settings: ClientSettings) -> H:
-        raise NotImplementedError
+        """The httpx client (sync or async) of the concrete client."""
 
     @property
     def app_id(self) -> str:
