@@ -79,9 +79,6 @@ class Patcher:
                     setattr(patch.owner, patch.name, patch.original)
                 del self._patches[key]
 
-    def is_patched(self, owner: Any, name: str) -> bool:
-        return (id(owner), name) in self._patches
-
 
 def call_safely(what: str, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run SDK-side work for a request or an event; log and return None if it fails."""

@@ -70,9 +70,6 @@ class StateStore:
             (key, value),
         )
 
-    def delete(self, key: str) -> None:
-        self._connect().execute("DELETE FROM kv WHERE key = ?", (key,))
-
     def get_or_create(self, key: str, factory: Callable[[], str]) -> str:
         """The stored value, or ``factory()`` stored first; the first process to write wins."""
         conn = self._connect()

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import sqlite3
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -262,7 +261,3 @@ def orphaned_folders(data_dir: Path) -> Iterator[tuple[Path, FileLock]]:
         lock = FileLock(folder.with_suffix(".lock"))
         if not folder.with_suffix(".lock").exists() and lock.try_acquire():
             yield folder, lock
-
-
-def age_of(enqueued_at: float) -> float:
-    return max(0.0, time.time() - enqueued_at)
