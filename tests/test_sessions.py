@@ -36,9 +36,9 @@ def test_session_start_and_end_carry_the_spec_parameters(server: StrictServer, m
 def test_inactivity_starts_a_new_session(server: StrictServer, make_client: Any) -> None:
     client = make_client(session_timeout=0.3)
     client.log_event("First")
-    first_session = client.session_id
     # The writer's clock ends the idle session; wait until its end event is out.
-    assert server.wait_for(lambda: bool(client.flush(5) and server.events("app_session_end")), 30)
+    assert server.wait_for(lambda: bool(client.flush(5) and server.events("app_session_end")), 60)
+    first_session = server.events("First")[0]["_envelope"]["sessionId"]
     client.log_event("Second")
     assert client.flush(30)
     second = server.events("Second")[0]["_envelope"]["sessionId"]
