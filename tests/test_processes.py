@@ -30,7 +30,7 @@ def start_child(mode: str, payload: dict[str, Any]) -> subprocess.Popen[str]:
     )  # fmt: skip
 
 
-def read_until(stream: IO[str], predicate: Any, timeout: float = 60.0) -> list[str]:
+def read_until(stream: IO[str], predicate: Any, timeout: float = 180.0) -> list[str]:
     """Read lines until ``predicate(line)``; fail the test if the stream ends or time runs out."""
     lines: list[str] = []
     done = threading.Event()
@@ -50,9 +50,10 @@ def read_until(stream: IO[str], predicate: Any, timeout: float = 60.0) -> list[s
 
 def deliver(server: StrictServer, data_dir: Path) -> None:
     child = start_child(
-        "deliver", {"configure": {"endpoint": server.endpoint, "data_dir": str(data_dir), **FAST}}
+        "deliver",
+        {"configure": {"endpoint": server.endpoint, "data_dir": str(data_dir), **FAST}, "timeout": 120},
     )
-    out, err = child.communicate(timeout=120)
+    out, err = child.communicate(timeout=240)
     assert child.returncode == 0, f"deliver failed: {out} {err}"
 
 
@@ -99,7 +100,7 @@ def test_sigkill_while_logging_keeps_a_gapless_prefix(tmp_path: Path) -> None:
         },
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while read_status(tmp_path).queued < 3000:
             assert time.monotonic() < deadline, "the child never persisted 3000 records"
             assert child.poll() is None, child.stderr.read()  # type: ignore[union-attr]
@@ -148,7 +149,7 @@ def test_forked_child_gets_its_own_working_sender(server: StrictServer, tmp_path
         "fork",
         {"configure": {"endpoint": server.endpoint, "data_dir": str(tmp_path), **FAST}, "count": 50},
     )
-    out, err = child.communicate(timeout=120)
+    out, err = child.communicate(timeout=240)
     assert child.returncode == 0, f"{out} {err}"
     assert "child=0 parent=ok" in out
     for name in ("Parent Before Fork", "Child", "Parent After Fork"):
