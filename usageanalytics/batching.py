@@ -107,11 +107,11 @@ def form_requests(
         if record is None:
             formed.superseded += 1
             continue
-        kind = record["k"]
-        envelope = record["e"]
-        if kind in NEEDS_ACCOUNT and not envelope.get("customerAccountId"):
+        if not is_sendable(record):
             formed.held.append(record)
             continue
+        kind = record["k"]
+        envelope = record["e"]
         key = keys.get((kind, id(envelope)))
         if key is None:
             key = keys[(kind, id(envelope))] = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))

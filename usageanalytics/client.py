@@ -399,15 +399,8 @@ class Client:
                 return
             now = time.time()
             actor = self._current_actor()
-            session = None if actor.session_id else self._sessions.current(actor.session_key)
             body = {"name": attribute, **typed, "loggedAtTime": wire.timestamp(now)}
-            self._emit(
-                batching.USER_ATTRIBUTE,
-                actor,
-                actor.session_id or (session.id if session else None),
-                body,
-                now,
-            )
+            self._emit(batching.USER_ATTRIBUTE, actor, self._active_session(actor), body, now)
         except TrackingInputError:
             raise
         except Exception:
@@ -524,10 +517,7 @@ class Client:
             body["bundleId"] = self.settings.bundle_id
         if previous_guest:
             body["lastLoggedInUserId"] = previous_guest
-        session = self._sessions.current(actor.session_key)
-        self._emit(
-            batching.USER, actor, actor.session_id or (session.id if session else None), body, time.time()
-        )
+        self._emit(batching.USER, actor, self._active_session(actor), body, time.time())
 
     # -- sessions -----------------------------------------------------------------------------------
 
@@ -602,9 +592,14 @@ class Client:
         """The current actor's session id, if a session is active."""
         if not self._active:
             return None
-        actor = self._current_actor()
+        return self._active_session(self._current_actor())
+
+    def _active_session(self, actor: Actor) -> str | None:
+        """The actor's session id if one is running; unlike an event, this starts none."""
+        if actor.session_id:
+            return actor.session_id
         session = self._sessions.current(actor.session_key)
-        return actor.session_id or (session.id if session else None)
+        return session.id if session else None
 
     # -- background work ----------------------------------------------------------------------------
 

@@ -368,11 +368,14 @@ class Sender:
         logger.warning("usageanalytics: sending failed (%s); retrying in %.1f s", reason, delay)
         return delay
 
-    def _drop_expired(self, queue: AckQueue, item_id: int, data: Any) -> None:
-        count = _records_in(data)
-        queue.ack(item_id)
+    def _dropped(self, count: int, reason: str) -> None:
+        """Records lost to a bound: off the backlog, and counted, logged and signalled."""
         self.backlog.remove(count)
-        self._client._record_dropped(count, "older than max_record_age")
+        self._client._record_dropped(count, reason)
+
+    def _drop_expired(self, queue: AckQueue, item_id: int, data: Any) -> None:
+        queue.ack(item_id)
+        self._dropped(_records_in(data), "older than max_record_age")
 
     def _drain_outbox(self, store: QueueStore) -> None:
         while not self._stopping:
@@ -438,8 +441,7 @@ class Sender:
                 raise Stop
             expired = len(records) - len(fresh)
             if expired:
-                self._client._record_dropped(expired, "older than max_record_age")
-                self.backlog.remove(expired)
+                self._dropped(expired, "older than max_record_age")
             if formed.held:
                 store.held.put(chunk_of(formed.held, seed))
             if formed.superseded:
@@ -518,8 +520,7 @@ class Sender:
                 count = excess
             else:
                 queue.ack(item_id)
-            self.backlog.remove(count)
-            self._client._record_dropped(count, f"queue over max_queued_records={max_records}")
+            self._dropped(count, f"queue over max_queued_records={max_records}")
 
     def _oldest_item(self) -> tuple[AckQueue, tuple[int, Any, float]] | None:
         """Take the oldest ready item of every store's queues (the others are put back)."""
