@@ -101,7 +101,7 @@ def configure(
     """
     global _client, _on_demand
     from .client import Client
-    from .settings import resolve_settings
+    from .settings import resolve_settings, same_settings
 
     arguments: dict[str, Any] = dict(
         api_key=api_key,
@@ -119,7 +119,11 @@ def configure(
     with _client_lock:
         _on_demand = False  # the app configured the SDK itself: `usageanalytics run` stands back
         current = _client
-        if current is not None and current.settings == settings and not getattr(current, "_closed", False):
+        if (
+            current is not None
+            and same_settings(current.settings, settings)
+            and not getattr(current, "_closed", False)
+        ):
             client = current
         else:
             client = None

@@ -59,6 +59,13 @@ def current_client() -> Client | None:
     return ref() if ref is not None else None
 
 
+def existing_client() -> Client | None:
+    """The client auto-capture reports to, without making it when it is still to come (see
+    :func:`enable_deferred`): for code that only wants to flush or shut it down."""
+    ref = _client_ref
+    return ref() if ref is not None else None
+
+
 def enable(client: Client) -> None:
     """Report auto-captured events to ``client`` and register every integration's hook."""
     global _client_ref, _deferred

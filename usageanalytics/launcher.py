@@ -34,6 +34,7 @@ import contextlib
 import os
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -167,12 +168,16 @@ def flush_before_termination() -> None:
         target=_shutdown_quietly, args=(client,), name="usageanalytics-sigterm", daemon=True
     )
     worker.start()
-    worker.join(client.settings.exit_timeout + 1.0)
+    worker.join(client.settings.exit_timeout + 1.5)
 
 
 def _shutdown_quietly(client: Client) -> None:
+    # flush() first: when SIGTERM lands during an exit flush already under way (atexit, or a
+    # server's own shutdown), it waits for that flush, where shutdown() would return at once.
+    deadline = time.monotonic() + client.settings.exit_timeout
     with contextlib.suppress(Exception):
-        client.shutdown(client.settings.exit_timeout)
+        client.flush(client.settings.exit_timeout)
+        client.shutdown(max(0.1, deadline - time.monotonic()))
 
 
 def _reset_after_fork() -> None:

@@ -79,6 +79,12 @@ class Settings:
         return financial_endpoint_for(self.endpoint)
 
 
+def same_settings(first: Settings, second: Settings) -> bool:
+    """Whether two Settings hold the same values, fields left out of ``==`` (``compare=False``,
+    such as a callable) included: the test ``configure()`` uses to keep its running client."""
+    return all(getattr(first, f.name) == getattr(second, f.name) for f in dataclasses.fields(Settings))
+
+
 def financial_endpoint_for(endpoint: str) -> str:
     """Derive ``https://host/dashboards/v4/financial/`` from ``https://host/v4/``."""
     parts = urlsplit(endpoint)

@@ -18,6 +18,8 @@ from typing import Any
 
 import httpx
 
+from usageanalytics.collector.server import RunningCollector
+
 ROOT = Path(__file__).resolve().parents[2]
 APPS = Path(__file__).resolve().parent / "apps"
 BIN = Path(sys.executable).parent
@@ -178,3 +180,53 @@ def wait_until(condition: Any, timeout: float = 60.0, interval: float = 0.05) ->
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout} s: {condition}")
         time.sleep(interval)
+
+
+def screens(collector: RunningCollector) -> list[str]:
+    return [event["attributes"]["Screen Name"] for event in collector.events("Screen View")]
+
+
+def page_urls(collector: RunningCollector) -> list[str]:
+    return [event["attributes"]["pageUrl"] for event in collector.events("page_load_event")]
+
+
+def queue_owners(data_dir: Path) -> set[int]:
+    """The pids that made an SDK client (each has a queue folder while it runs)."""
+    folder = data_dir / "queues"
+    if not folder.is_dir():
+        return set()
+    return {int(entry.name.split("-")[0]) for entry in folder.iterdir() if entry.is_dir()}
+
+
+def launcher_lines(command: Launched) -> list[str]:
+    return [line for line in command.lines if line.startswith("usageanalytics run:")]
+
+
+def runserver(env: dict[str, str], *options: str, launcher: bool = True) -> tuple[Launched, str]:
+    """``manage.py runserver`` on a free port; another one if that port was taken meanwhile."""
+    for _ in range(5):
+        port = free_port()
+        command = Launched(
+            [sys.executable, "manage.py", "runserver", *options, f"127.0.0.1:{port}"],
+            env,
+            APPS / "djsite",
+            launcher=launcher,
+        )
+        try:
+            command.wait_for(rf"Starting development server at http://127\.0\.0\.1:{port}/")
+            get(f"http://127.0.0.1:{port}/api/status/")
+            return command, f"http://127.0.0.1:{port}"
+        except AssertionError:
+            if "That port is already in use" not in command.output:
+                command.kill_group()
+                raise
+            command.kill_group()
+    raise AssertionError("no free port for runserver")
+
+
+def gunicorn_options() -> list[str]:
+    from gunicorn.config import KNOWN_SETTINGS
+
+    # gunicorn 23+ opens a control socket at one path for every server: not for parallel tests
+    names = {setting.name for setting in KNOWN_SETTINGS}
+    return ["--no-control-socket"] if "control_socket_disable" in names else []

@@ -22,34 +22,19 @@ from tests.launcher.helpers import (
     APPS,
     Launched,
     browser,
-    free_port,
     get,
+    gunicorn_options,
     launched,
+    launcher_lines,
+    page_urls,
+    queue_owners,
+    runserver,
+    screens,
 )
 from usageanalytics.collector.server import RunningCollector
 from usageanalytics.settings import Settings, env_var
 
 PYTHON = sys.executable
-
-
-def screens(collector: RunningCollector) -> list[str]:
-    return [event["attributes"]["Screen Name"] for event in collector.events("Screen View")]
-
-
-def page_urls(collector: RunningCollector) -> list[str]:
-    return [event["attributes"]["pageUrl"] for event in collector.events("page_load_event")]
-
-
-def queue_owners(data_dir: Path) -> set[int]:
-    """The pids that made an SDK client (each has a queue folder while it runs)."""
-    folder = data_dir / "queues"
-    if not folder.is_dir():
-        return set()
-    return {int(entry.name.split("-")[0]) for entry in folder.iterdir() if entry.is_dir()}
-
-
-def launcher_lines(command: Launched) -> list[str]:
-    return [line for line in command.lines if line.startswith("usageanalytics run:")]
 
 
 # -- the command line --------------------------------------------------------------------------
@@ -172,25 +157,6 @@ def test_flask_run_ctrl_c_flushes_from_the_serving_process(
     assert launcher_lines(command) == []
 
 
-def runserver(env: dict[str, str], *options: str) -> tuple[Launched, str]:
-    """``manage.py runserver`` on a free port; another one if that port was taken meanwhile."""
-    for _ in range(5):
-        port = free_port()
-        command = Launched(
-            [PYTHON, "manage.py", "runserver", *options, f"127.0.0.1:{port}"], env, APPS / "djsite"
-        )
-        try:
-            command.wait_for(rf"Starting development server at http://127\.0\.0\.1:{port}/")
-            get(f"http://127.0.0.1:{port}/api/status/")
-            return command, f"http://127.0.0.1:{port}"
-        except AssertionError:
-            if "That port is already in use" not in command.output:
-                command.kill_group()
-                raise
-            command.kill_group()
-    raise AssertionError("no free port for runserver")
-
-
 @pytest.mark.parametrize("reload", [True, False], ids=["autoreloader", "noreload"])
 def test_django_runserver(
     reload: bool, env: dict[str, str], collector: RunningCollector, data_dir: Path
@@ -217,14 +183,6 @@ def test_django_runserver(
 
 
 # -- gunicorn ----------------------------------------------------------------------------------
-
-
-def gunicorn_options() -> list[str]:
-    from gunicorn.config import KNOWN_SETTINGS
-
-    # gunicorn 23+ opens a control socket at one path for every server: not for parallel tests
-    names = {setting.name for setting in KNOWN_SETTINGS}
-    return ["--no-control-socket"] if "control_socket_disable" in names else []
 
 
 @pytest.mark.parametrize("preload", [False, True], ids=["workers-import", "preload"])

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.launcher.helpers import ACCOUNT, APP_ID, browser, get, launched
-from tests.launcher.test_run import gunicorn_options, queue_owners
+from tests.launcher.helpers import ACCOUNT, APP_ID, browser, get, gunicorn_options, launched, queue_owners
 from usageanalytics.collector.server import RunningCollector
 
 SERVERS = {
