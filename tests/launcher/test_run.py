@@ -298,3 +298,30 @@ def test_ctrl_c_leaves_a_reloaders_child_time_for_a_slow_exit_flush(
         finally:
             command.kill_group()
         assert [e["name"] for e in server.events()].count("Screen View") == 1
+
+
+def test_a_run_inside_a_run_sets_up_once(env: dict[str, str], collector: RunningCollector) -> None:
+    import os
+
+    from usageanalytics.launcher import BOOTSTRAP_DIR
+
+    code = (
+        "import os, usageanalytics as ua; ua.log_event('Nested'); "
+        "print('PYTHONPATH', os.environ['PYTHONPATH'])"
+    )
+    with launched([PYTHON, "-m", "usageanalytics", "run", "--", PYTHON, "-c", code], env) as command:
+        pythonpath = command.wait_for(r"^PYTHONPATH (.*)").group(1)
+        assert command.finish() == 0
+    assert pythonpath.split(os.pathsep) == [BOOTSTRAP_DIR]
+    assert len(collector.events("Nested")) == 1
+
+
+def test_the_bootstrap_compiles_on_any_python_3() -> None:
+    """PYTHONPATH reaches every Python the command starts, whatever its version."""
+    import ast
+
+    from usageanalytics.launcher import BOOTSTRAP_DIR
+
+    source = (Path(BOOTSTRAP_DIR) / "sitecustomize.py").read_text()
+    ast.parse(source, feature_version=(3, 4))  # no f-strings, no annotations newer than that
+    assert "from __future__" not in source

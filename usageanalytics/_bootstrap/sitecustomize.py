@@ -14,17 +14,18 @@ it imports nothing of the SDK here:
   ``atexit`` flush;
 - then it runs the ``sitecustomize`` this one hides, if there is one (the app's, the system's,
   another tool's), as Python would have.
-"""
 
-from __future__ import annotations
+PYTHONPATH reaches every Python the command starts, whatever its version, so this file compiles
+on any Python (no f-strings, types in comments) and does its work only on 3.10 and later.
+"""
 
 import os
 import sys
 
 TYPE_CHECKING = False  # not `from typing import`: this runs in every process, typing costs milliseconds
 if TYPE_CHECKING:
-    from importlib.machinery import ModuleSpec
-    from typing import Any
+    from importlib.machinery import ModuleSpec  # noqa: F401  (used in type comments)
+    from typing import Any  # noqa: F401
 
 _RUN_MARKER = "_USAGEANALYTICS_RUN"
 _WATCH = "_USAGEANALYTICS_RUN_WATCH"
@@ -38,16 +39,18 @@ class _FirstImportWatcher:
     too; a thread already inside that search is let through.
     """
 
-    def __init__(self, names: frozenset[str]) -> None:
+    def __init__(self, names):
+        # type: (frozenset[str]) -> None
         import _thread
 
         self.names = names
         self.lock = _thread.allocate_lock()
-        self.searching: set[int] = set()  # thread ids inside the repeated search
+        self.searching = set()  # type: set[int]  # thread ids inside the repeated search
         self.activated = False
         self.get_ident = _thread.get_ident
 
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> ModuleSpec | None:
+    def find_spec(self, fullname, path=None, target=None):
+        # type: (str, Any, Any) -> ModuleSpec | None
         if fullname not in self.names or self.get_ident() in self.searching:
             return None
         with self.lock:
@@ -63,24 +66,27 @@ class _FirstImportWatcher:
         finally:
             self.searching.discard(me)
 
-    def invalidate_caches(self) -> None:
+    def invalidate_caches(self):
+        # type: () -> None
         pass
 
 
-def _activate() -> None:
+def _activate():
+    # type: () -> None
     try:
         from usageanalytics import launcher
     except Exception as error:  # this Python has no usageanalytics, say
         if os.environ.get(_RUN_MARKER) == str(os.getpid()):
             sys.stderr.write(
-                f"usageanalytics run: {sys.executable} cannot import usageanalytics ({error}); "
-                "the app runs without it\n"
+                "usageanalytics run: %s cannot import usageanalytics (%s); the app runs without it\n"
+                % (sys.executable, error)
             )
         return
     launcher.activate()
 
 
-def _on_sigterm(signum: int, frame: Any) -> None:
+def _on_sigterm(signum, frame):
+    # type: (int, Any) -> None
     if "usageanalytics" in sys.modules:  # else this process has no client to flush
         try:
             from usageanalytics.launcher import flush_before_termination
@@ -94,8 +100,9 @@ def _on_sigterm(signum: int, frame: Any) -> None:
     os.kill(os.getpid(), signum)
 
 
-def _install() -> None:
-    if _RUN_MARKER not in os.environ:
+def _install():
+    # type: () -> None
+    if _RUN_MARKER not in os.environ or sys.version_info < (3, 10):
         return
     names = frozenset(name for name in os.environ.get(_WATCH, "").split(",") if name)
     if names:
@@ -106,7 +113,8 @@ def _install() -> None:
         _signal.signal(_signal.SIGTERM, _on_sigterm)
 
 
-def _chain() -> None:
+def _chain():
+    # type: () -> None
     """Import the ``sitecustomize`` that this folder hides, if any, the way ``site`` would."""
     here = os.path.realpath(os.path.dirname(os.path.abspath(__file__)))
     ours = sys.modules.pop("sitecustomize", None)
@@ -117,7 +125,7 @@ def _chain() -> None:
     except ImportError as error:
         if ours is not None and "sitecustomize" not in sys.modules:
             sys.modules["sitecustomize"] = ours
-        if error.name != "sitecustomize":
+        if getattr(error, "name", "sitecustomize") != "sitecustomize":
             _site_error(error)
     except Exception as error:
         if ours is not None and "sitecustomize" not in sys.modules:
@@ -128,17 +136,19 @@ def _chain() -> None:
             sys.path.insert(index, entry)
 
 
-def _site_error(error: BaseException) -> None:
+def _site_error(error):
+    # type: (BaseException) -> None
     if sys.flags.verbose:
         sys.excepthook(*sys.exc_info())
     else:
         sys.stderr.write(
-            f"Error in sitecustomize; set PYTHONVERBOSE for traceback:\n{type(error).__name__}: {error}\n"
+            "Error in sitecustomize; set PYTHONVERBOSE for traceback:\n%s: %s\n"
+            % (type(error).__name__, error)
         )
 
 
 try:
     _install()
 except Exception as _error:  # never stop the app from starting
-    sys.stderr.write(f"usageanalytics run: could not set up ({_error}); the app runs without it\n")
+    sys.stderr.write("usageanalytics run: could not set up (%s); the app runs without it\n" % _error)
 _chain()
