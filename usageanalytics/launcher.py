@@ -21,8 +21,8 @@ uninstrumented.
 The exit flush. SIGTERM, where the app leaves it at its default (Flask's and Django's development
 servers without the reloader, plain scripts) or puts the default back (uvicorn), first flushes the
 SDK for up to ``exit_timeout`` seconds (:func:`flush_before_termination`, called by the
-bootstrap's handler), then ends the process by the same signal, so its exit status is unchanged. Ctrl-C
-reaches a reloader's parent and its serving child together; the parent waits on the child with
+bootstrap's handler), then ends the process by the same signal, so its exit status is unchanged.
+Ctrl-C reaches a reloader's parent and its serving child together; the parent waits on the child with
 ``subprocess``, which kills it 0.25 s after a KeyboardInterrupt, in the middle of its exit flush.
 In launched processes that import a framework that grace is raised to ``exit_timeout`` + 1 s: a
 child that exits at once (all of them, on Ctrl-C) is not waited on any longer than before.
@@ -57,11 +57,6 @@ def launched() -> bool:
     return RUN_MARKER in os.environ
 
 
-def is_command_process() -> bool:
-    """True in the very process ``usageanalytics run`` exec'd (not a child of it)."""
-    return os.environ.get(RUN_MARKER) == str(os.getpid())
-
-
 def report(message: str) -> None:
     """Print one line about the launcher to stderr, at most once per process."""
     global _reported
@@ -76,18 +71,24 @@ def report(message: str) -> None:
 
 
 def activate() -> None:
-    """A framework is being imported: attach auto-capture, flush on SIGTERM. Never raises."""
+    """A framework is being imported: attach auto-capture, with the client made on first need.
+
+    Never raises, and imports nothing of the app: it runs inside the import of the framework
+    (a module it imported now would be imported again by the import that is under way), so it
+    reads only plain settings here; the rest, callables among them, when the client is made.
+    """
     try:
         from . import autocapture
-        from .settings import environment_settings
+        from .settings import environment_settings, setting_kinds
 
+        wanted = ("auto_capture", "disabled", "exit_timeout")
         try:
-            wanted = environment_settings(skip=()).get
-            auto_capture, disabled = wanted("auto_capture"), wanted("disabled")
-            exit_timeout = wanted("exit_timeout")
+            found = environment_settings(skip=set(setting_kinds()) - set(wanted))
         except Exception:  # reported when the client is made
-            auto_capture = disabled = exit_timeout = None
+            found = {}
+        exit_timeout = found.get("exit_timeout")
         _let_children_flush(float(exit_timeout.value) if exit_timeout is not None else 3.0)
+        auto_capture, disabled = found.get("auto_capture"), found.get("disabled")
         if (auto_capture is None or auto_capture.value) and not (disabled is not None and disabled.value):
             autocapture.enable_deferred(client_on_demand)
     except Exception as error:

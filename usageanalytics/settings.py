@@ -191,6 +191,9 @@ DESCRIPTIONS: dict[str, str] = {
     "collect_device_attributes": "send the device attributes (once, and when they change)",
 }
 
+#: Switches an operator turns on from the environment whatever the code passes (True wins).
+OPERATOR_SWITCHES = ("disabled",)
+
 #: ``USAGEANALYTICS_*`` variables that are not ``configure()`` settings but are read elsewhere.
 OTHER_VARIABLES = frozenset({"USAGEANALYTICS_COLLECTOR_API_KEY"})
 
@@ -318,10 +321,10 @@ def settings_from(given: Mapping[str, Given], environ: Mapping[str, str] | None 
     env = environ if environ is not None else os.environ
     merged = {**environment_settings(env, skip=given), **given}
     values = {name: _checked(name, item) for name, item in merged.items()}
-    if "disabled" in given and not values["disabled"]:
-        # USAGEANALYTICS_DISABLED=1 is an off switch for operators: it wins over the code.
-        switch = environment_settings(env, skip=set(kinds) - {"disabled"}).get("disabled")
-        values["disabled"] = bool(switch is not None and _checked("disabled", switch))
+    for name in OPERATOR_SWITCHES:
+        if name in given and not values[name]:
+            switch = environment_settings(env, skip=set(kinds) - {name}).get(name)
+            values[name] = bool(switch is not None and _checked(name, switch))
     if values.get("disabled"):
         # An opted-out process must start even without credentials: nothing will be sent.
         values.setdefault("app_id", "disabled")
@@ -391,10 +394,13 @@ def _window(name: str, value: Any) -> Any:
     return value
 
 
-def _count(upper: int | None) -> Callable[[str, Any], int]:
+def _count(lower: int, upper: int | None) -> Callable[[str, Any], int]:
     def check(name: str, value: Any) -> int:
-        if value < 1 or (upper is not None and value > upper):
-            bound = f"between 1 and {upper}" if upper else "a positive integer"
+        if value < lower or (upper is not None and value > upper):
+            if upper is not None:
+                bound = f"between {lower} and {upper}"
+            else:
+                bound = "a positive integer" if lower == 1 else f"an integer of at least {lower}"
             raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
         return int(value)
 
@@ -414,8 +420,8 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "endpoint": _endpoint,
     "platform": _platform,
     "debounce_window": _window,
-    "batch_size": _count(1000),
-    "max_queued_records": _count(None),
+    "batch_size": _count(1, 1000),
+    "max_queued_records": _count(1, None),
     **dict.fromkeys(
         (
             "flush_interval",

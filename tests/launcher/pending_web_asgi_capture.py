@@ -10,6 +10,7 @@ is merged: rename it ``test_run_asgi_capture.py`` then. Run it by hand with
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 
 import pytest
 
@@ -37,3 +38,22 @@ def test_fastapi_pages_are_captured(
         command.finish()
     assert screens(collector) == ["/", "/items/{item_id}"]
     assert page_urls(collector) == ["/", "/items/42"]
+
+
+def test_identify_from_the_environment_names_the_user(
+    env: dict[str, str], collector: RunningCollector, tmp_path: Path
+) -> None:
+    """USAGEANALYTICS_IDENTIFY as an import path: imported when the client is made (the first
+    request), not while the framework is being imported."""
+    (tmp_path / "whois.py").write_text("def identify(request):\n    return request.headers.get('x-user')\n")
+    env["PYTHONPATH"] = str(tmp_path)
+    env["USAGEANALYTICS_IDENTIFY"] = "whois:identify"
+    with launched(["uvicorn", "asgi_app:app", "--port", "0"], env) as command:
+        url = command.url()
+        with browser() as visitor:
+            visitor.headers["x-user"] = "ada"
+            get(url + "/", visitor)
+        command.signal(signal.SIGINT, group=True)
+        command.finish()
+    (view,) = collector.events("Screen View")
+    assert view["user_id"] == "ada"
