@@ -121,9 +121,11 @@ def _configure(ua: Any) -> None:
         ua.configure()
     except Exception as error:
         from . import autocapture
+        from .errors import ConfigurationError
 
         autocapture.disable()
-        report(f"{error}; the app runs without usage analytics")
+        why = str(error) if isinstance(error, ConfigurationError) else f"{type(error).__name__}: {error}"
+        report(f"the SDK could not start ({why}); the app runs without usage analytics")
 
 
 def _let_children_flush(exit_timeout: float) -> None:

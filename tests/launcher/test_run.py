@@ -325,3 +325,18 @@ def test_the_bootstrap_compiles_on_any_python_3() -> None:
     source = (Path(BOOTSTRAP_DIR) / "sitecustomize.py").read_text()
     ast.parse(source, feature_version=(3, 4))  # no f-strings, no annotations newer than that
     assert "from __future__" not in source
+
+
+def test_a_set_up_that_fails_in_the_app_prints_one_line_and_the_app_goes_on(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """The settings check out, but the client cannot be made (its data folder is a file)."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    env["USAGEANALYTICS_DATA_DIR"] = str(blocker)
+    code = "import usageanalytics as ua\nfor _ in range(3): ua.log_event('X')\nprint('STILL RUNNING')\n"
+    with launched([PYTHON, "-c", code], env) as command:
+        assert command.finish() == 0
+    assert "STILL RUNNING" in command.lines
+    (line,) = launcher_lines(command)
+    assert line.endswith("; the app runs without usage analytics")
