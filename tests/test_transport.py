@@ -7,6 +7,7 @@ call for 20 s or more), never a speed figure.
 from __future__ import annotations
 
 import math
+import ssl
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import trustme
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -103,6 +105,27 @@ def test_timed_out_posts_leave_no_threads_or_sockets_behind(
     after = Resources()
     assert after.threads <= before.threads
     assert after.fds <= before.fds
+
+
+def test_the_deadline_holds_over_https(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(server_context)
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))  # trusted as a user would
+    with HostileServer(tls=server_context) as server:
+        transport = Transport(server.endpoint, "key", TIMEOUT)
+        try:
+            assert transport.post("events", BODY).outcome is Outcome.SENT
+            for behaviour in (hostile.drip_headers, hostile.drip_body):
+                server.then(behaviour())
+                result, took = timed_post(transport)
+                assert took < TIMEOUT + MARGIN
+                assert (result.outcome, result.status_code) == (Outcome.RETRY, None)
+            assert transport.post("events", BODY).outcome is Outcome.SENT
+        finally:
+            transport.close()
+        assert server.requests[0].path == "/v4/events"
 
 
 # -- hostile answers ------------------------------------------------------------------------------

@@ -30,8 +30,8 @@ import httpx
 
 _DEADLINE: ContextVar[float | None] = ContextVar("usageanalytics_http_deadline", default=None)
 
-# Writes are cut into pieces so that each gets the time left: one sendall on a TLS socket may
-# otherwise wait up to its timeout once per record.
+# Writes are cut into pieces so that each gets the time left: a plain socket's sendall keeps one
+# deadline for the whole buffer, but a TLS socket's waits up to its timeout once per record.
 _WRITE_PIECE = 16 * 1024
 
 
@@ -65,9 +65,11 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        view = memoryview(buffer)
-        for start in range(0, len(view), _WRITE_PIECE) if view else (0,):
-            piece = bytes(view[start : start + _WRITE_PIECE])
+        if len(buffer) <= _WRITE_PIECE:
+            self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
+            return
+        for start in range(0, len(buffer), _WRITE_PIECE):
+            piece = buffer[start : start + _WRITE_PIECE]
             self._stream.write(piece, _left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:

@@ -119,9 +119,15 @@ def shown(value: Any) -> str:
     return _short.repr(value)
 
 
-def timeouts(timeout: float) -> dict[str, float]:
+def timeouts(timeout: float) -> dict[str, float | None]:
     """httpx's per-operation timeouts for one exchange: the deadline, connect at most 5 s."""
-    return httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_TIMEOUT)).as_dict()  # type: ignore[return-value]
+    return httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_TIMEOUT)).as_dict()
+
+
+def one_line(text: str, limit: int) -> str:
+    """Server text fit for a log line or a message: whitespace collapsed, unprintables replaced."""
+    flat = " ".join(text.split())[:limit]
+    return flat if flat.isprintable() else "".join(ch if ch.isprintable() else "\ufffd" for ch in flat)
 
 
 class _Progress:

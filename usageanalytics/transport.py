@@ -23,7 +23,7 @@ import orjson
 
 from ._version import __version__
 from .deadline import DeadlineTransport
-from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, NotJSON, exchange, timeouts
+from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, NotJSON, exchange, one_line, timeouts
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -104,7 +104,7 @@ def _text(value: Any, limit: int) -> str | None:
     """A string from the server, on one line and cut to ``limit``; None for anything else."""
     if not isinstance(value, str) or not value.strip():
         return None
-    return " ".join(value.split())[:limit]
+    return one_line(value, limit)
 
 
 def classify(answer: Answer | httpx.Response) -> Result:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import select
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -34,8 +35,8 @@ class Stop:
                 raise ClientGone
             readable, _, _ = select.select([sock], [], [], min(left, 0.05))
             if readable:
-                try:
-                    if not sock.recv(1, socket.MSG_PEEK):
+                try:  # peek at the TCP bytes (under TLS too): none means the client closed
+                    if not socket.socket.recv(sock, 1, socket.MSG_PEEK):
                         raise ClientGone
                 except OSError:
                     raise ClientGone from None
@@ -150,10 +151,17 @@ class Seen:
 class HostileServer:
     """``with HostileServer() as server:``; ``server.endpoint`` is a v4-style base URL."""
 
-    def __init__(self, *, read_requests: bool = True, receive_buffer: int | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        read_requests: bool = True,
+        receive_buffer: int | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
         self.default: Behaviour = answer(200, b'{"status": "SUCCESS"}')
         self.requests: list[Seen] = []
         self.read_requests = read_requests  # False: never read a request (the client's write stalls)
+        self.tls = tls  # a server context: speak HTTPS
         self._queue: list[Behaviour] = []
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -170,7 +178,8 @@ class HostileServer:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self._listener.getsockname()[1]}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://127.0.0.1:{self._listener.getsockname()[1]}"
 
     @property
     def endpoint(self) -> str:
@@ -224,6 +233,12 @@ class HostileServer:
     def _serve(self, conn: socket.socket) -> None:
         conn.settimeout(10.0)  # a client that stops reading cannot hold a sendall forever
         try:
+            if self.tls is not None:
+                try:
+                    conn = self.tls.wrap_socket(conn, server_side=True)
+                except (OSError, ValueError):
+                    conn.close()
+                    raise ClientGone from None
             with conn:
                 if not self.read_requests:
                     self._stop.sleep(conn, 3600)
@@ -269,6 +284,8 @@ class HostileServer:
             yield Seen(method, path, headers, length)
 
     def _wait_readable(self, conn: socket.socket) -> None:
+        if isinstance(conn, ssl.SSLSocket) and conn.pending():
+            return
         while not self._stop.event.is_set():
             readable, _, _ = select.select([conn], [], [], 0.05)
             if readable:

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from ..errors import UsageAnalyticsError
-from ..exchange import Answer, DeadlineExceeded, NotJSON
+from ..exchange import Answer, DeadlineExceeded, NotJSON, one_line
 from ..transport import parse_retry_after
 
 # Where servers put the id of a request; AWS API Gateway (SmartKarrot's front) uses the second.
@@ -103,7 +103,7 @@ def request_id_of(answer: Answer) -> str | None:
     for name in REQUEST_ID_HEADERS:
         value = answer.headers.get(name)
         if value:
-            return str(value)[:200]
+            return one_line(str(value), 200)
     return None
 
 
@@ -118,12 +118,12 @@ def _payload(answer: Answer) -> Any:
 def _server_message(payload: Any, status_code: int) -> str:
     if isinstance(payload, dict):
         for key in ("message", "error", "errorMessage", "detail"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return str(payload[key])[:500]
-        if isinstance(payload.get("status"), str):
-            return str(payload["status"])[:100]
+            if isinstance(payload.get(key), str) and payload[key].strip():
+                return one_line(payload[key], 500)
+        if isinstance(payload.get("status"), str) and payload["status"].strip():
+            return one_line(payload["status"], 100)
     if isinstance(payload, str) and payload.strip():
-        return payload.strip()[:500]
+        return one_line(payload, 500)
     return f"HTTP {status_code}"
 
 
