@@ -79,6 +79,18 @@ def test_a_slow_server_cannot_hold_a_post_past_its_deadline(
     assert transport.post("events", BODY).outcome is Outcome.SENT  # the next one gets through
 
 
+def test_a_post_can_be_given_a_shorter_deadline(hostile_server: HostileServer) -> None:
+    transport = Transport(hostile_server.endpoint, "key", 60.0)  # one read would wait a minute
+    try:
+        hostile_server.then(hostile.silence())
+        started = time.monotonic()
+        result = transport.post("events", BODY, timeout=TIMEOUT)
+        assert time.monotonic() - started < TIMEOUT + MARGIN
+        assert result.reason == "timed out after 1 s (ReadTimeout)"
+    finally:
+        transport.close()
+
+
 def test_a_server_that_never_reads_the_request_cannot_stall_the_write() -> None:
     with HostileServer(read_requests=False, receive_buffer=4096) as server:
         transport = Transport(server.endpoint, "key", TIMEOUT)

@@ -191,12 +191,14 @@ class Transport:
     def timeout(self) -> float:
         return self._timeout
 
-    def post(self, path: str, body: dict[str, Any]) -> Result:
+    def post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> Result:
         """Send one request body; the :class:`Result` says what to do with its records.
 
         RETRY with ``status_code`` None: no answer in time or a network failure, with
-        ``unprocessed`` True only when the request certainly never left.
+        ``unprocessed`` True only when the request certainly never left. ``timeout`` shortens
+        this request's deadline (say, to what is left of an exit flush); never lengthens it.
         """
+        limit = self._timeout if timeout is None else max(min(timeout, self._timeout), 0.001)
         try:
             content = orjson.dumps(body)
         except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError: it will never be sendable
@@ -205,7 +207,7 @@ class Transport:
             request = self._client.build_request(
                 "POST", path, content=content, headers={"Content-Type": "application/json"}
             )
-            answer = exchange(self._client, request, timeout=self._timeout)
+            answer = exchange(self._client, request, timeout=limit)
         except DeadlineExceeded as exc:
             return Result(Outcome.RETRY, None, str(exc), unprocessed=not exc.request_sent)
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
