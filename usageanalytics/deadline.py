@@ -60,12 +60,13 @@ def _left(timeout: float | None, expired: type[httpcore.TimeoutException]) -> fl
 class _DeadlineStream(httpcore.NetworkStream):
     def __init__(self, stream: httpcore.NetworkStream) -> None:
         self._stream = stream
+        self._pieces = stream.get_extra_info("ssl_object") is not None
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        if len(buffer) <= _WRITE_PIECE:
+        if not self._pieces or len(buffer) <= _WRITE_PIECE:
             self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
             return
         for start in range(0, len(buffer), _WRITE_PIECE):
