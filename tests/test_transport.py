@@ -228,7 +228,7 @@ def test_retry_after_cap() -> None:
     assert parse_retry_after("999999999", cap=300) is None  # absurd: ignored, not capped
 
 
-@settings(max_examples=500, derandomize=True, deadline=None)
+@settings(max_examples=500, derandomize=True, deadline=None, database=None)
 @given(st.one_of(st.text(), st.floats().map(repr), st.integers().map(str), st.datetimes().map(str)))
 def test_retry_after_never_raises_and_is_finite(value: str) -> None:
     seconds = parse_retry_after(value)

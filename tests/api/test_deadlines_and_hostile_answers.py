@@ -284,7 +284,7 @@ def parsers() -> list[Callable[[Answer], Any]]:
     return [call.parse for call in calls]
 
 
-@settings(max_examples=300, derandomize=True, deadline=None)
+@settings(max_examples=300, derandomize=True, deadline=None, database=None)
 @given(JSON)
 def test_no_parser_raises_anything_but_api_errors(value: Any) -> None:
     answer = Answer(200, httpx.Headers(), orjson.dumps(value))
