@@ -105,16 +105,19 @@ def _filter_class(binding: Binding) -> Any:
     Type = QEvent.Type
     left_button = Qt.MouseButton.LeftButton
     menu_keys = {Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Select, Qt.Key.Key_Space}
+    modifier = Qt.KeyboardModifier
+    mnemonic_modifiers = (modifier.NoModifier, modifier.AltModifier, modifier.ShiftModifier)
+    keyboard_search = widgets.QStyle.StyleHint.SH_Menu_KeyboardSearch
     screen_window_types = {Qt.WindowType.Window, Qt.WindowType.Dialog, Qt.WindowType.Sheet}
-    # Reading the enum here also registers it with PySide6, which otherwise cannot convert the
-    # argument of applicationStateChanged when Qt emits it.
     active = Qt.ApplicationState.ApplicationActive
     QAction = binding.gui.QAction
     QWidget, QAbstractButton, QToolButton = widgets.QWidget, widgets.QAbstractButton, widgets.QToolButton
     QMenu, QStackedWidget, QTabWidget = widgets.QMenu, widgets.QStackedWidget, widgets.QTabWidget
     QWizard, QWizardPage = widgets.QWizard, widgets.QWizardPage
     built_in_dialogs = tuple(getattr(widgets, name) for name in _BUILT_IN_DIALOGS if hasattr(widgets, name))
-    slot = cast("Callable[[], Callable[[_Method], _Method]]", getattr(core, "Slot", None) or core.pyqtSlot)
+    # Every connected method is a declared slot: in PySide6 an undeclared one connected to a
+    # signal with arguments leaves sender() returning None in the other slots.
+    slot = cast("Callable[..., Callable[[_Method], _Method]]", getattr(core, "Slot", None) or core.pyqtSlot)
     programmatic = binding.programmatic
 
     class CaptureFilter(core.QObject):  # type: ignore[misc, name-defined]
@@ -130,6 +133,7 @@ def _filter_class(binding: Binding) -> Any:
             # The wizard page a click is leaving: Back, Next and Finish switch pages before
             # their clicked() reaches us, and their Tap belongs to the page they were used on.
             self.page_left: Any = None
+            self.wizard_pages: dict[Any, Any] = {}  # each open wizard's page last viewed
             self._failures = 0
             self.handlers: dict[Any, Callable[[Any, Any], None]] = {
                 Type.Show: self.shown,
@@ -185,8 +189,17 @@ def _filter_class(binding: Binding) -> Any:
         # -- screens -----------------------------------------------------------------------------
 
         def shown(self, widget: Any, event: Any) -> None:
-            if not event.spontaneous() and isinstance(widget, QWidget):
-                self.screen_shown(widget)
+            if event.spontaneous() or not isinstance(widget, QWidget):
+                return
+            if isinstance(widget, QWizardPage):
+                # A wizard hides and shows its page frame as it lays itself out (a page change,
+                # a keystroke in a field): a page is viewed when it becomes the current one.
+                wizard = widget.wizard()
+                if wizard is not None:
+                    if self.wizard_pages.get(wizard) == widget:
+                        return
+                    self.wizard_pages[wizard] = widget
+            self.screen_shown(widget)
 
         def screen_shown(self, widget: Any) -> None:
             screen = self.screen_of_shown(widget)
@@ -258,6 +271,7 @@ def _filter_class(binding: Binding) -> Any:
                 button.clicked.connect(self.on_click)
 
         def mouse_released(self, widget: Any, event: Any) -> None:
+            self.page_left = None  # a new input: the page it leaves is still to come
             if isinstance(widget, QAbstractButton):
                 self.button_released(widget, event)
             elif isinstance(widget, QMenu):
@@ -331,8 +345,29 @@ def _filter_class(binding: Binding) -> Any:
                 self.action_tap(action, focus, ahead=True)
 
         def key_pressed(self, widget: Any, event: Any) -> None:
-            if isinstance(widget, QMenu) and event.key() in menu_keys:
+            self.page_left = None  # a new input: the page it leaves is still to come
+            if not isinstance(widget, QMenu):
+                return
+            if event.key() in menu_keys:
                 self.choose_in_menu(widget, widget.activeAction())
+                return
+            text = str(event.text())
+            if (
+                len(text) == 1
+                and event.modifiers() in mnemonic_modifiers
+                and not widget.style().styleHint(keyboard_search, None, widget)
+            ):
+                letter = text.upper()
+                chosen = [
+                    action
+                    for action in widget.actions()
+                    if action.isEnabled()
+                    and action.isVisible()
+                    and not action.isSeparator()
+                    and naming.mnemonic(str(action.text())) == letter
+                ]
+                # Qt triggers the item whose mnemonic is the letter, if only one has it.
+                self.choose_in_menu(widget, chosen[0] if len(chosen) == 1 else None)
 
         def choose_in_menu(self, menu: Any, action: Any) -> None:
             """The item a release or Return picked. The menu triggers it only if it then hides
@@ -350,8 +385,12 @@ def _filter_class(binding: Binding) -> Any:
 
         def hidden(self, widget: Any, event: Any) -> None:
             if isinstance(widget, QWizardPage):
-                self.page_left = widget
-                core.QTimer.singleShot(0, self.forget_page_left)
+                if self.page_left is None:  # the first to hide is the page the user was on
+                    self.page_left = widget
+                    core.QTimer.singleShot(0, self.forget_page_left)
+                return
+            if isinstance(widget, QWizard):  # closed: its next opening is a new visit
+                self.wizard_pages.pop(widget, None)
                 return
             choice = self.menu_choice
             if choice is not None and choice[0] == widget:
@@ -379,9 +418,19 @@ def _filter_class(binding: Binding) -> Any:
                     self.announced.remove(action)
                     return
                 if isinstance(action, QAction):
-                    self.action_tap(action, self.app.focusWidget(), ahead=False)
+                    self.action_tap(action, self.app.focusWidget() or self.placed_in(action), ahead=False)
             except Exception:
                 self._failed("recording a tap")
+
+        @staticmethod
+        def placed_in(action: Any) -> Any:
+            """A widget the action is in (the widget a menu of it belongs to), or None."""
+            for item in action.associatedObjects():
+                while isinstance(item, QMenu):
+                    item = item.parentWidget()
+                if isinstance(item, QWidget):
+                    return item
+            return None
 
         def action_tap(self, action: Any, origin: Any, ahead: bool) -> None:
             """Log the Tap of ``action``, used from ``origin`` (a widget, or None)."""
@@ -411,6 +460,7 @@ def _filter_class(binding: Binding) -> Any:
 
         # -- the session follows the app in and out of the foreground ------------------------------
 
+        @slot(Qt.ApplicationState)
         def on_state(self, state: Any) -> None:
             client = autocapture.current_client()
             if client is not None:

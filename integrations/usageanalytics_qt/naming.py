@@ -53,6 +53,18 @@ def visible_text(value: Any) -> str:
     return text
 
 
+def mnemonic(text: str) -> str | None:
+    """The upper-cased letter after the first single ``&`` ("Save &As..." has "A")."""
+    start = 0
+    while True:
+        index = text.find("&", start)
+        if index < 0 or index + 1 >= len(text):
+            return None
+        if text[index + 1] != "&":
+            return text[index + 1].upper()
+        start = index + 2
+
+
 def is_qt_own_name(name: str) -> bool:
     """True for the object names Qt gives its own parts (``qt_wizard_finish``)."""
     return name.startswith(_QT_OWN_NAME)
