@@ -55,12 +55,13 @@ class Binding:
         self._filter_class: Any = None
         # Actions the app's own code is triggering right now (``action.trigger()``): not Taps.
         self.programmatic: list[Any] = []
+        self._action_originals: dict[str, Any] = {}
+        self._action_patches: dict[str, Any] = {}
 
     def install(self) -> None:
         """Attach to the running application, or patch ``QApplication`` to attach when it starts."""
         app_class = self.widgets.QApplication
-        self.patcher.wrap(self.gui.QAction, "trigger", self._called_by_the_app)
-        self.patcher.wrap(self.gui.QAction, "activate", self._called_by_the_app)
+        self._mark_calls_by_the_app()
         app = app_class.instance()
         if isinstance(app, app_class):
             self.attach(app)
@@ -68,6 +69,11 @@ class Binding:
 
     def uninstall(self) -> None:
         self.patcher.restore()
+        for name, original in self._action_originals.items():
+            if vars(self.gui.QAction).get(name) is self._action_patches.get(name):
+                setattr(self.gui.QAction, name, original)
+        self._action_originals.clear()
+        self._action_patches.clear()
         capture, self.filter = self.filter, None
         if capture is not None:
             capture.detach()
@@ -78,14 +84,34 @@ class Binding:
             call_safely("attaching to the Qt application", self.attach, app)
         return result
 
-    def _called_by_the_app(self, wrapped: Any, action: Any, args: Any, kwargs: Any) -> Any:
-        """Python code calling ``QAction.trigger()``/``activate()``; Qt's own calls (a menu, a
-        shortcut, a tool button) never pass through here."""
-        self.programmatic.append(action)
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            self.programmatic.pop()
+    def _mark_calls_by_the_app(self) -> None:
+        """Wrap ``QAction.trigger``/``activate`` so Python code calling them is known; Qt's own
+        calls (a menu, a shortcut, a tool button) never pass through Python.
+
+        Plain functions rather than wrapt: a wrapt proxy around a PySide6 method makes PySide
+        parse signatures early and print warnings into the app's stderr."""
+        action_class = self.gui.QAction
+        programmatic = self.programmatic
+        for name in ("trigger", "activate"):
+            if name in self._action_originals:
+                continue
+            original = getattr(action_class, name)  # callable as original(action, ...) in both
+
+            # trigger() takes nothing: a signal connected to it (clicked(bool)) passes more,
+            # which a Qt slot drops, and so does this.
+            takes = 0 if name == "trigger" else 1
+
+            def called_by_the_app(action: Any, *args: Any, _call: Any = original, _takes: int = takes) -> Any:
+                programmatic.append(action)
+                try:
+                    return _call(action, *args[:_takes])
+                finally:
+                    programmatic.pop()
+
+            called_by_the_app.__name__ = name
+            self._action_originals[name] = vars(action_class).get(name, original)
+            self._action_patches[name] = called_by_the_app
+            setattr(action_class, name, called_by_the_app)
 
     def attach(self, app: Any) -> None:
         if self.filter is not None and self.filter.app is app:
