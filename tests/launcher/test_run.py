@@ -340,3 +340,17 @@ def test_a_set_up_that_fails_in_the_app_prints_one_line_and_the_app_goes_on(
     assert "STILL RUNNING" in command.lines
     (line,) = launcher_lines(command)
     assert line.endswith("; the app runs without usage analytics")
+
+
+def test_a_qt_app(env: dict[str, str], collector: RunningCollector) -> None:
+    env["QT_QPA_PLATFORM"] = "offscreen"
+    with launched([PYTHON, "qt_hello.py"], env) as command:
+        assert command.finish() == 0
+    names = [(event["name"], event["attributes"].get("Screen Name")) for event in collector.events()]
+    assert names == [
+        ("app_session_start", None),
+        ("Screen View", "MainWindow"),
+        ("Tap", "MainWindow"),
+        ("app_session_end", None),
+    ]
+    assert launcher_lines(command) == []
