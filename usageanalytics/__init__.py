@@ -13,6 +13,7 @@ The module functions act on one shared client made by :func:`configure`; before 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,9 @@ def __getattr__(name: str) -> Any:
 _client: Client | None = None
 _client_lock = threading.Lock()
 _warned_unconfigured = False
+# Under `usageanalytics run` the first tracking call configures the SDK from the environment,
+# unless the app configured it (or shut it down) first. None: not looked up yet.
+_on_demand: bool | None = None
 
 __all__ = [
     "Client",
@@ -81,23 +85,25 @@ def configure(
     customer_account_id: str | None = None,
     product_id: str | None = None,
     organization_id: str | None = None,
-    auto_capture: bool = True,
-    flush_interval: float = 120.0,
-    data_dir: str | None = None,
+    auto_capture: bool | None = None,
+    flush_interval: float | None = None,
+    data_dir: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Client:
     """Set up the shared client (replacing, after flushing, any earlier one) and return it.
 
     Only the app id is mandatory (argument or ``USAGEANALYTICS_APP_ID``), with the API key
-    (``api_key`` or ``USAGEANALYTICS_API_KEY``). Raises :class:`ConfigurationError` with what to
-    fix when a setting cannot work. See ``Settings`` for the other options (``strict``,
-    ``durable``, ``session_timeout``, ``platform``, ...).
+    (``api_key`` or ``USAGEANALYTICS_API_KEY``). Every setting not given (or given as None) is
+    read from ``USAGEANALYTICS_<NAME>``, else takes its default (``auto_capture=True``,
+    ``flush_interval=120.0``, ...; see ``Settings``). Raises :class:`ConfigurationError` with
+    what to fix when a setting cannot work. Called again with settings that come out the same,
+    it keeps the running client, so calling it from two places is harmless.
     """
-    global _client
+    global _client, _on_demand
     from .client import Client
+    from .settings import resolve_settings, same_settings
 
-    client = Client(
-        app_id,
+    arguments: dict[str, Any] = dict(
         api_key=api_key,
         endpoint=endpoint,
         user_id=user_id,
@@ -109,13 +115,27 @@ def configure(
         data_dir=data_dir,
         **options,
     )
+    settings = resolve_settings(app_id, **arguments)
     with _client_lock:
-        previous, _client = _client, client
-    if previous is not None:
-        previous.shutdown(timeout=previous.settings.exit_timeout)
+        _on_demand = False  # the app configured the SDK itself: `usageanalytics run` stands back
+        current = _client
+        if (
+            current is not None
+            and same_settings(current.settings, settings)
+            and not getattr(current, "_closed", False)
+        ):
+            client = current
+        else:
+            client = None
+    if client is None:
+        client = Client(app_id, **arguments)
+        with _client_lock:
+            previous, _client = _client, client
+        if previous is not None:
+            previous.shutdown(timeout=previous.settings.exit_timeout)
     from . import autocapture
 
-    if auto_capture and not client.settings.disabled:
+    if client.settings.auto_capture and not client.settings.disabled:
         autocapture.enable(client)
     else:
         autocapture.disable()
@@ -128,8 +148,14 @@ def get_client() -> Client | None:
 
 
 def _shared() -> Client | None:
-    global _warned_unconfigured
+    global _warned_unconfigured, _on_demand
     client = _client
+    if client is None and _on_demand is not False:
+        from . import launcher
+
+        _on_demand = launcher.launched()
+        if _on_demand:
+            client = launcher.client_on_demand()
     if client is None and not _warned_unconfigured:
         _warned_unconfigured = True
         logger.warning("usageanalytics: call configure() first; tracking calls are ignored until then")
@@ -198,9 +224,10 @@ def flush(timeout: float = 10.0) -> bool:
 
 def shutdown(timeout: float = 10.0) -> bool:
     """End the session, flush and stop the shared client (also done at interpreter exit)."""
-    global _client
+    global _client, _on_demand
     with _client_lock:
         client, _client = _client, None
+        _on_demand = False  # shut down on purpose: `usageanalytics run` must not start it again
     if client is None:
         return True
     from . import autocapture

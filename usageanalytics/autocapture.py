@@ -10,6 +10,11 @@ loaded then, so an app that never imports Flask never loads the Flask integratio
 Hooks are registered once per process (wrapt cannot unregister them); :func:`disable` calls each
 loaded integration's ``uninstall()`` and makes later hook calls do nothing. A hook that fails is
 logged and stands down: it must never break the application's own import.
+
+:func:`enable_deferred` attaches the integrations before there is a client and makes one the
+first time an integration asks for it (``usageanalytics run``): a process that imports a framework
+but never serves a request (a reloader's parent, a pre-forking master) never makes a client, and
+an app that calls ``configure()`` itself before its first request is never given a second one.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import logging
 import sys
 import threading
 import weakref
+from collections.abc import Callable
 from importlib import metadata
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -36,6 +42,7 @@ _lock = threading.Lock()
 _registered: set[str] = set()
 _installed: dict[str, ModuleType] = {}  # entry point value -> loaded integration module
 _client_ref: weakref.ReferenceType[Client] | None = None
+_deferred: Callable[[], object] | None = None  # makes the client on first need (enable_deferred)
 
 
 def current_client() -> Client | None:
@@ -45,13 +52,42 @@ def current_client() -> Client | None:
     with, so a later ``configure()`` or ``shutdown()`` takes effect at once.
     """
     ref = _client_ref
+    make_client = _deferred
+    if ref is None and make_client is not None:
+        make_client()  # configures the SDK, ending in enable() or disable()
+        ref = _client_ref
+    return ref() if ref is not None else None
+
+
+def existing_client() -> Client | None:
+    """The client auto-capture reports to, without making it when it is still to come (see
+    :func:`enable_deferred`): for code that only wants to flush or shut it down."""
+    ref = _client_ref
     return ref() if ref is not None else None
 
 
 def enable(client: Client) -> None:
     """Report auto-captured events to ``client`` and register every integration's hook."""
-    global _client_ref
+    global _client_ref, _deferred
     _client_ref = weakref.ref(client)
+    _deferred = None
+    _register_hooks()
+
+
+def enable_deferred(make_client: Callable[[], object]) -> None:
+    """Attach every integration now; call ``make_client()`` when one first needs the client.
+
+    ``make_client`` must configure the SDK, which ends in :func:`enable`, or call :func:`disable`
+    when it cannot; callers that come while it runs must wait for it (it is thread-safe).
+    """
+    global _deferred
+    if _client_ref is not None:
+        return
+    _deferred = make_client
+    _register_hooks()
+
+
+def _register_hooks() -> None:
     try:
         entry_points = list(metadata.entry_points(group=GROUP))
     except Exception:  # a broken distribution's metadata must not stop configure()
@@ -73,8 +109,9 @@ def enable(client: Client) -> None:
 
 def disable() -> None:
     """Stop auto-capture: uninstall what was installed; hooks that fire later do nothing."""
-    global _client_ref
+    global _client_ref, _deferred
     _client_ref = None
+    _deferred = None
     with _lock:
         modules = list(_installed.items())
         _installed.clear()
@@ -90,7 +127,7 @@ def disable() -> None:
 
 def _guarded(entry_point: metadata.EntryPoint) -> Any:
     def hook(framework: ModuleType) -> None:
-        if current_client() is None:
+        if _client_ref is None and _deferred is None:  # auto-capture is off
             return
         try:
             install = entry_point.load()

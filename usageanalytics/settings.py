@@ -1,21 +1,30 @@
 """Settings: what ``configure()`` accepts, read from arguments and the environment, checked once.
 
+Every setting can come from ``USAGEANALYTICS_<NAME>`` (``USAGEANALYTICS_FLUSH_INTERVAL=30``),
+typed from the field's annotation in :class:`Settings` (see :mod:`usageanalytics.setting_types`),
+so a field added there is readable from the environment with no other change. An argument wins
+over the environment, the environment over the default; ``None`` as an argument means "not
+given". ``USAGEANALYTICS_DISABLED=1`` is the exception: it turns the SDK off whatever the code
+says.
+
 Every mistake that would make the SDK silently useless (no app id, an endpoint that cannot be
-reached, plain HTTP to a remote host that would leak the API key) is caught here, at start-up, with
-a message that says what to change.
+reached, plain HTTP to a remote host that would leak the API key, a value of the wrong type) is
+caught here, at start-up, with a message that names where the value came from and what to change.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
+from .setting_types import Kind, field_annotations, kind_for
 
 DEFAULT_ENDPOINT = "https://api.smartkarrot.com/v4/"
 PLATFORMS = ("iOS", "Android", "Web")
@@ -25,6 +34,7 @@ ENV_API_KEY = "USAGEANALYTICS_API_KEY"
 ENV_ENDPOINT = "USAGEANALYTICS_ENDPOINT"
 ENV_DISABLED = "USAGEANALYTICS_DISABLED"
 ENV_DATA_DIR = "USAGEANALYTICS_DATA_DIR"
+ENV_PREFIX = "USAGEANALYTICS_"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -67,6 +77,12 @@ class Settings:
     def financial_endpoint(self) -> str:
         """The financial-data base URL that sits beside ``endpoint`` (spec: /dashboards/v4/financial)."""
         return financial_endpoint_for(self.endpoint)
+
+
+def same_settings(first: Settings, second: Settings) -> bool:
+    """Whether two Settings hold the same values, fields left out of ``==`` (``compare=False``,
+    such as a callable) included: the test ``configure()`` uses to keep its running client."""
+    return all(getattr(first, f.name) == getattr(second, f.name) for f in dataclasses.fields(Settings))
 
 
 def financial_endpoint_for(endpoint: str) -> str:
@@ -141,93 +157,322 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+#: One line per setting for ``usageanalytics run --help``. A field without one is listed anyway
+#: (its variable, type and default come from the dataclass); add a line when you add a field.
+DESCRIPTIONS: dict[str, str] = {
+    "app_id": "SmartKarrot App ID (required)",
+    "api_key": "API key, sent as Basic auth apikey:<key> (required)",
+    "endpoint": "v4 base URL; plain http only to a loopback address",
+    "user_id": "the process's user (else a guest with a generated id)",
+    "customer_account_id": "customer account of the process's user and of guests",
+    "product_id": "product of the process's user and of guests",
+    "organization_id": "kept on client.settings only (no wire field)",
+    "auto_capture": "screen views and page loads of Flask, Django, Qt and ASGI apps",
+    "flush_interval": "seconds between background sends",
+    "data_dir": "queue, ids and dead letters (default: a per-user folder per app id)",
+    "platform": "iOS, Android or Web",
+    "session_timeout": "seconds of inactivity that end a session",
+    "debounce_window": "seconds within which identical auto-captured events count once",
+    "batch_size": "events per request, 1 to 1000",
+    "max_queued_records": "disk queue bound; past it the oldest records are dropped",
+    "max_record_age": "seconds after which a record is dropped instead of sent",
+    "write_interval": "seconds between the writer's disk writes",
+    "durable": "write each call to disk before it returns",
+    "strict": "raise TrackingInputError on bad input instead of logging it",
+    "disabled": "every call does nothing; set here, it wins over the code",
+    "timeout": "seconds per HTTP request",
+    "retry_base": "first retry delay, seconds",
+    "retry_cap": "longest retry delay, seconds",
+    "exit_timeout": "seconds spent flushing at interpreter exit",
+    "app_name": "device attribute App Name (default: the running package's metadata)",
+    "app_version": "App Version, also sent with each event (default: package metadata)",
+    "app_build": "device attribute App Build (default: package metadata)",
+    "bundle_id": "device attribute App Bundle Identifier (default: package metadata)",
+    "collect_device_attributes": "send the device attributes (once, and when they change)",
+}
+
+#: Switches an operator turns on from the environment whatever the code passes (True wins).
+OPERATOR_SWITCHES = ("disabled",)
+
+#: ``USAGEANALYTICS_*`` variables that are not ``configure()`` settings but are read elsewhere.
+OTHER_VARIABLES = frozenset({"USAGEANALYTICS_COLLECTOR_API_KEY"})
 
 
-def _optional_id(name: str, value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ConfigurationError(f"{name} must be a non-empty string or None, got {value!r}")
-    return value.strip()
+@dataclasses.dataclass(frozen=True)
+class Given:
+    """A setting's value and where it came from: None for a ``configure()`` argument, else a label
+    such as ``USAGEANALYTICS_FLUSH_INTERVAL='abc'`` that messages start with."""
+
+    value: Any
+    origin: str | None = None
+
+
+def env_var(name: str) -> str:
+    """The environment variable of setting ``name``: ``USAGEANALYTICS_<NAME>``."""
+    return ENV_PREFIX + name.upper()
+
+
+@functools.cache
+def setting_kinds() -> dict[str, Kind]:
+    """Each ``Settings`` field's :class:`~usageanalytics.setting_types.Kind`, from its annotation."""
+    annotations = field_annotations(Settings, dict(globals()))
+    return {f.name: kind_for(annotations.get(f.name, Any)) for f in dataclasses.fields(Settings)}
+
+
+@functools.cache
+def _secrets() -> frozenset[str]:
+    """Fields kept out of reprs (the API key): their values are never shown in messages either."""
+    return frozenset(f.name for f in dataclasses.fields(Settings) if not f.repr)
+
+
+def _origin(where: str, name: str, raw: Any) -> str:
+    return f"{where} (hidden)" if name in _secrets() else f"{where}={raw!r}"
+
+
+def _parsed(name: str, text: str, origin: str) -> Given:
+    try:
+        return Given(setting_kinds()[name].parse(text.strip()), origin)
+    except ValueError as error:
+        raise ConfigurationError(f"{origin}: {name} {error}") from None
+
+
+def environment_settings(environ: Mapping[str, str] | None = None, *, skip: Any = ()) -> dict[str, Given]:
+    """Typed settings from the ``USAGEANALYTICS_<NAME>`` variables that are set and not empty.
+
+    Raises :class:`ConfigurationError` naming the variable when one cannot be read as its type.
+    Settings in ``skip`` (given as arguments) are not read: an argument wins, so a bad variable
+    it overrides does no harm.
+    """
+    env = environ if environ is not None else os.environ
+    found: dict[str, Given] = {}
+    for name in setting_kinds():
+        if name in skip:
+            continue
+        var = env_var(name)
+        text = env.get(var)
+        if text is not None and text.strip():
+            found[name] = _parsed(name, text, _origin(var, name, text))
+    return found
+
+
+def config_settings(
+    config: Mapping[str, Any], key: Callable[[str], str], where: Callable[[str], str]
+) -> dict[str, Given]:
+    """Settings from a framework's configuration (Flask's ``app.config``, Django's settings).
+
+    ``key(name)`` is the configuration key of setting ``name``; ``where(key)`` names it in
+    messages. ``None`` and empty text are "not given"; text for a setting of another type
+    (``"30"`` for ``flush_interval``) is read as the environment's would be.
+    """
+    found: dict[str, Given] = {}
+    kinds = setting_kinds()
+    for name, kind in kinds.items():
+        config_key = key(name)
+        if config_key not in config:
+            continue
+        value = config[config_key]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            continue
+        origin = _origin(where(config_key), name, value)
+        if isinstance(value, str):
+            try:
+                kind.check(value)
+            except ValueError:
+                found[name] = _parsed(name, value, origin)
+                continue
+        found[name] = Given(value, origin)
+    return found
+
+
+def suggestion(name: str) -> str | None:
+    """The setting a misspelt ``name`` most likely meant, if any."""
+    import difflib
+
+    matches = difflib.get_close_matches(name.lower(), list(setting_kinds()), n=1, cutoff=0.75)
+    return matches[0] if matches else None
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """``USAGEANALYTICS_*`` variables that name no setting (typos, most likely), sorted."""
+    env = environ if environ is not None else os.environ
+    known = {env_var(name) for name in setting_kinds()} | OTHER_VARIABLES
+    return sorted(var for var in env if var.startswith(ENV_PREFIX) and var not in known)
 
 
 def resolve_settings(
-    app_id: str | None = None,
-    *,
-    api_key: str | None = None,
-    endpoint: str | None = None,
-    data_dir: str | os.PathLike[str] | None = None,
-    platform: str = "Web",
-    environ: Mapping[str, str] | None = None,
-    **options: Any,
+    app_id: str | None = None, *, environ: Mapping[str, str] | None = None, **options: Any
 ) -> Settings:
-    """Build validated :class:`Settings` from ``configure()`` arguments and the environment."""
-    env = environ if environ is not None else os.environ
-    known = {f.name for f in dataclasses.fields(Settings)}
-    unknown = sorted(set(options) - known)
+    """Build validated :class:`Settings` from ``configure()`` arguments and the environment.
+
+    An argument that is None counts as not given.
+    """
+    given = {name: Given(value) for name, value in options.items() if value is not None}
+    if app_id is not None:
+        given["app_id"] = Given(app_id)
+    return settings_from(given, environ)
+
+
+def settings_from(given: Mapping[str, Given], environ: Mapping[str, str] | None = None) -> Settings:
+    """Validated :class:`Settings` from ``given`` values over the environment over the defaults."""
+    kinds = setting_kinds()
+    unknown = sorted(set(given) - set(kinds))
     if unknown:
         raise ConfigurationError(f"configure() got unknown settings: {', '.join(unknown)}")
-    disabled = bool(options.pop("disabled", False)) or env_flag(ENV_DISABLED, env)
-    if disabled:
+    env = environ if environ is not None else os.environ
+    merged = {**environment_settings(env, skip=given), **given}
+    values = {name: _checked(name, item) for name, item in merged.items()}
+    for name in OPERATOR_SWITCHES:
+        if name in given and not values[name]:
+            switch = environment_settings(env, skip=set(kinds) - {name}).get(name)
+            values[name] = bool(switch is not None and _checked(name, switch))
+    if values.get("disabled"):
         # An opted-out process must start even without credentials: nothing will be sent.
-        app_id = app_id or env.get(ENV_APP_ID) or "disabled"
-        api_key = api_key or env.get(ENV_API_KEY) or "disabled"
-    app_id, api_key, endpoint = resolve_credentials(app_id, api_key, endpoint, env)
+        values.setdefault("app_id", "disabled")
+        values.setdefault("api_key", "disabled")
+    if "app_id" not in values:
+        raise ConfigurationError(_APP_ID_REQUIRED)
+    if "api_key" not in values:
+        raise ConfigurationError(_API_KEY_REQUIRED)
+    return Settings(**values)
 
+
+def _checked(name: str, item: Given) -> Any:
+    """``item``'s value checked as setting ``name``; ConfigurationError starting with its origin."""
+    kind = setting_kinds()[name]
+    try:
+        value = kind.check(item.value)
+    except ValueError as error:
+        message = f"{name} must be {kind.expected}" if name in _secrets() else f"{name} {error}"
+    else:
+        validate = _VALIDATORS.get(name)
+        try:
+            return validate(name, value) if validate is not None else value
+        except ConfigurationError as error:
+            message = str(error)
+    raise ConfigurationError(f"{item.origin}: {message}" if item.origin else message)
+
+
+_APP_ID_REQUIRED = (
+    f"An app id is required: pass it to configure('your-app-id') or set {ENV_APP_ID}. "
+    "SmartKarrot support gives you the App ID."
+)
+_API_KEY_REQUIRED = (
+    f"An API key is required: pass api_key=... or set {ENV_API_KEY}. "
+    "Requests use Basic auth with user 'apikey' and this key."
+)
+
+
+def _required_text(message: str) -> Callable[[str, Any], str]:
+    def check(name: str, value: Any) -> str:
+        if not value.strip():
+            raise ConfigurationError(message)
+        return str(value.strip())
+
+    return check
+
+
+def _endpoint(name: str, value: Any) -> str:
+    return check_endpoint(value)
+
+
+def _platform(name: str, value: Any) -> str:
     canonical = {p.lower(): p for p in PLATFORMS}
-    if not isinstance(platform, str) or platform.lower() not in canonical:
-        raise ConfigurationError(f"platform must be one of {', '.join(PLATFORMS)}, got {platform!r}")
+    if value.lower() not in canonical:
+        raise ConfigurationError(f"platform must be one of {', '.join(PLATFORMS)}, got {value!r}")
+    return canonical[value.lower()]
 
-    for name in (
-        "flush_interval",
-        "session_timeout",
-        "write_interval",
-        "timeout",
-        "exit_timeout",
-        "max_record_age",
-        "retry_base",
-        "retry_cap",
-    ):
-        if name in options:
-            _positive(name, options[name])
-    if "debounce_window" in options:
-        window = options["debounce_window"]
-        if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
-            raise ConfigurationError(f"debounce_window must be >= 0 seconds, got {window!r}")
-    for name, upper in (("batch_size", 1000), ("max_queued_records", None)):
-        if name in options:
-            value = options[name]
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int)
-                or value < 1
-                or (upper is not None and value > upper)
-            ):
-                bound = f"between 1 and {upper}" if upper else "a positive integer"
-                raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
-    for name in (
-        "user_id",
-        "customer_account_id",
-        "product_id",
-        "organization_id",
-        "app_name",
-        "app_version",
-        "app_build",
-        "bundle_id",
-    ):
-        if name in options:
-            options[name] = _optional_id(name, options[name])
 
-    folder = data_dir if data_dir is not None else env.get(ENV_DATA_DIR)
-    return Settings(
-        app_id=app_id,
-        api_key=api_key,
-        endpoint=endpoint,
-        data_dir=Path(folder).expanduser() if folder else None,
-        platform=canonical[platform.lower()],
-        disabled=disabled,
-        **options,
-    )
+def _positive_seconds(name: str, value: Any) -> Any:
+    if not value > 0:
+        raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
+    return value
+
+
+def _window(name: str, value: Any) -> Any:
+    if not value >= 0:
+        raise ConfigurationError(f"{name} must be >= 0 seconds, got {value!r}")
+    return value
+
+
+def _count(lower: int, upper: int | None) -> Callable[[str, Any], int]:
+    def check(name: str, value: Any) -> int:
+        if value < lower or (upper is not None and value > upper):
+            if upper is not None:
+                bound = f"between {lower} and {upper}"
+            else:
+                bound = "a positive integer" if lower == 1 else f"an integer of at least {lower}"
+            raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
+        return int(value)
+
+    return check
+
+
+def _optional_id(name: str, value: Any) -> str:
+    if not value.strip():
+        raise ConfigurationError(f"{name} must be a non-empty string or None, got {value!r}")
+    return str(value.strip())
+
+
+#: Checks beyond the type, per setting; each returns the value as the setting holds it.
+_VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
+    "app_id": _required_text(_APP_ID_REQUIRED),
+    "api_key": _required_text(_API_KEY_REQUIRED),
+    "endpoint": _endpoint,
+    "platform": _platform,
+    "debounce_window": _window,
+    "batch_size": _count(1, 1000),
+    "max_queued_records": _count(1, None),
+    **dict.fromkeys(
+        (
+            "flush_interval",
+            "session_timeout",
+            "write_interval",
+            "timeout",
+            "exit_timeout",
+            "max_record_age",
+            "retry_base",
+            "retry_cap",
+        ),
+        _positive_seconds,
+    ),
+    **dict.fromkeys(
+        (
+            "user_id",
+            "customer_account_id",
+            "product_id",
+            "organization_id",
+            "app_name",
+            "app_version",
+            "app_build",
+            "bundle_id",
+        ),
+        _optional_id,
+    ),
+}
+
+
+def describe_settings() -> list[tuple[str, str, str, str]]:
+    """``(variable, its type in a word, default, description)`` for every setting, in field order."""
+    rows = []
+    kinds = setting_kinds()
+    for field in dataclasses.fields(Settings):
+        if field.default is not dataclasses.MISSING:
+            default = _show_default(field.default)
+        elif field.default_factory is not dataclasses.MISSING:
+            default = _show_default(field.default_factory())
+        else:
+            default = "required"
+        rows.append((env_var(field.name), kinds[field.name].short, default, DESCRIPTIONS.get(field.name, "")))
+    return rows
+
+
+def _show_default(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, Path):
+        return str(value)
+    return str(getattr(value, "value", value))

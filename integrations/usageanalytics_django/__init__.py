@@ -38,6 +38,8 @@ from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
 from usageanalytics.patching import Patcher, call_safely
 
+from .apps import UsageAnalyticsConfig as UsageAnalyticsConfig
+
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("django")
 _auth_signals: tuple[Any, Any] | None = None  # (user_logged_in, user_logged_out) once connected

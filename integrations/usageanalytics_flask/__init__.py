@@ -30,6 +30,8 @@ from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
 from usageanalytics.patching import Patcher, call_safely
 
+from .extension import UsageAnalytics as UsageAnalytics
+
 _patcher = Patcher("flask")
 _compiled_rules: weakref.WeakKeyDictionary[Any, tuple[Any, web.PathRules]] = weakref.WeakKeyDictionary()
 _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)

@@ -30,8 +30,9 @@ def _register() -> None:
     from ..api.cli import commands as api_commands
     from ..collector.cli import commands as collector_commands
     from .core import commands as core_commands
+    from .run import commands as run_commands
 
-    for command in (*core_commands, *collector_commands, *api_commands):
+    for command in (*core_commands, *collector_commands, *api_commands, *run_commands):
         main.add_command(command)
 
 

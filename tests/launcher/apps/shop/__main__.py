@@ -1,0 +1,5 @@
+import os
+
+from shop import create_app
+
+create_app().run(port=int(os.environ.get("PORT", "0")))
