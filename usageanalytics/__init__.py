@@ -110,6 +110,8 @@ def configure(
         data_dir=data_dir,
         **options,
     )
+    if client.settings.debug:
+        enable_debug_log()
     with _client_lock:
         previous, _client = _client, client
     if previous is not None:
@@ -121,6 +123,23 @@ def configure(
     else:
         autocapture.disable()
     return client
+
+
+_debug_handler: logging.Handler | None = None
+
+
+def enable_debug_log() -> None:
+    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``configure(debug=True)``).
+
+    For development: bad input, what is sent and what the server answered become visible
+    instead of going to the NullHandler a library installs by default.
+    """
+    global _debug_handler
+    if _debug_handler is None:
+        _debug_handler = logging.StreamHandler()
+        _debug_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(_debug_handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def get_client() -> Client | None:

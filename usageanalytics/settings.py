@@ -25,6 +25,7 @@ ENV_API_KEY = "USAGEANALYTICS_API_KEY"
 ENV_ENDPOINT = "USAGEANALYTICS_ENDPOINT"
 ENV_DISABLED = "USAGEANALYTICS_DISABLED"
 ENV_DATA_DIR = "USAGEANALYTICS_DATA_DIR"
+ENV_DEBUG = "USAGEANALYTICS_DEBUG"
 
 _TRUE = {"1", "true", "yes", "on"}
 
@@ -62,6 +63,7 @@ class Settings:
     app_build: str | None = None
     bundle_id: str | None = None
     collect_device_attributes: bool = True
+    debug: bool = False  # the SDK's log to stderr at DEBUG (configure() attaches the handler)
 
     @property
     def financial_endpoint(self) -> str:
@@ -221,6 +223,7 @@ def resolve_settings(
         if name in options:
             options[name] = _optional_id(name, options[name])
 
+    options["debug"] = bool(options.get("debug", False)) or env_flag(ENV_DEBUG, env)
     folder = data_dir if data_dir is not None else env.get(ENV_DATA_DIR)
     return Settings(
         app_id=app_id,

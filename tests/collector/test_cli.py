@@ -118,7 +118,7 @@ def test_export_jsonl_and_csv(known_db: Path) -> None:
     result = runner.invoke(main, ["export", "--db", str(known_db), "--format", "jsonl"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == known_data.EXPECTED["events"]
+    assert len(lines) == known_data.ALL_EVENTS
     added = [e for e in lines if e["name"] == "Added To Cart"]
     assert added[0]["attributes"] == {"Module": "Shop", "Price": 9.5}
     assert "exported 27 rows" in result.stderr
