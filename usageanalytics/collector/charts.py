@@ -12,6 +12,7 @@ the bars only while there is room for them.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -53,8 +54,13 @@ MAX_PRINTED_BARS = 16  # beyond this many bars, values on them would overlap
 MAX_X_LABELS = 14
 
 
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>", re.S)
+
+
 def _render(chart: Any) -> str:
-    return str(chart.render(is_unicode=True))
+    """The SVG without pygal's inline configuration script (its tooltips are not used, and a page
+    that runs no chart code cannot be made to run a name as code)."""
+    return _SCRIPT.sub("", str(chart.render(is_unicode=True)))
 
 
 def nice_ticks(values: Sequence[float | None], *, whole: bool = False, count: int = 5) -> list[float]:

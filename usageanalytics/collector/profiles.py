@@ -25,7 +25,8 @@ class UserProfile:
     account_name: str | None
     guest: bool
     platform: str | None
-    first_seen: str
+    first_seen: str  # when the collector first heard of them
+    first_active: str | None  # their earliest event
     last_active: str | None
     guests: list[str]  # guest ids that logged in as this user
     attributes: list[dict[str, Any]]
@@ -119,6 +120,9 @@ def user_profile(db: sqlite3.Connection, app_id: str, user_id: str, offset: int 
         guest=mechanism == "GUEST",
         platform=platform,
         first_seen=first_seen,
+        first_active=db.execute(
+            "SELECT min(logged_at) FROM events WHERE app_id = ? AND user_id = ?", (app_id, user_id)
+        ).fetchone()[0],
         last_active=last_active,
         guests=[
             r[0]

@@ -120,9 +120,12 @@ def _decoded(text: str | None) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
+        value = json.loads(text)
+        if "\\ud" in text.lower():  # a lone surrogate escape would not survive the way out
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return text
+    return value
 
 
 def read(
