@@ -192,7 +192,8 @@ def test_hostile_names_are_shown_as_text(page: Any, collector: RunningCollector)
             }
             assert http.post("/v4/usageanalytics/event", json=body).status_code == 200
         # A lone surrogate escape is refused (no UTF-8 can carry it), and shown as sent.
-        raw = b'{"appId": "shop", "userId": "x\\ud800", "customerAccountId": "a", "platform": "Web", "events": []}'
+        raw = b'{"appId": "shop", "userId": "x\\ud800", "customerAccountId": "a", "platform": "Web", '
+        raw += b'"events": []}'
         response = http.post(
             "/v4/usageanalytics/event", content=raw, headers={"Content-Type": "application/json"}
         )

@@ -53,7 +53,8 @@ class Debugger:
 
     def requests(self, filters: dict[str, Any]) -> list[dict[str, Any]]:
         self.store.flush_log()
-        return requestlog.read(self._connections.get(), **filters)
+        keep = self.store.request_log.keep if self.store.request_log is not None else None
+        return requestlog.read(self._connections.get(), keep=keep, **filters)
 
     def app_ids(self) -> list[str]:
         return sorted(requestlog.app_ids(self._connections.get()))

@@ -115,12 +115,16 @@ class RequestLog:
             )
 
 
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
 def _decoded(text: str | None) -> Any:
     """A kept body as JSON where it is JSON, else its text (malformed, cut, or not JSON)."""
     if text is None:
         return None
     try:
-        value = json.loads(text)
+        value = json.loads(text, parse_constant=_not_json)
         if "\\ud" in text.lower():  # a lone surrogate escape would not survive the way out
             json.dumps(value, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
@@ -139,10 +143,15 @@ def read(
     event: str | None = None,
     after: int | None = None,
     before: int | None = None,
+    keep: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Logged requests, newest first, filtered; ``after``/``before`` page by id."""
+    """Logged requests, newest first, filtered; ``after``/``before`` page by id. ``keep`` hides
+    what the next trim will delete (trimming runs in steps)."""
     clauses: list[str] = []
     args: list[Any] = []
+    if keep is not None:
+        clauses.append("id > (SELECT coalesce(max(id), 0) FROM request_log) - ?")
+        args.append(keep)
     for column, value in (("outcome", outcome), ("app_id", app_id), ("user_id", user_id)):
         if value is not None:
             clauses.append(f"{column} = ?")
