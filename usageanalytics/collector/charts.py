@@ -89,6 +89,17 @@ def tick_formatter(ticks: Sequence[float], unit: str = "") -> Callable[[float], 
     return lambda v: f"{v:,.{decimals}f}{unit}"
 
 
+def axis(ticks: Sequence[float], unit: str = "") -> list[dict[str, Any]]:
+    """pygal y labels: each tick with its own text, so values keep their own precision."""
+    label = tick_formatter(ticks, unit)
+    return [{"value": tick, "label": label(tick)} for tick in ticks]
+
+
+def value_formatter(whole: bool, unit: str = "") -> Callable[[float], str]:
+    """A point's value: counts whole, averages and shares with one decimal."""
+    return (lambda v: f"{v:,.0f}{unit}") if whole else (lambda v: f"{v:,.1f}{unit}")
+
+
 def bucket_labels(buckets: Sequence[str]) -> list[str]:
     """``05-01`` for days; ``14:00`` for hours, with the day at each midnight."""
     labels = []
@@ -112,7 +123,6 @@ def over_time(
 ) -> str:
     """A value per day or hour: bars for counts, a line for averages (``whole=False``)."""
     ticks = nice_ticks(values, whole=whole)
-    formatter = tick_formatter(ticks, unit)
     kind = pygal.Line if line else pygal.Bar
     options: dict[str, Any] = {}
     if line:
@@ -122,12 +132,12 @@ def over_time(
         **{**_COMMON, "print_values": len(buckets) <= MAX_PRINTED_BARS and not line},
         **options,
         title=title,
-        y_labels=ticks,
+        y_labels=axis(ticks, unit),
         range=(ticks[0], ticks[-1]),
         x_label_rotation=-45 if len(buckets) > 8 else 0,
         x_labels_major_every=max(1, math.ceil(len(buckets) / MAX_X_LABELS)),
         show_minor_x_labels=len(buckets) <= MAX_X_LABELS,
-        value_formatter=formatter,
+        value_formatter=value_formatter(whole, unit),
         allow_interruptions=True,
     )
     chart.x_labels = labels
@@ -141,10 +151,10 @@ def ranking(title: str, pairs: Sequence[tuple[str, float]], *, unit: str = "", w
     ticks = nice_ticks(values, whole=whole)
     chart = pygal.HorizontalBar(
         **{**_COMMON, "height": max(160, 70 + 30 * len(pairs))},
-        y_labels=ticks,
+        y_labels=axis(ticks, unit),
         range=(ticks[0], ticks[-1]),
         title=title,
-        value_formatter=tick_formatter(ticks, unit) if not whole else (lambda v: f"{v:,.0f}{unit}"),
+        value_formatter=value_formatter(whole, unit),
     )
     chart.x_labels = [_short(name) for name, _ in reversed(pairs)]
     chart.add(title, [value for _, value in reversed(pairs)])
@@ -158,7 +168,7 @@ def page_loads(title: str, pages: Sequence[tuple[str, float, float]]) -> str:
     chart = pygal.HorizontalBar(
         **{**_COMMON, "show_legend": True, "height": max(200, 100 + 44 * len(pages))},
         title=title,
-        y_labels=ticks,
+        y_labels=axis(ticks, " ms"),
         range=(ticks[0], ticks[-1]),
         legend_at_bottom=True,
         value_formatter=lambda v: f"{v:,.0f} ms",
