@@ -246,7 +246,7 @@ def validate_events(body: Mapping[str, Any], strict: bool) -> None:
                 if moment in required:
                     parameter = present[moment]
                     value = parameter.get("stringValue")
-                    if not is_iso_timestamp(value):
+                    if not isinstance(value, str) or not is_iso_timestamp(value):
                         raise InvalidInput(
                             f"{where}parameters.{moment}", "must be an ISO 8601 timestamp in stringValue"
                         )
