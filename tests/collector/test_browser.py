@@ -120,11 +120,14 @@ def test_debugger_shows_a_refused_requests_reason(page: Any, collector: RunningC
     page.goto(f"{collector.url}/debugger")
     page.locator("#rows tr.request").nth(2).wait_for(timeout=TIMEOUT)
     page.select_option('[data-filter="outcome"]', "rejected")
-    page.locator('#rows tr.request[data-outcome="accepted"]').first.wait_for(
-        state="detached", timeout=TIMEOUT
+    page.wait_for_function(
+        """() => {
+            const rows = [...document.querySelectorAll('#rows tr.request')];
+            return rows.length === 2 && rows.every(row => row.dataset.outcome === 'rejected');
+        }""",
+        timeout=TIMEOUT,
     )
     rows = page.locator("#rows tr.request")
-    assert rows.count() == 2
     reasons = page.locator('#rows td[data-col="reason"]').all_inner_texts()
     assert reasons[0] == "invalid API key"  # newest first
     assert "loggedAtTime" in reasons[1] and "outside the accepted window" in reasons[1]

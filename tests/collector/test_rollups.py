@@ -18,7 +18,7 @@ from usageanalytics.collector import rollups
 from usageanalytics.collector.server import RunningCollector, run_in_thread
 from usageanalytics.collector.store import Store
 
-ROLLUPS = ("activity_hourly", "users_hourly", "module_users_daily", "page_loads_daily")
+ROLLUPS = rollups.ROLLUP_TABLES
 
 
 def contents(db: sqlite3.Connection) -> dict[str, list[tuple[Any, ...]]]:
@@ -103,6 +103,10 @@ def test_an_older_database_is_migrated(tmp_path: Path) -> None:
     for column in ("screen_name", "module", "page_url", "load_ms"):
         old.execute(f"ALTER TABLE events DROP COLUMN {column}")
     old.execute("ALTER TABLE users DROP COLUMN last_event_at")
+    old.execute("DROP INDEX sessions_by_begin")
+    old.execute("ALTER TABLE sessions DROP COLUMN seconds")
+    old.execute("ALTER TABLE sessions DROP COLUMN begun_at")
+    old.execute("DROP TABLE user_keys")
     old.execute("PRAGMA user_version = 0")
     old.commit()
     old.close()

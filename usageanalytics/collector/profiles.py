@@ -182,7 +182,7 @@ def account_profile(
         (row[0], row[1]): row[2]
         for row in db.execute(
             "SELECT app_id, user_id, count(*) FROM sessions WHERE customer_account_id = ? "
-            "AND coalesce(started_at, first_event_at) >= ? AND coalesce(started_at, first_event_at) < ?"
+            "AND begun_at >= ? AND begun_at < ?"
             f"{app_sql} GROUP BY 1, 2",
             [account_id, period.lower, period.upper, *app_args],
         )

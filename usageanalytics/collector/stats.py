@@ -144,13 +144,6 @@ def histogram_percentile(counts: list[tuple[float, int]], fraction: float) -> fl
     return below + (value_at(low + 1) - below) * (rank - low) if rank > low else below
 
 
-def _duration_sql() -> str:
-    return (
-        "CASE WHEN started_at IS NOT NULL AND ended_at IS NOT NULL THEN "
-        "(julianday(ended_at) - julianday(started_at)) * 86400.0 END"
-    )
-
-
 class SummaryQuery:
     """The figures for one app and account filter over one period, from one read connection."""
 
@@ -182,10 +175,15 @@ class SummaryQuery:
         sql, args = self._filter()
         return f"day >= ? AND day <= ?{sql}", [period.start.isoformat(), period.last_day, *args]
 
+    def _users(self, period: Period) -> tuple[str, str, str, list[Any]]:
+        """(table, its time column, where, args) of who was active: by the hour or by the day."""
+        if period.hourly:
+            return ("users_hourly", "hour", *self._hours(period))
+        return ("users_daily", "day", *self._days(period))
+
     def _sessions_in(self, period: Period) -> tuple[str, list[Any]]:
         sql, args = self._filter(account="customer_account_id")
-        begun = "coalesce(started_at, first_event_at)"
-        return f"{begun} >= ? AND {begun} < ?{sql}", [period.lower, period.upper, *args]
+        return f"begun_at >= ? AND begun_at < ?{sql}", [period.lower, period.upper, *args]
 
     # -- the parts --------------------------------------------------------------------------------
 
@@ -200,7 +198,7 @@ class SummaryQuery:
             start=period.start.isoformat(),
             end=period.last_day,
             bucket="hour" if period.hourly else "day",
-            totals=self.totals(period),
+            totals=Totals(),
             previous=self.totals(previous),
             previous_start=previous.start.isoformat(),
             previous_end=previous.last_day,
@@ -208,74 +206,91 @@ class SummaryQuery:
                 f"SELECT count(*) FROM users WHERE merged_into IS NULL{app_sql}", app_args
             ).fetchone()[0],
         )
-        self._activity(summary)
+        per_name, per_account = self._activity(summary)
+        summary.totals = self.totals(period, per_name)
         self._series_users(summary)
         self._series_sessions(summary)
-        summary.top_screens = self.top_screens()
         summary.page_loads = self.page_loads()
         summary.modules = self.modules(summary.totals.active_users)
         summary.recent_users = self.recent_users()
-        summary.accounts = self.accounts()
+        summary.accounts = self.accounts(per_account)
         sql, args = self._filter()
         summary.latest_activity = self.db.execute(
             f"SELECT max(hour) FROM activity_hourly WHERE 1{sql}", args
         ).fetchone()[0]
         return summary
 
-    def totals(self, period: Period) -> Totals:
-        totals = Totals()
+    def _names(self, period: Period) -> Counter[str]:
         where, args = self._hours(period)
-        for name, count in self.db.execute(
-            f"SELECT name, sum(events) FROM activity_hourly WHERE {where} GROUP BY name", args
-        ):
+        return Counter(
+            dict(
+                self.db.execute(
+                    f"SELECT name, sum(events) FROM activity_hourly WHERE {where} GROUP BY name", args
+                )
+            )
+        )
+
+    def totals(self, period: Period, per_name: Counter[str] | None = None) -> Totals:
+        totals = Totals()
+        for name, count in (per_name if per_name is not None else self._names(period)).items():
             if name == PAGE_LOAD:
                 totals.page_loads += count
             elif name not in SESSION_EVENTS:
                 totals.events += count
                 if name == SCREEN_VIEW:
                     totals.screen_views += count
+        table, _, where, args = self._users(period)
         totals.active_users = self.db.execute(
-            f"SELECT count(DISTINCT app_id || char(0) || user_id) FROM users_hourly WHERE {where}", args
+            f"SELECT count(DISTINCT user_key) FROM {table} WHERE {where}", args
         ).fetchone()[0]
         where, args = self._sessions_in(period)
         totals.sessions, average = self.db.execute(
-            f"SELECT count(*), avg({_duration_sql()}) FROM sessions WHERE {where}", args
+            f"SELECT count(*), avg(seconds) FROM sessions WHERE {where}", args
         ).fetchone()
         # julianday() is a float of days: round its noise away at millisecond precision.
         totals.avg_session_seconds = None if average is None else round(float(average), 3)
         return totals
 
-    def _activity(self, summary: Summary) -> None:
-        """Events per bucket, the top events and the SDK's own counts: one pass over the rollup."""
+    def _activity(self, summary: Summary) -> tuple[Counter[str], Counter[str]]:
+        """One pass over the hourly rollup: events per bucket, top events and screens, the SDK's
+        own counts; returns the counts per name and the app's own events per account."""
         where, args = self._hours(self.period)
         length = self.period.bucket_length
         per_bucket: Counter[str] = Counter()
         per_name: Counter[str] = Counter()
-        for bucket, name, count in self.db.execute(
-            f"SELECT substr(hour, 1, {length}), name, sum(events) FROM activity_hourly WHERE {where} "
-            "GROUP BY 1, 2",
+        per_screen: Counter[str] = Counter()
+        per_account: Counter[str] = Counter()
+        for bucket, name, screen, account, count in self.db.execute(
+            f"SELECT substr(hour, 1, {length}), name, screen, account, sum(events) FROM activity_hourly "
+            f"WHERE {where} GROUP BY 1, 2, 3, 4",
             args,
         ):
             per_name[name] += count
             if name not in SDK_EVENTS:
                 per_bucket[bucket] += count
+                per_account[account] += count
+                if name == SCREEN_VIEW and screen:
+                    per_screen[screen] += count
         summary.buckets = self.period.buckets()
         summary.series_events = [per_bucket.get(b, 0) for b in summary.buckets]
         summary.sdk_events = {name: per_name.get(name, 0) for name in SDK_EVENTS}
-        custom = sorted(
-            ((name, count) for name, count in per_name.items() if name not in SDK_EVENTS),
-            key=lambda pair: (-pair[1], pair[0]),
-        )
+
+        def ranked(counts: Counter[str]) -> list[tuple[str, int]]:
+            return sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+
+        custom = ranked(Counter({n: c for n, c in per_name.items() if n not in SDK_EVENTS}))
         summary.event_names = len(custom)
         summary.top_events = custom[:TOP]
+        summary.top_screens = ranked(per_screen)[:TOP]
+        return per_name, per_account
 
     def _series_users(self, summary: Summary) -> None:
-        where, args = self._hours(self.period)
+        table, column, where, args = self._users(self.period)
         length = self.period.bucket_length
         found = dict(
             self.db.execute(
-                f"SELECT substr(hour, 1, {length}), count(DISTINCT app_id || char(0) || user_id) "
-                f"FROM users_hourly WHERE {where} GROUP BY 1",
+                f"SELECT substr({column}, 1, {length}), count(DISTINCT user_key) FROM {table} "
+                f"WHERE {where} GROUP BY 1",
                 args,
             ).fetchall()
         )
@@ -287,8 +302,8 @@ class SummaryQuery:
         found = {
             row[0]: (row[1], row[2])
             for row in self.db.execute(
-                f"SELECT substr(coalesce(started_at, first_event_at), 1, {length}), count(*), "
-                f"avg({_duration_sql()}) FROM sessions WHERE {where} GROUP BY 1",
+                f"SELECT substr(begun_at, 1, {length}), count(*), avg(seconds) FROM sessions WHERE {where} "
+                "GROUP BY 1",
                 args,
             )
         }
@@ -296,17 +311,6 @@ class SummaryQuery:
             count, average = found.get(bucket, (0, None))
             summary.series_sessions.append(int(count))
             summary.series_avg_session_seconds.append(None if average is None else round(float(average), 3))
-
-    def _counts(self, sql: str, args: list[Any]) -> list[tuple[str, int]]:
-        return [(str(name), int(count)) for name, count in self.db.execute(sql, args).fetchall()]
-
-    def top_screens(self) -> list[tuple[str, int]]:
-        where, args = self._hours(self.period)
-        return self._counts(
-            f"SELECT screen, sum(events) FROM activity_hourly WHERE name = ? AND screen != '' AND {where} "
-            f"GROUP BY screen ORDER BY 2 DESC, 1 LIMIT {TOP}",
-            [SCREEN_VIEW, *args],
-        )
 
     def page_loads(self) -> list[PageLoads]:
         where, args = self._days(self.period)
@@ -352,14 +356,12 @@ class SummaryQuery:
         """Each "Module": how many active users used it, with how many events."""
         where, args = self._days(self.period)
         rows = self.db.execute(
-            "SELECT module, count(DISTINCT app_id || char(0) || user_id), sum(events) "
+            "SELECT module, count(DISTINCT user_key), sum(events) "
             f"FROM module_users_daily WHERE {where} GROUP BY module ORDER BY 2 DESC, 3 DESC, 1",
             args,
         ).fetchall()
         return [
-            Module(
-                str(name), int(users), int(events), round(users / active_users, 4) if active_users else 0.0
-            )
+            Module(str(name), int(users), int(events), round(users / max(1, active_users), 4))
             for name, users, events in rows
         ]
 
@@ -385,21 +387,14 @@ class SummaryQuery:
             for app_id, user_id, account, mechanism, last_active in rows
         ]
 
-    def accounts(self) -> list[Account]:
-        where, args = self._hours(self.period)
-        marks = ", ".join("?" * len(SDK_EVENTS))
-        events = dict(
-            self.db.execute(
-                f"SELECT account, sum(events) FROM activity_hourly WHERE {where} AND name NOT IN ({marks}) "
-                "GROUP BY account",
-                [*args, *SDK_EVENTS],
-            ).fetchall()
-        )
+    def accounts(self, events: Counter[str]) -> list[Account]:
+        """Each customer account's figures; ``events`` are its own events from :meth:`_activity`."""
+        table, column, where, args = self._users(self.period)
         users = {
             row[0]: (row[1], row[2])
             for row in self.db.execute(
-                "SELECT account, count(DISTINCT app_id || char(0) || user_id), max(hour) FROM users_hourly "
-                f"WHERE {where} GROUP BY account",
+                f"SELECT account, count(DISTINCT user_key), max({column}) FROM {table} WHERE {where} "
+                "GROUP BY account",
                 args,
             )
         }
@@ -419,16 +414,18 @@ class SummaryQuery:
                 int(users.get(account, (0, None))[0]),
                 int(sessions.get(account, 0)),
                 int(events.get(account, 0)),
-                _hour_moment(users.get(account, (0, None))[1]),
+                _last_active(users.get(account, (0, None))[1]),
             )
             for account in found
         ]
         return sorted(accounts, key=lambda a: (-a.events, a.account_id))
 
 
-def _hour_moment(hour: str | None) -> str | None:
-    """``2024-05-03T15`` (an hourly bucket) as the timestamp of the hour's start."""
-    return None if hour is None else f"{hour}:00:00.000Z"
+def _last_active(bucket: str | None) -> str | None:
+    """The start of an hourly (``2024-05-03T15``) or daily (``2024-05-03``) bucket, as a timestamp."""
+    if bucket is None:
+        return None
+    return f"{bucket}:00:00.000Z" if len(bucket) == 13 else f"{bucket}T00:00:00.000Z"
 
 
 def user_attributes(db: sqlite3.Connection, app_id: str, user_id: str) -> dict[str, Any]:

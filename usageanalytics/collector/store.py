@@ -102,10 +102,12 @@ CREATE TABLE IF NOT EXISTS sessions (
     first_event_at TEXT NOT NULL,
     last_event_at TEXT NOT NULL,
     event_count INTEGER NOT NULL DEFAULT 0,
+    begun_at TEXT GENERATED ALWAYS AS (coalesce(started_at, first_event_at)) VIRTUAL,
+    seconds REAL GENERATED ALWAYS AS (CASE WHEN started_at IS NOT NULL AND ended_at IS NOT NULL
+        THEN (julianday(ended_at) - julianday(started_at)) * 86400.0 END) VIRTUAL,
     PRIMARY KEY (app_id, session_id)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (app_id, user_id);
-CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (coalesce(started_at, first_event_at));
 CREATE TABLE IF NOT EXISTS user_attributes (
     app_id TEXT NOT NULL,
     user_id TEXT NOT NULL,
@@ -207,6 +209,7 @@ CREATE TABLE IF NOT EXISTS request_log (
 # Created after the migration (they name columns an older database gets from it).
 INDEXES = """
 CREATE INDEX IF NOT EXISTS events_by_user_time ON events (app_id, user_id, logged_at);
+CREATE INDEX IF NOT EXISTS sessions_by_begin ON sessions (begun_at, app_id, customer_account_id, seconds);
 DROP INDEX IF EXISTS events_by_user;
 DROP INDEX IF EXISTS events_by_time;
 """
