@@ -64,10 +64,6 @@ def activity_charts(summary: Summary) -> dict[str, Markup]:
             unit=" %",
             whole=False,
         )
-    if summary.accounts:
-        rendered["accounts"] = charts.ranking(
-            "Events per customer account", [(a.name or a.account_id, a.events) for a in summary.accounts[:10]]
-        )
     return {name: Markup(svg) for name, svg in rendered.items()}  # pygal escapes the text it draws
 
 
