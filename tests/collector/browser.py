@@ -28,8 +28,11 @@ def executable() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """One Chromium per test module: Playwright's sync API keeps an asyncio loop marked running on
+    the main thread while it is open, which code under test elsewhere (Django's async guard,
+    asyncio.run) would trip over, so it is closed when the module's tests end."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
