@@ -63,7 +63,9 @@ def _render(chart: Any) -> str:
     return _SCRIPT.sub("", str(chart.render(is_unicode=True)))
 
 
-def nice_ticks(values: Sequence[float | None], *, whole: bool = False, count: int = 5) -> list[float]:
+def nice_ticks(
+    values: Sequence[float | None], *, whole: bool = False, count: int = 5, headroom: float = 1.0
+) -> list[float]:
     """Ticks from 0 to just past the largest value, 1, 2 or 5 times a power of ten apart.
 
     ``whole`` (counts) never steps by less than 1.
@@ -71,6 +73,7 @@ def nice_ticks(values: Sequence[float | None], *, whole: bool = False, count: in
     top = max((v for v in values if v is not None), default=0.0)
     if top <= 0:
         return [0.0, 1.0]
+    top *= headroom
     rough = top / count
     power = 10 ** math.floor(math.log10(rough))
     step = next(m * power for m in (1, 2, 5, 10) if m * power >= rough)
@@ -148,9 +151,10 @@ def over_time(
 def ranking(title: str, pairs: Sequence[tuple[str, float]], *, unit: str = "", whole: bool = True) -> str:
     """Horizontal bars, largest first (top screens, top events, accounts, modules)."""
     values = [value for _, value in pairs]
-    ticks = nice_ticks(values, whole=whole)
+    ticks = nice_ticks(values, whole=whole, headroom=1.15)  # room for the value after the longest bar
     chart = pygal.HorizontalBar(
         **{**_COMMON, "height": max(160, 70 + 30 * len(pairs))},
+        print_values_position="top",  # after the bar's end: a short bar still shows its value
         y_labels=axis(ticks, unit),
         range=(ticks[0], ticks[-1]),
         title=title,
@@ -164,9 +168,10 @@ def ranking(title: str, pairs: Sequence[tuple[str, float]], *, unit: str = "", w
 def page_loads(title: str, pages: Sequence[tuple[str, float, float]]) -> str:
     """Median and p95 load time per page, side by side."""
     values = [v for _, median, p95 in pages for v in (median, p95)]
-    ticks = nice_ticks(values)
+    ticks = nice_ticks(values, headroom=1.15)
     chart = pygal.HorizontalBar(
         **{**_COMMON, "show_legend": True, "height": max(200, 100 + 44 * len(pages))},
+        print_values_position="top",
         title=title,
         y_labels=axis(ticks, " ms"),
         range=(ticks[0], ticks[-1]),
