@@ -169,7 +169,10 @@ def test_an_sdk_event_appears_on_the_open_debugger(
         assert client.flush(timeout=30)
     assert collector.wait_for(lambda: collector.events(name="While Paused"), timeout=30)
     shown = page.locator("#rows tr.request").count()
-    page.evaluate("() => new Promise(done => setTimeout(done, 2500))")  # two polling periods pass
+    ticks = int(page.locator("#live").get_attribute("data-ticks") or 0)
+    page.wait_for_function(  # two more polling periods pass, while paused
+        f"() => Number(document.getElementById('live').dataset.ticks) >= {ticks + 2}", timeout=TIMEOUT
+    )
     assert page.locator("#rows tr.request").count() == shown
     assert page.locator('#rows tr.request:has-text("While Paused")').count() == 0
     page.click("#pause")
