@@ -80,6 +80,17 @@ CREATE TABLE IF NOT EXISTS page_loads_daily (
 
 ROLLUP_TABLES = ("activity_hourly", "users_hourly", "users_daily", "module_users_daily", "page_loads_daily")
 
+# Upserts that add a request's counts to a rollup row (conflict targets spelled out, as SQLite
+# before 3.35 requires).
+ADD_ACTIVITY = (
+    " ON CONFLICT (hour, app_id, account, name, screen, module) "
+    "DO UPDATE SET events = events + excluded.events"
+)
+ADD_MODULE_EVENTS = (
+    " ON CONFLICT (day, app_id, account, module, user_key) DO UPDATE SET events = events + excluded.events"
+)
+ADD_LOADS = " ON CONFLICT (day, app_id, account, page, bucket) DO UPDATE SET loads = loads + excluded.loads"
+
 PAGE_LOAD = "page_load_event"
 _BUCKETS_PER_E = 50  # log1p(ms) * 50: neighbouring buckets differ by 2 %
 
@@ -135,7 +146,7 @@ class Batch:
         keys = {user: user_key(db, app, user) for _, _, user in self.users}
         db.executemany(
             "INSERT INTO activity_hourly (hour, app_id, account, name, screen, module, events) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = events + excluded.events",
+            "VALUES (?, ?, ?, ?, ?, ?, ?)" + ADD_ACTIVITY,
             [(hour, app, *rest, count) for (hour, *rest), count in self.activity.items()],
         )
         db.executemany(
@@ -149,7 +160,7 @@ class Batch:
         if self.modules:
             db.executemany(
                 "INSERT INTO module_users_daily (day, app_id, account, module, user_key, events) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET events = events + excluded.events",
+                "VALUES (?, ?, ?, ?, ?, ?)" + ADD_MODULE_EVENTS,
                 [
                     (day, app, account, module, keys[user], count)
                     for (day, account, module, user), count in self.modules.items()
@@ -158,7 +169,7 @@ class Batch:
         if self.loads:
             db.executemany(
                 "INSERT INTO page_loads_daily (day, app_id, account, page, bucket, loads) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET loads = loads + excluded.loads",
+                "VALUES (?, ?, ?, ?, ?, ?)" + ADD_LOADS,
                 [(day, app, *rest, count) for (day, *rest), count in self.loads.items()],
             )
 
@@ -181,15 +192,14 @@ def _shift_events(db: sqlite3.Connection, app_id: str, user_id: str, sign: int, 
         "INSERT INTO activity_hourly (hour, app_id, account, name, screen, module, events) "
         f"SELECT substr(logged_at, 1, 13), app_id, {account_sql}, name, coalesce(screen_name, ''), "
         f"coalesce(module, ''), {sign} * count(*) FROM events WHERE app_id = ? AND user_id = ? "
-        "GROUP BY 1, 2, 3, 4, 5, 6 ON CONFLICT DO UPDATE SET events = events + excluded.events",
+        "GROUP BY 1, 2, 3, 4, 5, 6" + ADD_ACTIVITY,
         (*account_args, app_id, user_id),
     )
     db.execute(
         "INSERT INTO page_loads_daily (day, app_id, account, page, bucket, loads) "
         f"SELECT substr(logged_at, 1, 10), app_id, {account_sql}, page_url, ua_bucket(load_ms), "
         f"{sign} * count(*) FROM events WHERE app_id = ? AND user_id = ? AND name = '{PAGE_LOAD}' "
-        "AND page_url IS NOT NULL AND load_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5 "
-        "ON CONFLICT DO UPDATE SET loads = loads + excluded.loads",
+        "AND page_url IS NOT NULL AND load_ms IS NOT NULL GROUP BY 1, 2, 3, 4, 5" + ADD_LOADS,
         (*account_args, app_id, user_id),
     )
 
@@ -223,8 +233,8 @@ def move_user(db: sqlite3.Connection, app_id: str, guest: str, user: str, accoun
         db.execute(f"DELETE FROM {table} WHERE user_key = ?", (old,))
     db.execute(
         "INSERT INTO module_users_daily (day, app_id, account, module, user_key, events) "
-        "SELECT day, app_id, ?, module, ?, events FROM module_users_daily WHERE user_key = ? AND true "
-        "ON CONFLICT DO UPDATE SET events = events + excluded.events",
+        "SELECT day, app_id, ?, module, ?, events FROM module_users_daily WHERE user_key = ? AND true"
+        + ADD_MODULE_EVENTS,
         (account, new, old),
     )
     db.execute("DELETE FROM module_users_daily WHERE user_key = ?", (old,))
