@@ -190,8 +190,8 @@ def generate(
                 for _ in range(rng.choice((1, 1, 1, 2, 3))):
                     local_hour = rng.uniform(8, 18)
                     start = date + timedelta(hours=local_hour - offset)
-                    visit = [step for step in _visit(rng, user, start) if step.at <= end]
-                    if visit:
+                    visit = _visit(rng, user, start)
+                    if visit[-1].at <= end:  # a visit still under way "now" is left out whole
                         user.visits.append(visit)
             user.visits.sort(key=lambda visit: visit[0].at)
             users.append(user)
