@@ -88,6 +88,7 @@ def test_dashboard_in_chromium_shows_the_known_figures(known: RunningCollector, 
 def test_an_empty_collector_says_how_to_start(collector: RunningCollector) -> None:
     html = httpx.get(collector.dashboard_url).text
     assert "Nothing logged in this period yet" in html and "usageanalytics demo" in html
+    assert "<svg" not in html and "No events in this period" in html  # no empty axes
     assert f"{collector.url}/v4/" in html
     marked = chromium.parse(html)
     assert marked.texts[("figure", "events")] == "0"

@@ -37,22 +37,30 @@ def _session_lengths(seconds: list[float | None]) -> tuple[str, list[float | Non
 
 
 def activity_charts(summary: Summary) -> dict[str, Markup]:
-    """The charts of a summary (the overview's, or an account's)."""
+    """The charts of a summary (the overview's, or an account's); a chart with nothing to show is
+    left out, and the page says so in its place instead of drawing empty axes."""
     unit, lengths = _session_lengths(list(summary.series_avg_session_seconds))
     per = "hour" if summary.bucket == "hour" else "day"
     buckets = summary.buckets
-    rendered = {
-        "active_users": charts.over_time(f"Active users per {per}", buckets, summary.series_active_users),
-        "sessions": charts.over_time(f"Sessions per {per}", buckets, summary.series_sessions),
-        "events": charts.over_time(
+    rendered: dict[str, str] = {}
+    if any(summary.series_active_users):
+        rendered["active_users"] = charts.over_time(
+            f"Active users per {per}", buckets, summary.series_active_users
+        )
+    if any(summary.series_sessions):
+        rendered["sessions"] = charts.over_time(f"Sessions per {per}", buckets, summary.series_sessions)
+    if any(summary.series_events):
+        rendered["events"] = charts.over_time(
             f"Events per {per} (excl. sessions, page loads)", buckets, summary.series_events
-        ),
-        "session_length": charts.over_time(
+        )
+    if any(length is not None for length in lengths):
+        rendered["session_length"] = charts.over_time(
             f"Average session length ({unit})", buckets, lengths, line=True, whole=False
-        ),
-        "top_screens": charts.ranking("Top screens (Screen View events)", summary.top_screens),
-        "top_events": charts.ranking("Top events", summary.top_events),
-    }
+        )
+    if summary.top_screens:
+        rendered["top_screens"] = charts.ranking("Top screens (Screen View events)", summary.top_screens)
+    if summary.top_events:
+        rendered["top_events"] = charts.ranking("Top events", summary.top_events)
     if summary.page_loads:
         rendered["page_loads"] = charts.page_loads(
             "Page load time", [(p.page, p.median_ms, p.p95_ms) for p in summary.page_loads]
