@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import signals
@@ -133,6 +134,8 @@ def configure(
             previous, _client = _client, client
         if previous is not None:
             previous.shutdown(timeout=previous.settings.exit_timeout)
+    if client.settings.debug:
+        enable_debug_log()
     from . import autocapture
 
     if client.settings.auto_capture and not client.settings.disabled:
@@ -140,6 +143,23 @@ def configure(
     else:
         autocapture.disable()
     return client
+
+
+_debug_handler: logging.Handler | None = None
+
+
+def enable_debug_log() -> None:
+    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``configure(debug=True)``).
+
+    For development: bad input, what is sent and what the server answered become visible
+    instead of going to the NullHandler a library installs by default.
+    """
+    global _debug_handler
+    if _debug_handler is None:
+        _debug_handler = logging.StreamHandler()
+        _debug_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(_debug_handler)
+    logger.setLevel(logging.DEBUG)
 
 
 def get_client() -> Client | None:
@@ -192,16 +212,28 @@ def set_user_attributes(attributes: Mapping[UserAttribute | str, Value]) -> None
         client.set_user_attributes(attributes)
 
 
-def log_event(name: str, attributes: Mapping[str, Value] | None = None, *, debounce: bool = False) -> None:
-    """Log a custom event with up to five typed attributes."""
+def log_event(
+    name: str,
+    attributes: Mapping[str, Value] | None = None,
+    *,
+    debounce: bool = False,
+    timestamp: datetime | None = None,
+) -> None:
+    """Log a custom event with up to five typed attributes; ``timestamp`` backfills one."""
     if (client := _shared()) is not None:
-        client.log_event(name, attributes, debounce=debounce)
+        client.log_event(name, attributes, debounce=debounce, timestamp=timestamp)
 
 
-def log_screen_view(screen_name: str, *, debounce: bool = False) -> None:
-    """Log the event "Screen View" with attribute "Screen Name"."""
+def log_screen_view(
+    screen_name: str,
+    *,
+    debounce: bool = False,
+    attributes: Mapping[str, Value] | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """Log the event "Screen View" with attribute "Screen Name"; ``timestamp`` backfills one."""
     if (client := _shared()) is not None:
-        client.log_screen_view(screen_name, debounce=debounce)
+        client.log_screen_view(screen_name, debounce=debounce, attributes=attributes, timestamp=timestamp)
 
 
 def log_page_load(page_url: str, load_time_ms: float, request_count: int = 1) -> None:

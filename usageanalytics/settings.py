@@ -72,6 +72,7 @@ class Settings:
     app_build: str | None = None
     bundle_id: str | None = None
     collect_device_attributes: bool = True
+    debug: bool = False  # the SDK's log to stderr at DEBUG (configure() attaches the handler)
 
     @property
     def financial_endpoint(self) -> str:
@@ -189,13 +190,14 @@ DESCRIPTIONS: dict[str, str] = {
     "app_build": "device attribute App Build (default: package metadata)",
     "bundle_id": "device attribute App Bundle Identifier (default: package metadata)",
     "collect_device_attributes": "send the device attributes (once, and when they change)",
+    "debug": "the SDK's log to stderr at DEBUG; set here, it wins over the code",
 }
 
 #: Switches an operator turns on from the environment whatever the code passes (True wins).
-OPERATOR_SWITCHES = ("disabled",)
+OPERATOR_SWITCHES = ("disabled", "debug")
 
 #: ``USAGEANALYTICS_*`` variables that are not ``configure()`` settings but are read elsewhere.
-OTHER_VARIABLES = frozenset({"USAGEANALYTICS_COLLECTOR_API_KEY"})
+OTHER_VARIABLES = frozenset({"USAGEANALYTICS_COLLECTOR_API_KEY", "USAGEANALYTICS_DASHBOARD_TOKEN"})
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Headless Chromium (Debian's ``chromium``, installed by .ci/run) for the dashboard test."""
+"""Headless Chromium (Debian's ``chromium``, installed by .ci/run) run once on a page, and a parser
+for the marked figures of the dashboard's HTML (Playwright drives the interactive tests)."""
 
 from __future__ import annotations
 
@@ -41,12 +42,6 @@ def run(url: str, profile: Path, *extra: str) -> str:
 def dump_dom(url: str, profile: Path) -> str:
     """The DOM after the page loaded, as Chromium serialises it."""
     return run(url, profile, "--dump-dom", "--virtual-time-budget=5000")
-
-
-def screenshot(url: str, path: Path, profile: Path, size: str = "1400,2600") -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    run(url, profile, f"--screenshot={path}", f"--window-size={size}", "--virtual-time-budget=5000")
-    return path
 
 
 class Marked(HTMLParser):

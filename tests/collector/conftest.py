@@ -47,3 +47,6 @@ def snapshot(collector: RunningCollector) -> dict[str, list[tuple[Any, ...]]]:
     return {
         table: [tuple(row) for row in db.execute(f"SELECT * FROM {table} ORDER BY 1, 2")] for table in TABLES
     }
+
+
+from tests.collector.browser import browser, page  # noqa: E402, F401  (Playwright fixtures)

@@ -14,19 +14,26 @@ import httpx
 APP = "shop"
 _ids = itertools.count()
 
+PERIOD = {"from": "2024-04-20", "to": "2024-05-03"}  # the 14 days up to the data's last day
+
 EXPECTED: dict[str, Any] = {
     "start": "2024-04-20",
     "end": "2024-05-03",
-    "active_users": 3,  # alice, bob, carol (the guest counts as carol)
     "users": 3,
-    "sessions": 5,
-    "avg_session_seconds": 270.0,  # (300 + 600 + 60 + 120) / 4; s4 has not ended
+    "totals": {
+        "active_users": 3,  # alice, bob, carol (the guest counts as carol)
+        "sessions": 5,
+        "avg_session_seconds": 270.0,  # (300 + 600 + 60 + 120) / 4; s4 has not ended
+        "events": 12,  # custom events and screen views; not session starts/ends or page loads
+        "screen_views": 6,
+        "page_loads": 6,
+    },
     "avg_session_text": "4m 30s",
-    "events": 27,
-    "daily_active_users": [0] * 11 + [1, 2, 2],
-    "daily_sessions": [0] * 11 + [1, 2, 2],
-    "daily_events": [0] * 11 + [9, 10, 8],
-    "daily_avg_session_seconds": [None] * 11 + [300.0, 330.0, 120.0],
+    "sdk_events": {"app_session_start": 5, "app_session_end": 4, "page_load_event": 6},
+    "series_active_users": [0] * 11 + [1, 2, 2],
+    "series_sessions": [0] * 11 + [1, 2, 2],
+    "series_events": [0] * 11 + [5, 4, 3],
+    "series_avg_session_seconds": [None] * 11 + [300.0, 330.0, 120.0],
     "top_screens": [["Home", 4], ["Cart", 1], ["Settings", 1]],
     "top_events": [
         ["Screen View", 6],
@@ -41,14 +48,19 @@ EXPECTED: dict[str, Any] = {
         {"page": "/home", "count": 5, "median_ms": 300.0, "p95_ms": 480.0},
         {"page": "/cart", "count": 1, "median_ms": 250.0, "p95_ms": 250.0},
     ],
+    "modules": [
+        {"module": "Login", "users": 1, "events": 1, "adoption": 0.3333},
+        {"module": "Shop", "users": 1, "events": 1, "adoption": 0.3333},
+    ],
     "accounts": {
-        "acme": {"name": "Acme Corp", "users": 2, "sessions": 4, "events": 22},
-        "globex": {"name": "Globex", "users": 1, "sessions": 1, "events": 5},
+        "acme": {"name": "Acme Corp", "users": 2, "sessions": 4, "events": 10},
+        "globex": {"name": "Globex", "users": 1, "sessions": 1, "events": 2},
         "initech": {"name": "Initech", "users": 0, "sessions": 0, "events": 0},
     },
     "recent_users": ["carol", "bob", "alice"],
     "attributes": {"alice": {"Language": "en-us", "Plan": "Pro"}, "carol": {"Plan": "Free", "Theme": "dark"}},
 }
+ALL_EVENTS = 27  # everything stored, the SDK's own events included
 
 
 def typed(value: Any) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from tests.collector import known_data
 from tests.collector.conftest import sample
 from tests.collector.processes import Command, collector_url
 from usageanalytics.cli import main
-from usageanalytics.collector.demo import VISITORS
+from usageanalytics.collector.demo_data import APP_ID
 from usageanalytics.collector.query import Received
 from usageanalytics.collector.server import RunningCollector
 
@@ -49,61 +49,27 @@ def test_collector_command_serves_stores_and_stops_cleanly(tmp_path: Path, comma
         assert [e["name"] for e in received.events()] == ["Purchase Product"]
 
 
-def test_demo_runs_to_completion_with_the_real_sdk(tmp_path: Path, commands: list[Command]) -> None:
+def test_demo_seeds_and_exits_without_serving(tmp_path: Path, commands: list[Command]) -> None:
     db = tmp_path / "demo.sqlite"
     command = Command("demo", "--no-serve", "--port", "0", "--db", str(db))
     commands.append(command)
-    assert command.finish(120) == 0, command.lines
-    assert any(line.startswith("open the dashboard: http://127.0.0.1:") for line in command.lines)
-    assert "the collector holds 33 events from 3 users in 3 sessions" in command.lines
-
+    assert command.finish(180) == 0, command.lines
+    assert not any("http://" in line for line in command.lines), command.lines  # nothing serves a URL
+    assert any(
+        line.startswith("done: the data is in ") and str(db.resolve()) in line for line in command.lines
+    )
     with Received(db) as received:
-        users = received.users()
-        assert sorted(u["user_id"] for u in users) == sorted(v.email for v in VISITORS)
-        guests = [u for u in received.users(include_merged=True) if u["merged_into"]]
-        assert sorted(g["merged_into"] for g in guests) == sorted(v.email for v in VISITORS)
-        for visitor in VISITORS:
-            events = received.events(user_id=visitor.email)
-            names = [e["name"] for e in events]
-            assert names == [
-                "app_session_start",
-                "Screen View",
-                "page_load_event",
-                "Screen View",
-                "page_load_event",
-                "Searched",
-                "Added To Cart",
-                "Screen View",
-                "page_load_event",
-                "Checkout",
-                "app_session_end",
-            ]
-            # What the guest did before logging in is the user's now.
-            assert events[1]["original_user_id"] != visitor.email
-            assert events[1]["attributes"] == {"Screen Name": "Home"}
-            assert events[6]["attributes"]["Discount Applied"] is True
-            assert received.user_attributes(visitor.email) == {
-                "Name": visitor.name,
-                "Email Id": visitor.email,
-                "Language": "en-us",
-                "Plan": visitor.plan,
-                "Signed Up": "2024-03-01",
-            }
-            [device] = received.devices(user_id=visitor.email)
-            assert device["device_token"] == f"demo-push-token-{visitor.email}"
-            assert device["attributes"]["App Name"] == "Demo Shop"
-            [session] = received.sessions(user_id=visitor.email)
-            assert session["ended_at"] is not None
-        assert {c["name"] for c in received.customers()} == {"Acme Corp", "Globex Inc."}
+        assert len(received.users(app_id=APP_ID)) == 24
 
 
 def test_demo_keeps_serving_the_dashboard_until_interrupted(tmp_path: Path, commands: list[Command]) -> None:
     command = Command("demo", "--port", "0", "--db", str(tmp_path / "demo.sqlite"))
     commands.append(command)
-    url = command.wait_for_line("open the dashboard: ", timeout=120).split(": ", 1)[1]
+    url = command.wait_for_line("open the dashboard: ", timeout=180).split(": ", 1)[1]
     command.wait_for_line("serving until Ctrl-C")
     summary = httpx.get(f"{url}api/summary").json()
-    assert (summary["events"], summary["active_users"], summary["sessions"]) == (33, 3, 3)
+    assert summary["totals"]["events"] > 1000 and summary["totals"]["active_users"] >= 20
+    assert summary["totals"]["sessions"] > 100
     assert command.stop(signal.SIGINT) == 0
 
 
@@ -118,7 +84,7 @@ def test_export_jsonl_and_csv(known_db: Path) -> None:
     result = runner.invoke(main, ["export", "--db", str(known_db), "--format", "jsonl"])
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(lines) == known_data.EXPECTED["events"]
+    assert len(lines) == known_data.ALL_EVENTS
     added = [e for e in lines if e["name"] == "Added To Cart"]
     assert added[0]["attributes"] == {"Module": "Shop", "Price": 9.5}
     assert "exported 27 rows" in result.stderr

@@ -51,6 +51,13 @@ def open_client(app_id: str | None, api_key: str | None, endpoint: str | None) -
     from .client import Client
     from .errors import ApiError
 
+    # click already read the variables into the options: name both where either is missing.
+    for value, flag, variable in (
+        (app_id, "--app-id", "USAGEANALYTICS_APP_ID"),
+        (api_key, "--api-key", "USAGEANALYTICS_API_KEY"),
+    ):
+        if not value or not value.strip():
+            raise click.UsageError(f"give {flag} or set {variable}")
     try:
         with Client(app_id=app_id, api_key=api_key, endpoint=endpoint) as client:
             yield client

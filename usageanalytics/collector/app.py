@@ -11,6 +11,7 @@ every reasonable reading is served: a path segment, a query parameter, or a body
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -22,15 +23,24 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from . import financial, validation
+from .access import Access
 from .casework import Casework
-from .protocol import DEFAULT_MAX_BODY_BYTES, ApiError, check_auth, invalid_input, read_json
+from .protocol import (
+    DEFAULT_MAX_BODY_BYTES,
+    TOO_DEEP,
+    ApiError,
+    check_auth,
+    invalid_input,
+    parse_json,
+    read_body,
+)
+from .requestlog import DEFAULT_KEEP, RequestLog
 from .store import NotFound, Store, record_request, utc_timestamp
 from .tracking import Tracking, idempotency_key
 from .validation import InvalidInput
@@ -38,42 +48,69 @@ from .validation import InvalidInput
 logger = logging.getLogger("usageanalytics.collector")
 
 SUCCESS = {"status": "SUCCESS"}
+REPEATED = "a repeat of an earlier request (same idempotency id): acknowledged, not stored again"
 Answer = tuple[int, dict[str, Any]]
 Handler = Callable[..., Answer]
 Endpoint = Callable[..., Awaitable[Response]]
 
 
 def api_endpoint(body: str) -> Callable[[Handler], Endpoint]:
-    """Wrap a handler with auth, body reading (``required``, ``optional`` or ``none``) and errors.
+    """Wrap a handler with auth, body reading (``required`` or ``optional``), errors and the
+    request log.
 
     The handler is called as ``handler(api, request, body, **bound)``, ``bound`` being what its
-    route fixed (the tracking path, the financial kind).
+    route fixed (the tracking path, the financial kind). Whatever a client sends, the answer is
+    the API's JSON, never a 500: input too deep for Python or not storable as UTF-8 is a 400.
     """
 
     def wrap(handler: Handler) -> Endpoint:
         @functools.wraps(handler)
         async def endpoint(self: Api, request: Request, **bound: str) -> Response:
+            received_at = utc_timestamp()
+            raw = b""
+            payload: Any = None
             try:
-                check_auth(request, self.api_key)
-                payload = None
-                if body != "none":
-                    payload = await read_json(request, self.max_body_bytes, required=body == "required")
+                raw = await read_body(request, self.max_body_bytes)
+                content_type = request.headers.get("content-type", "")
+                try:
+                    check_auth(request, self.api_key)
+                except ApiError:
+                    payload = _described(raw, content_type)
+                    raise
+                payload = parse_json(raw, content_type, required=body == "required")
                 status_code, answer = handler(self, request, payload, **bound)
-                return JSONResponse(answer, status_code)
             except InvalidInput as exc:
                 error = invalid_input(str(exc))
             except NotFound as exc:
                 error = ApiError(404, "ERROR", str(exc))
             except ApiError as exc:
                 error = exc
+            except RecursionError:
+                error = invalid_input(TOO_DEEP)
+            except UnicodeError:
+                error = invalid_input("the body holds text that cannot be stored as UTF-8")
+            else:
+                note = getattr(request.state, "log_note", None)
+                self.log(request, received_at, status_code, answer, raw, payload, note=note)
+                return JSONResponse(answer, status_code)
             logger.warning(
                 "rejected %s %s: %d %s", request.method, request.url.path, error.status_code, error.message
             )
+            answer = {"status": error.status, "message": error.message}
+            self.log(request, received_at, error.status_code, answer, raw, payload, reason=error.message)
             return error.response()
 
         return endpoint
 
     return wrap
+
+
+def _described(raw: bytes, content_type: str) -> Any:
+    """The body of a refused request as JSON, for the log only (None if it is not JSON)."""
+    try:
+        return parse_json(raw, content_type, required=False)
+    except (ApiError, RecursionError):
+        return None
 
 
 def _params(request: Request, body: Any) -> dict[str, Any]:
@@ -104,10 +141,37 @@ def _identifier(request: Request, body: Any, name: str = "id") -> str:
 class Api:
     """The request handlers, bound to one store and API key."""
 
-    def __init__(self, store: Store, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self, store: Store, api_key: str | None, max_body_bytes: int, request_log: RequestLog
+    ) -> None:
         self.store = store
         self.api_key = api_key
         self.max_body_bytes = max_body_bytes
+        self.request_log = request_log
+
+    def log(
+        self,
+        request: Request,
+        received_at: str,
+        status_code: int,
+        answer: dict[str, Any],
+        raw: bytes,
+        payload: Any,
+        *,
+        reason: str | None = None,
+        note: str | None = None,
+    ) -> None:
+        self.request_log.add(
+            received_at=received_at,
+            method=request.method,
+            path=request.url.path,
+            status_code=status_code,
+            answer=answer,
+            raw=raw,
+            payload=payload,
+            reason=reason,
+            note=note,
+        )
 
     @contextlib.contextmanager
     def _transaction(
@@ -129,6 +193,7 @@ class Api:
                 logger.info(
                     "repeated request %s %s acknowledged, not stored again", path, body.get("idempotencyId")
                 )
+                request.state.log_note = REPEATED
             else:
                 Tracking(db, request_id, now).apply(path, body)
         return 200, SUCCESS
@@ -267,49 +332,87 @@ def _routes(api: Api) -> list[Route]:
     return routes
 
 
+LOGGED_STRAYS = ("/v4", "/dashboards/")
+
+
 async def _no_route(request: Request, exc: Exception) -> Response:
-    """Unknown paths and methods answered in the API's JSON shape, not as plain text."""
+    """Unknown paths and methods answered in the API's JSON shape, not as plain text.
+
+    Those that look meant for the API (anything but a browser's GET outside it, such as
+    ``/favicon.ico``) go to the request log: a wrong endpoint is a common first-hour mistake.
+    """
     status_code = exc.status_code if isinstance(exc, HTTPException) else 500
     if status_code == 405:
         message = f"{request.method} is not allowed on {request.url.path}"
     else:
         message = f"no endpoint {request.method} {request.url.path}"
     headers = getattr(exc, "headers", None)
+    api: Api | None = getattr(request.app.state, "api", None)
+    if api is not None and (request.method != "GET" or request.url.path.startswith(LOGGED_STRAYS)):
+        received_at = utc_timestamp()
+        try:
+            raw = await read_body(request, api.max_body_bytes)
+        except ApiError:
+            raw = b""
+        payload = _described(raw, request.headers.get("content-type", ""))
+        answer = {"status": "ERROR", "message": message}
+        api.log(request, received_at, status_code, answer, raw, payload, reason=message)
     return JSONResponse({"status": "ERROR", "message": message}, status_code, headers=headers)
 
 
 def create_app(
-    db_path: str | Path, api_key: str | None = None, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    db_path: str | Path,
+    api_key: str | None = None,
+    *,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    request_log_size: int = DEFAULT_KEEP,
+    dashboard_token: str | None = None,
+    loopback_only: bool = True,
 ) -> Starlette:
     """The collector as an ASGI app storing into the SQLite file ``db_path``.
 
     ``api_key=None`` accepts any key but still requires Basic auth with user ``apikey``.
+    ``request_log_size`` is how many requests the debugger keeps (0: none). ``dashboard_token``
+    protects the dashboard and read API (required to serve beyond loopback). ``loopback_only``
+    refuses requests naming a foreign ``Host``, the defence against DNS rebinding: set it False
+    only when the server listens beyond loopback.
     """
-    store = Store(db_path)
-    api = Api(store, api_key, max_body_bytes)
+    request_log = RequestLog(request_log_size)
+    store = Store(db_path, request_log)
+    api = Api(store, api_key, max_body_bytes, request_log)
     from .dashboard import Dashboard
+    from .debugger import Debugger
 
     dashboard = Dashboard(store.path)
+    debugger = Debugger(store)
+
+    async def write_log_when_idle() -> None:
+        while True:
+            await asyncio.sleep(0.25)
+            if request_log.pending:
+                store.flush_log()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        writer = asyncio.create_task(write_log_when_idle())
         yield
+        writer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        store.flush_log()
         dashboard.close()
+        debugger.close()
         store.close()
 
     app = Starlette(
-        routes=[*dashboard.routes(), *_routes(api)],
+        routes=[*dashboard.routes(), *debugger.routes(), *_routes(api)],
         middleware=[
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["GET", "POST", "PUT", "DELETE"],
-                allow_headers=["Authorization", "Content-Type"],
-            ),
+            Middleware(Access, loopback_only=loopback_only, dashboard_token=dashboard_token),
             Middleware(StripTrailingSlash),
         ],
         lifespan=lifespan,
         exception_handlers={404: _no_route, 405: _no_route},
     )
     app.state.store = store
+    app.state.api = api
     return app

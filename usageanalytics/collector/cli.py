@@ -13,7 +13,7 @@ from typing import IO, Any
 
 import click
 
-from ..settings import is_loopback
+from .requestlog import DEFAULT_KEEP
 
 INSTALL_HINT = "the collector needs its extra: pip install 'usageanalytics[collector]'"
 
@@ -34,13 +34,19 @@ def announce(url: str, db: Path) -> None:
     """Where everything is, printed once the collector listens."""
     click.echo(f"usageanalytics collector listening on {url}")
     click.echo(f"  dashboard   {url}/")
+    click.echo(f"  debugger    {url}/debugger")
     click.echo(f'  SDK         configure(..., endpoint="{url}/v4/")')
     click.echo(f"  financial   {url}/dashboards/v4/financial/")
     click.echo(f"  database    {db}")
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; beyond loopback it needs --dashboard-token.",
+)
 @click.option(
     "--port", default=8787, show_default=True, type=click.IntRange(0, 65535), help="0: any free port."
 )
@@ -48,7 +54,21 @@ def announce(url: str, db: Path) -> None:
 @click.option(
     "--api-key",
     envvar="USAGEANALYTICS_COLLECTOR_API_KEY",
+    show_envvar=True,
     help="Accept only this API key (default: any key, but Basic auth is still required).",
+)
+@click.option(
+    "--dashboard-token",
+    envvar="USAGEANALYTICS_DASHBOARD_TOKEN",
+    show_envvar=True,
+    help="Require this token for the dashboard and read API (needed to listen beyond loopback).",
+)
+@click.option(
+    "--request-log-size",
+    default=DEFAULT_KEEP,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Requests the debugger keeps (0: none).",
 )
 @click.option(
     "--log-level",
@@ -56,22 +76,41 @@ def announce(url: str, db: Path) -> None:
     show_default=True,
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
 )
-def collector(host: str, port: int, db: Path | None, api_key: str | None, log_level: str) -> None:
-    """Run the local collector: SmartKarrot's v4 API, stored in SQLite, with a dashboard."""
+def collector(
+    host: str,
+    port: int,
+    db: Path | None,
+    api_key: str | None,
+    dashboard_token: str | None,
+    request_log_size: int,
+    log_level: str,
+) -> None:
+    """Run the local collector: the v4 API into SQLite, a dashboard and a debugger."""
     _require_extra()
-    from .server import default_db_path, serve
+    from .server import UnsafeBinding, check_binding, default_db_path, serve
 
+    try:
+        check_binding(host, dashboard_token)
+    except UnsafeBinding as exc:
+        raise click.UsageError(str(exc)) from None
     path = (db or default_db_path()).expanduser().resolve()
-    if not is_loopback(host):
-        click.echo(
-            f"warning: listening on {host}: the dashboard has no login; anyone who can reach it can read it"
-        )
 
     def ready(url: str) -> None:
         announce(url, path)
+        if dashboard_token:
+            click.echo(f"  token       the dashboard needs it: open {url}/?token=<your token> once")
         click.echo("Press Ctrl-C to stop.")
 
-    serve(path, host, port, api_key, log_level=log_level, on_ready=ready)
+    serve(
+        path,
+        host,
+        port,
+        api_key,
+        log_level=log_level,
+        on_ready=ready,
+        dashboard_token=dashboard_token,
+        request_log_size=request_log_size,
+    )
 
 
 @click.command()
@@ -82,16 +121,23 @@ def collector(host: str, port: int, db: Path | None, api_key: str | None, log_le
     type=click.IntRange(0, 65535),
     help="Falls back to a free port if taken.",
 )
-@_db_option("SQLite file for the demo's collector (default: demo.sqlite in the per-user data folder).")
+@_db_option("SQLite file to seed (default: the collector's own, so `collector` and `export` find it).")
+@click.option("--reset", is_flag=True, help="Delete the database first and seed afresh.")
 @click.option(
-    "--serve/--no-serve", default=True, show_default=True, help="Keep serving the dashboard until Ctrl-C."
+    "--serve/--no-serve",
+    default=True,
+    show_default=True,
+    help="Serve the dashboard until Ctrl-C, or seed and exit.",
 )
-def demo(port: int, db: Path | None, serve: bool) -> None:
-    """Start a collector, run a small instrumented app against it, and show the dashboard."""
+def demo(port: int, db: Path | None, reset: bool, serve: bool) -> None:
+    """Four weeks of a demo app in a local collector, and its dashboard.
+
+    The history goes through the real SDK (backdated events) into the collector's database.
+    """
     _require_extra()
     from .demo import run_demo
 
-    run_demo(port=port, db=db, keep_serving=serve, echo=click.echo)
+    run_demo(port=port, db=db, keep_serving=serve, echo=click.echo, reset=reset)
 
 
 @click.command()

@@ -1,9 +1,11 @@
-"""``usageanalytics demo``: a collector, a short instrumented shopping app run against it with the
-real SDK, and the dashboard to look at.
+"""``usageanalytics demo``: four weeks of a plausible product, sent through the real SDK into a
+collector, and the dashboard to look at.
 
-Each visitor is its own SDK client (its own data folder, so its own device and guest id): they
-browse as a guest, log in (their guest history becomes theirs), get attributes, log events, screen
-views and page loads, register a push token, and shut down, which ends the session and flushes.
+The history comes from :mod:`.demo_data`. Each user is an SDK client of its own (its own data
+folder, so its own device): it logs in, sets its attributes, then logs its four weeks of screens,
+page loads and events with ``timestamp=``, in order, so the SDK builds the historical sessions
+those visits imply. Customer accounts (which the SDK does not track) and each user's device
+attributes (the SDK would report this machine for all of them) go through the REST endpoints.
 """
 
 from __future__ import annotations
@@ -11,41 +13,29 @@ from __future__ import annotations
 import signal
 import tempfile
 import threading
+import zlib
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
+from typing import Any
 
 import httpx
-import platformdirs
 
 from .. import Client, UserAttribute
-from .server import DEFAULT_HOST, RunningCollector, run_in_thread
+from . import demo_data
+from .demo_data import APP_ID, User
+from .server import DEFAULT_HOST, RunningCollector, default_db_path, run_in_thread
 
-APP_ID = "demo-shop"
 API_KEY = "demo-key"
-SHOP = "https://shop.example"
+PARALLEL_USERS = 4
 
 
-@dataclass(frozen=True)
-class Visitor:
-    email: str
-    name: str
-    account: str
-    plan: str
-    load_times_ms: tuple[float, float, float]
-
-
-ACCOUNTS = {"acme": "Acme Corp", "globex": "Globex Inc."}
-VISITORS = (
-    Visitor("alice@acme.example", "Alice Martin", "acme", "Pro", (182.0, 240.5, 131.0)),
-    Visitor("bob@acme.example", "Bob Chen", "acme", "Team", (205.0, 610.0, 144.0)),
-    Visitor("chloe@globex.example", "Chloé Dubois", "globex", "Free", (158.0, 275.0, 122.5)),
-)
-
-
-def default_demo_db() -> Path:
-    return Path(platformdirs.user_data_dir("usageanalytics", appauthor=False)) / "demo.sqlite"
+@dataclass
+class Seeded:
+    users: int
+    events: int
+    all_sent: bool
 
 
 def start_collector(db: Path, port: int, echo: Callable[[str], None]) -> RunningCollector:
@@ -57,81 +47,125 @@ def start_collector(db: Path, port: int, echo: Callable[[str], None]) -> Running
         return run_in_thread(db, DEFAULT_HOST, 0)
 
 
-def create_accounts(collector: RunningCollector) -> None:
+def _post(http: httpx.Client, path: str, body: dict[str, object]) -> None:
+    http.post(path, json={"appId": APP_ID, **body}).raise_for_status()
+
+
+def create_accounts(http: httpx.Client) -> None:
     """The customer accounts, through the REST endpoint (the SDK tracks users, not accounts)."""
-    with httpx.Client(base_url=collector.endpoint, auth=("apikey", API_KEY), timeout=10) as client:
-        for account, name in ACCOUNTS.items():
-            body = {"appId": APP_ID, "accountId": account, "name": name, "status": "Active"}
-            client.post("usageanalytics/customer", json=body).raise_for_status()
+    for account in demo_data.ACCOUNTS:
+        _post(
+            http,
+            "usageanalytics/customer",
+            {"accountId": account.account_id, "name": account.name, "status": "Active"},
+        )
 
 
-def visit(collector: RunningCollector, visitor: Visitor, data_dir: Path) -> bool:
-    """One visitor's session with the real SDK; True when everything was sent."""
+def send_user(user: User, endpoint: str, data_dir: Path, http: httpx.Client) -> tuple[int, bool]:
+    """One user's history through the SDK; (events logged, everything sent)."""
     client = Client(
         APP_ID,
         api_key=API_KEY,
-        endpoint=collector.endpoint,
+        endpoint=endpoint,
         data_dir=str(data_dir),
-        customer_account_id=visitor.account,
+        customer_account_id=user.account.account_id,
         auto_capture=False,
-        app_name="Demo Shop",
-        app_version="1.4.2",
-        exit_timeout=10.0,
+        collect_device_attributes=False,
+        app_name="Planbook",
+        app_version="3.2.0",
+        flush_interval=60.0,
+        exit_timeout=30.0,
     )
-    home, products, cart = visitor.load_times_ms
-    client.start_session()
-    client.log_screen_view("Home")
-    client.log_page_load(f"{SHOP}/", home, request_count=12)
-    client.log_screen_view("Products")
-    client.log_page_load(f"{SHOP}/products", products, request_count=31)
-    client.log_event("Searched", {"Module": "Catalog", "Query": "running shoes", "Results": 24})
-    # Sent now, as the background sender would after a while: the collector receives them under
-    # the guest's id and hands them to the user at login.
-    client.flush(timeout=10.0)
-    client.set_user(visitor.email, customer_account_id=visitor.account)
+    client.set_user(user.user_id, customer_account_id=user.account.account_id)
     client.set_user_attributes(
         {
-            UserAttribute.NAME: visitor.name,
-            UserAttribute.EMAIL_ID: visitor.email,
+            UserAttribute.NAME: user.name,
+            UserAttribute.EMAIL_ID: user.user_id,
+            UserAttribute.DESIGNATION: user.role,
             UserAttribute.LANGUAGE: "en-us",
-            "Plan": visitor.plan,
-            "Signed Up": date(2024, 3, 1),
+            "Plan": user.account.plan,
         }
     )
-    client.log_event(
-        "Added To Cart",
-        {"Module": "Shop", "Product Id": "B01M3TD8CF", "Price": 89.9, "Discount Applied": True},
+    logged = 0
+    for step in sorted(user.steps, key=lambda step: step.at):
+        if step.kind == "screen":
+            client.log_screen_view(step.name, attributes=step.attributes, timestamp=step.at)
+        elif step.kind == "page_load":
+            client.log_event("page_load_event", {"pageUrl": step.name, **step.attributes}, timestamp=step.at)
+        else:
+            client.log_event(step.name, step.attributes, timestamp=step.at)
+        logged += 1
+    if zlib.crc32(user.user_id.encode()) % 3 == 0:  # a third of them allowed push notifications
+        client.update_device_token(f"push-{user.user_id}", app_in_distribution=True)
+    device = {"Device ID": client.device_id or user.user_id, "App Name": "Planbook", **user.device}
+    _post(
+        http,
+        "usageanalytics/device/attribute",
+        {
+            "userId": user.user_id,
+            "platform": "Web",
+            "deviceId": device["Device ID"],
+            "deviceAttributes": device,
+        },
     )
-    client.log_screen_view("Cart")
-    client.log_page_load(f"{SHOP}/cart", cart, request_count=9)
-    client.log_event("Checkout", {"Module": "Shop", "Items": 1, "Total": 89.9})
-    client.update_device_token(f"demo-push-token-{visitor.email}", app_in_distribution=False)
-    return client.shutdown(timeout=20.0)
+    return logged, client.shutdown(timeout=60.0)
 
 
-def run_demo(port: int, db: Path | None, keep_serving: bool, echo: Callable[[str], None]) -> RunningCollector:
-    path = (db or default_demo_db()).expanduser().resolve()
-    collector = start_collector(path, port, echo)
-    echo(f"collector running at {collector.url} (database {path})")
-    create_accounts(collector)
-    echo(f"created customer accounts: {', '.join(ACCOUNTS.values())}")
-    with tempfile.TemporaryDirectory(prefix="usageanalytics-demo-") as folder:
-        for number, visitor in enumerate(VISITORS, 1):
-            sent = visit(collector, visitor, Path(folder) / f"visitor-{number}")
-            echo(
-                f"[{number}/{len(VISITORS)}] {visitor.email}: browsed as a guest, logged in, 3 screens, "
-                f"3 page loads, 3 events, attributes, push token" + ("" if sent else " (not all sent!)")
+def seed(collector: RunningCollector, echo: Callable[[str], None], **plan: Any) -> Seeded:
+    """Generate the history and send it; ``plan`` goes to :func:`.demo_data.generate`."""
+    users = demo_data.generate(**plan)
+    with (
+        httpx.Client(base_url=collector.endpoint, auth=("apikey", API_KEY), timeout=30) as http,
+        tempfile.TemporaryDirectory(prefix="usageanalytics-demo-") as folder,
+        ThreadPoolExecutor(PARALLEL_USERS) as pool,
+    ):
+        create_accounts(http)
+        results = list(
+            pool.map(
+                lambda numbered: send_user(
+                    numbered[1], collector.endpoint, Path(folder) / f"user-{numbered[0]}", http
+                ),
+                enumerate(users),
             )
+        )
+    return Seeded(len(users), sum(logged for logged, _ in results), all(sent for _, sent in results))
+
+
+def _reset(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def run_demo(
+    port: int, db: Path | None, keep_serving: bool, echo: Callable[[str], None], reset: bool = False
+) -> RunningCollector:
+    path = (db or default_db_path()).expanduser().resolve()
+    if reset:
+        _reset(path)
+    collector = start_collector(path, port, echo)
+    if collector.users(app_id=APP_ID):
+        echo(f"{path} already holds the demo's data (--reset starts afresh)")
+    else:
+        echo(f"seeding 4 weeks of the demo app {APP_ID!r} through the SDK into {path} ...")
+        seeded = seed(collector, echo)
+        echo(
+            f"sent {seeded.events:,} events of {seeded.users} users in {len(demo_data.ACCOUNTS)} accounts"
+            + ("" if seeded.all_sent else " (not all were delivered!)")
+        )
     counts = collector.counts()
     echo(
-        f"the collector holds {counts['events']} events from {len(collector.users())} users "
-        f"in {counts['sessions']} sessions"
+        f"the collector holds {counts['events']:,} events from {len(collector.users()):,} users "
+        f"in {counts['sessions']:,} sessions"
     )
-    echo(f"open the dashboard: {collector.dashboard_url}")
-    if keep_serving:
-        echo("serving until Ctrl-C")
-        wait_for_interrupt()
+    if not keep_serving:
         collector.stop()
+        echo(f"done: the data is in {path}; see it with: usageanalytics collector --db {path}")
+        return collector
+    echo(f"open the dashboard: {collector.dashboard_url}")
+    echo(f"debugger (every request, live): {collector.url}/debugger")
+    echo("serving until Ctrl-C")
+    wait_for_interrupt()
+    collector.stop()
     return collector
 
 

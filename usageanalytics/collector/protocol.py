@@ -62,8 +62,8 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
-async def read_json(request: Request, max_bytes: int, required: bool = True) -> Any:
-    """The request's JSON body (None if empty and not ``required``), read up to ``max_bytes``."""
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The raw request body, refused with 413 past ``max_bytes``."""
     declared = request.headers.get("content-length")
     too_large = invalid_input(f"the request body is larger than {max_bytes:,} bytes", 413)
     if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -75,21 +75,64 @@ async def read_json(request: Request, max_bytes: int, required: bool = True) -> 
         if size > max_bytes:
             raise too_large
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+TOO_DEEP = "malformed JSON: nested too deeply"
+
+
+def _lone_surrogate(value: Any, depth: int = 0) -> bool:
+    """True if any string in ``value`` holds half of a surrogate pair (no UTF-8 can carry it)."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, dict):
+        return any(_lone_surrogate(k) or _lone_surrogate(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_lone_surrogate(v, depth + 1) for v in value)
+    return False
+
+
+def parse_json(raw: bytes, content_type: str, required: bool = True) -> Any:
+    """The body as JSON (None if empty and not ``required``); every malformed body is a 400.
+
+    Beyond what ``json`` rejects: lone surrogate escapes (``"\\ud800"``, which no database or
+    UTF-8 encoder can store). Nesting too deep for Python raises RecursionError here or later;
+    the endpoint answers that with a 400 too.
+    """
     if not raw.strip():
         if required:
             raise invalid_input("a JSON request body is required")
         return None
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    media_type = content_type.split(";")[0].strip().lower()
     if media_type != "application/json" and not media_type.endswith("+json"):
         raise invalid_input(
             f"Content-Type must be application/json, got {media_type or 'none'!r}", status_code=415
         )
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
+        value = json.loads(raw.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
         raise invalid_input("the request body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise invalid_input(f"malformed JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    except RecursionError:
+        raise invalid_input(TOO_DEEP) from None
     except ValueError as exc:
         raise invalid_input(f"malformed JSON: {exc}") from None
+    if b"\\u" in raw and _has_surrogate_escape(raw) and _lone_surrogate(value):
+        raise invalid_input("malformed JSON: a string holds a lone surrogate escape (\\ud800-\\udfff)")
+    return value
+
+
+def _has_surrogate_escape(raw: bytes) -> bool:
+    lowered = raw.lower()
+    return any(f"\\ud{digit}".encode() in lowered for digit in "89abcdef")
+
+
+async def read_json(request: Request, max_bytes: int, required: bool = True) -> Any:
+    """The request's JSON body (None if empty and not ``required``), read up to ``max_bytes``."""
+    raw = await read_body(request, max_bytes)
+    return parse_json(raw, request.headers.get("content-type", ""), required)

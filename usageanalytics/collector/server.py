@@ -21,6 +21,7 @@ from typing import Any
 
 import platformdirs
 
+from ..settings import is_loopback
 from .query import Received
 
 DEFAULT_HOST = "127.0.0.1"
@@ -56,8 +57,29 @@ def base_url(sock: socket.socket) -> str:
     return f"http://{shown}:{port}"
 
 
+class UnsafeBinding(ValueError):
+    """Serving beyond loopback without a dashboard token would publish everything received."""
+
+
+def check_binding(host: str, dashboard_token: str | None) -> None:
+    """Refuse to serve beyond loopback unless the dashboard and read API need a token."""
+    if not is_loopback(host) and not dashboard_token:
+        raise UnsafeBinding(
+            f"listening on {host} would let anyone who can reach it read everything the collector "
+            "received: give a dashboard token (--dashboard-token or USAGEANALYTICS_DASHBOARD_TOKEN), "
+            "or listen on 127.0.0.1"
+        )
+
+
 def _server(
-    db_path: str | Path, api_key: str | None, log_level: str | None, *, embedded: bool, **options: Any
+    db_path: str | Path,
+    host: str,
+    api_key: str | None,
+    log_level: str | None,
+    *,
+    embedded: bool,
+    dashboard_token: str | None = None,
+    **options: Any,
 ) -> Any:
     """A uvicorn server for the app; ``embedded`` (in a thread of someone else's process) leaves
     that process's logging configuration alone, where the command configures uvicorn's own."""
@@ -65,7 +87,10 @@ def _server(
 
     from .app import create_app
 
-    app = create_app(db_path, api_key, **options)
+    check_binding(host, dashboard_token)
+    app = create_app(
+        db_path, api_key, dashboard_token=dashboard_token, loopback_only=is_loopback(host), **options
+    )
     logging_options: dict[str, Any] = {"log_config": None} if embedded else {}
     config = uvicorn.Config(app, log_level=log_level, lifespan="on", **logging_options)
     return uvicorn.Server(config)
@@ -120,9 +145,12 @@ def run_in_thread(
 
     Its messages go to the ``usageanalytics.collector`` and ``uvicorn`` loggers of this process,
     configured as the process configured them (``log_level`` sets uvicorn's loggers' level).
+    ``options`` go to :func:`~usageanalytics.collector.app.create_app` (``dashboard_token``,
+    ``request_log_size``, ``max_body_bytes``).
     """
+    check_binding(host, options.get("dashboard_token"))
     sock = bind(host, port)
-    server = _server(db_path, api_key, log_level, embedded=True, **options)
+    server = _server(db_path, host, api_key, log_level, embedded=True, **options)
     thread = threading.Thread(
         target=server.run, kwargs={"sockets": [sock]}, name="usageanalytics-collector", daemon=True
     )
@@ -145,10 +173,12 @@ def serve(
     *,
     log_level: str = "info",
     on_ready: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> None:
     """Serve in the foreground until Ctrl-C or SIGTERM; ``on_ready(url)`` once listening."""
+    check_binding(host, options.get("dashboard_token"))
     sock = bind(host, port)
-    server = _server(db_path, api_key, log_level, embedded=False)
+    server = _server(db_path, host, api_key, log_level, embedded=False, **options)
     if on_ready is not None:
         on_ready(base_url(sock))
     with _absorb_exit_signals():

@@ -9,6 +9,7 @@ the writer, in this process or another.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -16,6 +17,11 @@ from contextlib import contextmanager
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from . import rollups
+from .requestlog import RequestLog
+
+logger = logging.getLogger("usageanalytics.collector")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
@@ -52,6 +58,7 @@ CREATE TABLE IF NOT EXISTS users (
     merged_into TEXT,
     first_seen TEXT NOT NULL,
     last_seen TEXT NOT NULL,
+    last_event_at TEXT,
     PRIMARY KEY (app_id, user_id)
 );
 CREATE TABLE IF NOT EXISTS user_aliases (
@@ -77,11 +84,13 @@ CREATE TABLE IF NOT EXISTS events (
     name TEXT NOT NULL,
     logged_at TEXT NOT NULL,
     parameters TEXT NOT NULL,
-    received_at TEXT NOT NULL
+    received_at TEXT NOT NULL,
+    screen_name TEXT,
+    module TEXT,
+    page_url TEXT,
+    load_ms REAL
 );
-CREATE INDEX IF NOT EXISTS events_by_user ON events (app_id, user_id);
 CREATE INDEX IF NOT EXISTS events_by_name ON events (name, logged_at);
-CREATE INDEX IF NOT EXISTS events_by_time ON events (logged_at);
 CREATE TABLE IF NOT EXISTS sessions (
     app_id TEXT NOT NULL,
     session_id TEXT NOT NULL,
@@ -93,6 +102,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     first_event_at TEXT NOT NULL,
     last_event_at TEXT NOT NULL,
     event_count INTEGER NOT NULL DEFAULT 0,
+    begun_at TEXT GENERATED ALWAYS AS (coalesce(started_at, first_event_at)) VIRTUAL,
+    seconds REAL GENERATED ALWAYS AS (CASE WHEN started_at IS NOT NULL AND ended_at IS NOT NULL
+        THEN (julianday(ended_at) - julianday(started_at)) * 86400.0 END) VIRTUAL,
     PRIMARY KEY (app_id, session_id)
 );
 CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions (app_id, user_id);
@@ -174,6 +186,32 @@ CREATE TABLE IF NOT EXISTS ticket_comments (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS comments_by_ticket ON ticket_comments (ticket_id);
+CREATE TABLE IF NOT EXISTS request_log (
+    id INTEGER PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    method TEXT NOT NULL,
+    path TEXT NOT NULL,
+    status_code INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    note TEXT,
+    app_id TEXT,
+    user_id TEXT,
+    account_id TEXT,
+    event_names TEXT,
+    answer TEXT NOT NULL,
+    body TEXT,
+    body_bytes INTEGER NOT NULL,
+    body_truncated INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+# Created after the migration (they name columns an older database gets from it).
+INDEXES = """
+CREATE INDEX IF NOT EXISTS events_by_user_time ON events (app_id, user_id, logged_at);
+CREATE INDEX IF NOT EXISTS sessions_by_begin ON sessions (begun_at, app_id, customer_account_id, seconds);
+DROP INDEX IF EXISTS events_by_user;
+DROP INDEX IF EXISTS events_by_time;
 """
 
 TABLES = (
@@ -192,6 +230,7 @@ TABLES = (
     "agents",
     "tickets",
     "ticket_comments",
+    "request_log",
 )
 
 
@@ -265,14 +304,23 @@ class Connections:
 
 
 class Store:
-    """The writer side: the schema, and a transaction per request (one writer at a time)."""
+    """The writer side: the schema, and a transaction per request (one writer at a time).
 
-    def __init__(self, path: str | Path) -> None:
+    Each transaction also writes what the request log has waiting, just before it commits.
+    """
+
+    def __init__(self, path: str | Path, request_log: RequestLog | None = None) -> None:
         self.path = Path(path).expanduser()
+        self.request_log = request_log
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._connections = Connections(self.path)
         self._write_lock = threading.Lock()
-        self.connection().executescript(SCHEMA)
+        db = self.connection()
+        db.executescript(SCHEMA)
+        db.executescript(rollups.SCHEMA)
+        with self.transaction() as db:
+            rollups.migrate(db)
+        db.executescript(INDEXES)
 
     def connection(self) -> sqlite3.Connection:
         return self._connections.get()
@@ -285,10 +333,26 @@ class Store:
             db.execute("BEGIN IMMEDIATE")
             try:
                 yield db
+                if self.request_log is not None:
+                    self._write_log(db)
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
+
+    def _write_log(self, db: sqlite3.Connection) -> None:
+        """The debugger's log never costs a request its data: a failure here is logged and dropped."""
+        assert self.request_log is not None
+        try:
+            self.request_log.write(db)
+        except (sqlite3.Error, ValueError):
+            logger.exception("could not write the request log")
+
+    def flush_log(self) -> None:
+        """Write the request log's waiting entries now (the debugger reads the latest)."""
+        if self.request_log is not None and self.request_log.pending:
+            with self.transaction():
+                pass
 
     def close(self) -> None:
         self._connections.close()

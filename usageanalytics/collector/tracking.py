@@ -11,6 +11,7 @@ import sqlite3
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from . import rollups
 from .store import dumps, utc_timestamp
 
 SESSION_START = "app_session_start"
@@ -90,15 +91,28 @@ class Tracking:
         ).fetchone()
         return row[0] if row else None
 
-    def touch_user(self, body: Mapping[str, Any], user_id: str, account: str | None) -> None:
+    def touch_user(
+        self, body: Mapping[str, Any], user_id: str, account: str | None, last_event_at: str | None = None
+    ) -> None:
         """Make sure a user row exists for anyone the collector hears about, and mark them seen."""
         self.db.execute(
             "INSERT INTO users (app_id, user_id, customer_account_id, platform, device_id, first_seen, "
-            "last_seen) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, user_id) DO UPDATE SET "
-            "last_seen = max(last_seen, excluded.last_seen), "
+            "last_seen, last_event_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (app_id, user_id) DO "
+            "UPDATE SET last_seen = max(last_seen, excluded.last_seen), "
             "customer_account_id = coalesce(users.customer_account_id, excluded.customer_account_id), "
-            "platform = excluded.platform, device_id = coalesce(excluded.device_id, users.device_id)",
-            (body["appId"], user_id, account, body["platform"], body.get("deviceId"), self.now, self.now),
+            "platform = excluded.platform, device_id = coalesce(excluded.device_id, users.device_id), "
+            "last_event_at = coalesce(max(users.last_event_at, excluded.last_event_at), "
+            "users.last_event_at, excluded.last_event_at)",
+            (
+                body["appId"],
+                user_id,
+                account,
+                body["platform"],
+                body.get("deviceId"),
+                self.now,
+                self.now,
+                last_event_at,
+            ),
         )
 
     def user(self, body: Mapping[str, Any]) -> None:
@@ -153,6 +167,7 @@ class Tracking:
         db.execute(
             "UPDATE user_aliases SET user_id = ? WHERE app_id = ? AND user_id = ?", (user, app_id, guest)
         )
+        rollups.move_user(db, app_id, guest, user, account)
         for table in ("events", "sessions"):
             db.execute(
                 f"UPDATE {table} SET user_id = ?, customer_account_id = ? WHERE app_id = ? AND user_id = ?",
@@ -177,8 +192,9 @@ class Tracking:
         )
         db.execute(
             "UPDATE users SET first_seen = min(first_seen, (SELECT first_seen FROM users "
-            "WHERE app_id = ? AND user_id = ?)) WHERE app_id = ? AND user_id = ?",
-            (app_id, guest, app_id, user),
+            "WHERE app_id = ? AND user_id = ?)), last_event_at = (SELECT max(logged_at) FROM events "
+            "WHERE app_id = ? AND user_id = ?) WHERE app_id = ? AND user_id = ?",
+            (app_id, guest, app_id, user, app_id, user),
         )
 
     # -- records ------------------------------------------------------------------------------
@@ -210,70 +226,65 @@ class Tracking:
         account = body["customerAccountId"]
         if user_id != sent_id:
             account = self.account_of(app_id, user_id) or account
-        self.touch_user(body, user_id, account)
+        batch = rollups.Batch(app_id)
+        sessions = self.sessions(app_id, user_id, account, body.get("deviceId"))
+        rows = []
+        latest = ""
+        common = (
+            self.request_id,
+            app_id,
+            user_id,
+            sent_id,
+            account,
+            body.get("productId"),
+        )
+        device = (body.get("deviceId"), body["platform"], _text(body.get("appVersion")))
+        source_ip = _text(body.get("userSourceIP"))
         for event in body["events"]:
             logged_at = utc_timestamp(event["loggedAtTime"])
+            latest = max(latest, logged_at)
             parameters = event.get("parameters") or []
             session_id = body.get("sessionId")
             name = event["name"]
             values = _parameters(event)
             if name in (SESSION_START, SESSION_END):
                 session_id = values.get("sessionId") or session_id
-            self.db.execute(
-                "INSERT INTO events (request_id, app_id, user_id, original_user_id, customer_account_id, "
-                "product_id, session_id, device_id, platform, app_version, user_source_ip, name, logged_at, "
-                "parameters, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            screen, module = _string(values.get("Screen Name")), _string(values.get("Module"))
+            page_url = load_ms = None
+            if name == rollups.PAGE_LOAD:
+                page_url, load_ms = _string(values.get("pageUrl")), _number(values.get("loadTime"))
+            batch.add(user_id, account, logged_at, name, screen, module, page_url, load_ms)
+            rows.append(
                 (
-                    self.request_id,
-                    app_id,
-                    user_id,
-                    sent_id,
-                    account,
-                    body.get("productId"),
+                    *common,
                     session_id,
-                    body.get("deviceId"),
-                    body["platform"],
-                    _text(body.get("appVersion")),
-                    _text(body.get("userSourceIP")),
+                    *device,
+                    source_ip,
                     name,
                     logged_at,
                     json.dumps(parameters, ensure_ascii=False),
                     self.now,
-                ),
+                    screen,
+                    module,
+                    page_url,
+                    load_ms,
+                )
             )
             if session_id:
-                self.session(
-                    app_id, session_id, user_id, account, body.get("deviceId"), logged_at, name, values
-                )
-
-    def session(
-        self,
-        app_id: str,
-        session_id: str,
-        user_id: str,
-        account: str | None,
-        device_id: str | None,
-        logged_at: str,
-        name: str,
-        values: Mapping[str, Any],
-    ) -> None:
-        started = utc_timestamp(values["startTime"]) if name == SESSION_START else None
-        ended = utc_timestamp(values["endTime"]) if name == SESSION_END else None
-        self.db.execute(
-            "INSERT INTO sessions (app_id, session_id, user_id, customer_account_id, device_id, started_at, "
-            "ended_at, first_event_at, last_event_at, event_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1) "
-            "ON CONFLICT (app_id, session_id) DO UPDATE SET user_id = excluded.user_id, "
-            "customer_account_id = coalesce(excluded.customer_account_id, sessions.customer_account_id), "
-            "device_id = coalesce(excluded.device_id, sessions.device_id), "
-            "started_at = coalesce(min(sessions.started_at, excluded.started_at), sessions.started_at, "
-            "excluded.started_at), "
-            "ended_at = coalesce(max(sessions.ended_at, excluded.ended_at), sessions.ended_at, "
-            "excluded.ended_at), "
-            "first_event_at = min(sessions.first_event_at, excluded.first_event_at), "
-            "last_event_at = max(sessions.last_event_at, excluded.last_event_at), "
-            "event_count = sessions.event_count + 1",
-            (app_id, session_id, user_id, account, device_id, started, ended, logged_at, logged_at),
+                sessions.add(session_id, logged_at, name, values)
+        self.db.executemany(
+            "INSERT INTO events (request_id, app_id, user_id, original_user_id, customer_account_id, "
+            "product_id, session_id, device_id, platform, app_version, user_source_ip, name, logged_at, "
+            "parameters, received_at, screen_name, module, page_url, load_ms) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rows,
         )
+        batch.write(self.db)
+        sessions.write()
+        self.touch_user(body, user_id, account, latest or None)
+
+    def sessions(self, app_id: str, user_id: str, account: str | None, device_id: str | None) -> SessionBatch:
+        return SessionBatch(self.db, app_id, user_id, account, device_id)
 
     def user_attributes(self, body: Mapping[str, Any]) -> None:
         app_id = body["appId"]
@@ -337,5 +348,61 @@ class Tracking:
         )
 
 
+class SessionBatch:
+    """The sessions one request's events belong to, each upserted once."""
+
+    def __init__(
+        self, db: sqlite3.Connection, app_id: str, user_id: str, account: str | None, device_id: str | None
+    ) -> None:
+        self.db = db
+        self.common = (app_id, user_id, account, device_id)
+        # session id -> [started, ended, first event, last event, count]
+        self.seen: dict[str, list[Any]] = {}
+
+    def add(self, session_id: str, logged_at: str, name: str, values: Mapping[str, Any]) -> None:
+        started = utc_timestamp(values["startTime"]) if name == SESSION_START else None
+        ended = utc_timestamp(values["endTime"]) if name == SESSION_END else None
+        entry = self.seen.get(session_id)
+        if entry is None:
+            self.seen[session_id] = [started, ended, logged_at, logged_at, 1]
+            return
+        if started is not None:
+            entry[0] = started if entry[0] is None else min(entry[0], started)
+        if ended is not None:
+            entry[1] = ended if entry[1] is None else max(entry[1], ended)
+        entry[2], entry[3], entry[4] = min(entry[2], logged_at), max(entry[3], logged_at), entry[4] + 1
+
+    def write(self) -> None:
+        if not self.seen:
+            return
+        app_id, user_id, account, device_id = self.common
+        self.db.executemany(
+            "INSERT INTO sessions (app_id, session_id, user_id, customer_account_id, device_id, started_at, "
+            "ended_at, first_event_at, last_event_at, event_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (app_id, session_id) DO UPDATE SET user_id = excluded.user_id, "
+            "customer_account_id = coalesce(excluded.customer_account_id, sessions.customer_account_id), "
+            "device_id = coalesce(excluded.device_id, sessions.device_id), "
+            "started_at = coalesce(min(sessions.started_at, excluded.started_at), sessions.started_at, "
+            "excluded.started_at), "
+            "ended_at = coalesce(max(sessions.ended_at, excluded.ended_at), sessions.ended_at, "
+            "excluded.ended_at), "
+            "first_event_at = min(sessions.first_event_at, excluded.first_event_at), "
+            "last_event_at = max(sessions.last_event_at, excluded.last_event_at), "
+            "event_count = sessions.event_count + excluded.event_count",
+            [
+                (app_id, session_id, user_id, account, device_id, *entry)
+                for session_id, entry in self.seen.items()
+            ],
+        )
+
+
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _string(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 PLATFORMS = ("iOS", "Android", "Web")
@@ -104,6 +104,43 @@ def require_timestamp(body: Mapping[str, Any], field: str, where: str = "") -> s
     return value
 
 
+EARLIEST = datetime(2000, 1, 1, tzinfo=timezone.utc)
+MAX_FUTURE = timedelta(days=1)
+
+
+def check_moment(value: str, name: str) -> None:
+    """When something happened must be plausible: from 2000-01-01 to a day ahead of now.
+
+    A year 999 or 9999 is a client bug (a date parsed wrongly, milliseconds taken for seconds),
+    and one client clock in 2099 must not move every chart to 2099.
+    """
+    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        moment = moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise InvalidInput(name, f"{value!r} is not a moment between 2000-01-01 and tomorrow") from None
+    latest = datetime.now(timezone.utc) + MAX_FUTURE
+    if not EARLIEST <= moment <= latest:
+        raise InvalidInput(
+            name,
+            f"{value!r} is outside the accepted window, 2000-01-01 to {latest:%Y-%m-%dT%H:%MZ} "
+            "(now + 1 day): check the client's clock and how it formats times",
+        )
+
+
+def require_moment(body: Mapping[str, Any], field: str, where: str = "") -> str:
+    """A timestamp of something that happened (see :func:`check_moment`)."""
+    value = require_timestamp(body, field, where)
+    check_moment(value, f"{where}{field}")
+    return value
+
+
 def check_typed_value(item: Mapping[str, Any], where: str) -> None:
     """The ``dataType`` and its value field (spec: "A Event parameter structure")."""
     data_type = require_enum(item, "dataType", DATA_TYPES, where)
@@ -185,7 +222,7 @@ def validate_events(body: Mapping[str, Any], strict: bool) -> None:
         where = f"events[{index}]."
         event = require_object(event, where.rstrip("."))
         name = require_string(event, "name", where)
-        require_timestamp(event, "loggedAtTime", where)
+        require_moment(event, "loggedAtTime", where)
         parameters = event.get("parameters")
         if parameters is not None:
             parameters = require_list(event, "parameters", where, non_empty=False)
@@ -205,6 +242,15 @@ def validate_events(body: Mapping[str, Any], strict: bool) -> None:
             for parameter_name in required:
                 if parameter_name not in present:
                     raise InvalidInput(f"{where}parameters", f"{name} requires {parameter_name!r}")
+            for moment in ("startTime", "endTime"):
+                if moment in required:
+                    parameter = present[moment]
+                    value = parameter.get("stringValue")
+                    if not isinstance(value, str) or not is_iso_timestamp(value):
+                        raise InvalidInput(
+                            f"{where}parameters.{moment}", "must be an ISO 8601 timestamp in stringValue"
+                        )
+                    check_moment(value, f"{where}parameters.{moment}")
             if name.startswith("app_session_") and strict:
                 require_string(body, "sessionId")
 
@@ -216,7 +262,7 @@ def validate_user_attributes(body: Mapping[str, Any], strict: bool) -> None:
         where = f"userAttributes[{index}]."
         attribute = require_object(attribute, where.rstrip("."))
         require_string(attribute, "name", where)
-        require_timestamp(attribute, "loggedAtTime", where)
+        require_moment(attribute, "loggedAtTime", where)
         check_typed_value(attribute, where)
 
 
