@@ -8,9 +8,10 @@ a message that says what to change.
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +63,8 @@ class Settings:
     app_build: str | None = None
     bundle_id: str | None = None
     collect_device_attributes: bool = True
+    capture_api_calls: bool = False
+    identify: Callable[[Any], Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def financial_endpoint(self) -> str:
@@ -154,6 +157,24 @@ def _optional_id(name: str, value: Any) -> str | None:
     return value.strip()
 
 
+def _identify(value: Any) -> Callable[[Any], Any] | None:
+    """``identify``: None, a callable, or its import path (``"myapp.auth:identify"`` or
+    ``"myapp.auth.identify"``, as an environment variable can give it)."""
+    if value is None or callable(value):
+        return value
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigurationError(f"identify must be a callable or its import path, got {value!r}")
+    path = value.strip()
+    module_name, _, attribute = path.partition(":") if ":" in path else path.rpartition(".")
+    try:
+        found = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError, ValueError) as exc:
+        raise ConfigurationError(f"identify {path!r} could not be imported: {exc}") from exc
+    if not callable(found):
+        raise ConfigurationError(f"identify {path!r} is not callable")
+    return found  # type: ignore[no-any-return]
+
+
 def resolve_settings(
     app_id: str | None = None,
     *,
@@ -220,6 +241,13 @@ def resolve_settings(
     ):
         if name in options:
             options[name] = _optional_id(name, options[name])
+
+    if "capture_api_calls" in options and not isinstance(options["capture_api_calls"], bool):
+        raise ConfigurationError(
+            f"capture_api_calls must be True or False, got {options['capture_api_calls']!r}"
+        )
+    if "identify" in options:
+        options["identify"] = _identify(options["identify"])
 
     folder = data_dir if data_dir is not None else env.get(ENV_DATA_DIR)
     return Settings(

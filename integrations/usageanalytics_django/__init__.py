@@ -86,7 +86,7 @@ async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, k
         web.close_scope(visit)
     identified: Any = _ASK
     identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable)
-    if identify is not None and inspect.iscoroutinefunction(identify) and _is_page(request, response):
+    if identify is not None and inspect.iscoroutinefunction(identify) and _is_reported(request, response):
         try:
             identified = await identify(request)
         except Exception:
@@ -136,8 +136,12 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
     )
 
 
-def _is_page(request: Any, response: Any) -> bool:
-    return web.is_page(request.method, response.status_code, response.get("Content-Type"))
+def _is_reported(request: Any, response: Any) -> bool:
+    """A page, or an API call while they are captured: what needs the request's identity."""
+    if web.is_page(request.method, response.status_code, response.get("Content-Type")):
+        return True
+    client = autocapture.current_client()
+    return client is not None and client.settings.capture_api_calls
 
 
 def _screen_name(request: Any) -> str | None:
@@ -193,10 +197,14 @@ def _settings() -> tuple[Any, dict[str, Any]]:
 
 
 def _identify_callable() -> Callable[..., Any] | None:
+    """``USAGEANALYTICS_IDENTIFY`` (a callable or its dotted path), else ``configure(identify=...)``."""
     setting = _setting("USAGEANALYTICS_IDENTIFY")
     if isinstance(setting, str):
         return _import(setting)
-    return cast("Callable[..., Any] | None", setting)
+    if setting is None:
+        client = autocapture.current_client()
+        return client.settings.identify if client is not None else None
+    return cast("Callable[..., Any]", setting)
 
 
 @functools.lru_cache(maxsize=8)

@@ -112,8 +112,11 @@ def test_async_views_and_the_asgi_handler(server: StrictServer, configure: Confi
 
     asyncio.run(browse())
     guest = visitor_of(browser)
-    # The second view of /async/<int:n>/ is a repeat within the debounce window.
-    assert screen_views(flushed(server)) == [(guest, "/async/<int:n>/"), (guest, "/users/<int:uid>/")]
+    assert screen_views(flushed(server)) == [
+        (guest, "/async/<int:n>/"),
+        (guest, "/users/<int:uid>/"),
+        (guest, "/async/<int:n>/"),
+    ]
     assert [load["pageUrl"] for load in page_loads(server)] == ["/async/1/", "/users/2/", "/async/3/"]
 
 
@@ -127,15 +130,44 @@ def test_load_time_and_redirects_followed(server: StrictServer, configure: Confi
     assert 50 <= loads[0]["loadTime"] < 60_000
 
 
-def test_debounced_per_visitor_page_loads_never(server: StrictServer, configure: Configure) -> None:
-    configure()
+def test_every_page_served_counts_even_the_same_page_twice_at_once(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()  # a 60 s debounce window: page views are never debounced
     first, second = client(), client()
     for _ in range(3):
         first.get("/")
     second.get("/")
     flushed(server)
-    assert sorted(screen_views(server)) == sorted([(visitor_of(first), "/"), (visitor_of(second), "/")])
+    expected = [(visitor_of(first), "/")] * 3 + [(visitor_of(second), "/")]
+    assert sorted(screen_views(server)) == sorted(expected)
     assert len(page_loads(server)) == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/api/items/", "GET", 200),  # JSON
+        ("/go/", "GET", 302),  # a redirect
+        ("/users/7", "GET", 301),  # APPEND_SLASH's redirect
+        ("/boom/", "GET", 500),  # an error
+        ("/missing/", "GET", 404),
+        ("/assets/site.css", "GET", 200),  # under STATIC_URL
+        ("/", "POST", 200),
+        ("/health/", "GET", 200),
+    ],
+)
+def test_the_visitor_cookie_is_set_on_pages_only(
+    server: StrictServer, configure: Configure, path: str, method: str, status: int
+) -> None:
+    configure()
+    browser = client()
+    response = browser.generic(method, path)
+    assert response.status_code == status
+    assert "ua_visitor" not in response.cookies, response.cookies
+    assert browser.cookies.get("ua_visitor") is None
+    browser.get("/users/1/")
+    assert visitor_of(browser)
 
 
 def test_login_transfers_the_guest_without_queries_and_logout_makes_a_new_guest(
@@ -278,7 +310,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
 
     configure()
 
-    monkeypatch.setattr(web, "finish_visit", broken_capture)
+    monkeypatch.setattr(web, "report", broken_capture)
     response = client().get("/")
     assert response.status_code == 200
     assert response.content == b"<h1>Home</h1>"

@@ -98,22 +98,65 @@ def test_load_time_is_the_server_time_of_the_page(server: StrictServer, configur
 def test_a_redirect_followed_counts_in_request_count(server: StrictServer, configure: Configure) -> None:
     configure()
     client = create_app().test_client()
+    client.get("/users/1")  # a known visitor: the browser has our cookie
     client.get("/go", follow_redirects=True)
     client.get("/users/3")
     loads = page_loads(flushed(server))
-    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/", 2), ("/users/3", 1)]
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [
+        ("/users/1", 1),
+        ("/", 2),
+        ("/users/3", 1),
+    ]
 
 
-def test_repeated_views_are_debounced_per_visitor_but_page_loads_are_not(
+def test_a_new_visitors_redirect_sets_no_cookie_and_counts_one(
     server: StrictServer, configure: Configure
 ) -> None:
     configure()
+    client = create_app().test_client()
+    redirect = client.get("/go")
+    assert redirect.status_code == 302
+    assert "Set-Cookie" not in redirect.headers
+    client.get("/")
+    assert [(load["pageUrl"], load["requestCount"]) for load in page_loads(flushed(server))] == [("/", 1)]
+
+
+def test_every_page_served_counts_even_the_same_page_twice_at_once(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()  # a 60 s debounce window: page views are never debounced
     app = create_app()
     first = visit(app, "/", "/", "/")
     second = visit(app, "/")
     flushed(server)
-    assert screen_views(server) == [(visitor_of(first), "/"), (visitor_of(second), "/")]
+    assert screen_views(server) == [(visitor_of(first), "/")] * 3 + [(visitor_of(second), "/")]
     assert len(page_loads(server)) == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/api/items", "GET", 200),  # JSON
+        ("/go", "GET", 302),  # a redirect
+        ("/missing", "GET", 404),  # an error
+        ("/boom", "GET", 500),
+        ("/static/site.css", "GET", 200),  # a static file
+        ("/form", "POST", 200),
+        ("/nowhere", "GET", 404),
+        ("/health", "GET", 200),
+    ],
+)
+def test_the_visitor_cookie_is_set_on_pages_only(
+    server: StrictServer, configure: Configure, path: str, method: str, status: int
+) -> None:
+    configure()
+    client = create_app().test_client()
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert "Set-Cookie" not in response.headers, response.headers
+    page = client.get("/users/1")
+    assert "ua_visitor=" in page.headers["Set-Cookie"]
+    assert visitor_of(client)
 
 
 def test_flask_login_user_without_loading_it_and_guest_to_user(
@@ -281,7 +324,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert "auto-capture request start failed" in sdk_log.text
     sdk_log.clear()
     monkeypatch.undo()
-    monkeypatch.setattr(web, "finish_visit", broken_capture)
+    monkeypatch.setattr(web, "report", broken_capture)
     response = create_app().test_client().get("/")
     assert response.status_code == 200
     assert "auto-capture page capture failed" in sdk_log.text
