@@ -161,7 +161,7 @@ def _identify(value: Any) -> Callable[[Any], Any] | None:
     """``identify``: None, a callable, or its import path (``"myapp.auth:identify"`` or
     ``"myapp.auth.identify"``, as an environment variable can give it)."""
     if value is None or callable(value):
-        return value
+        return value  # type: ignore[no-any-return]
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"identify must be a callable or its import path, got {value!r}")
     path = value.strip()

@@ -1,0 +1,150 @@
+"""The Starlette patches: capture at the app's entry, set the user at the router's.
+
+``Starlette.__call__`` opens the captured request (:mod:`usageanalytics.asgi`) for the outermost
+app a request reaches; apps mounted inside it pass straight through. ``Router.__call__`` runs
+after the app's middleware: there the request's user is known (``request.user`` from an
+``AuthenticationMiddleware``, ``request.state.user`` from the app's own middleware, or
+``configure(identify=...)`` given a ``Request``), so the view, its dependencies and its
+background tasks are attributed to them.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from usageanalytics import asgi, autocapture
+from usageanalytics import webcapture as web
+from usageanalytics.context import pop_identity
+from usageanalytics.patching import Patcher, call_safely
+
+from .routes import RouteTemplates
+
+_patcher = Patcher("starlette")
+_apps: weakref.WeakKeyDictionary[Any, _AppCapture] = weakref.WeakKeyDictionary()
+
+
+class _AppCapture:
+    """Per app: its route templates and its settings on ``app.state``, read again when changed."""
+
+    __slots__ = ("exclude", "page_query", "rules", "templates")
+
+    def __init__(self, app: Any) -> None:
+        self.templates = RouteTemplates(app)
+        self.exclude: Any = None
+        self.rules = web.path_rules(None)
+        self.page_query = False
+        self.refresh(app)
+
+    def refresh(self, app: Any) -> None:
+        state = _state_values(app)
+        exclude = state.get("usageanalytics_exclude")
+        if exclude is not self.exclude:
+            self.exclude = exclude
+            self.rules = web.path_rules(exclude)
+        self.page_query = bool(state.get("usageanalytics_page_query", False))
+
+    def route_for(self, scope: Any, snapshot: Any) -> str | None:
+        return self.templates.template(snapshot, scope.get("route"))
+
+
+def _state_values(app: Any) -> dict[str, Any]:
+    state = getattr(app, "state", None)
+    values = getattr(state, "_state", None)
+    return values if isinstance(values, dict) else {}
+
+
+def install(applications: ModuleType) -> None:
+    from starlette.routing import Router
+
+    _patcher.wrap(applications.Starlette, "__call__", _capture_app)
+    _patcher.wrap(Router, "__call__", _enter_router)
+
+
+def uninstall() -> None:
+    _patcher.restore()
+
+
+def _app_capture(app: Any) -> _AppCapture:
+    found = _apps.get(app)
+    if found is None:
+        found = _apps[app] = _AppCapture(app)
+    else:
+        found.refresh(app)
+    return found
+
+
+def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
+    captured = _app_capture(app)
+    if captured.rules.excludes(asgi.route_path(scope)):
+        return None
+    snapshot = dict(scope)  # as the request entered the app, before routing changes it
+    request = asgi.start(
+        client, scope, lambda inner: captured.route_for(inner, snapshot), captured.page_query
+    )
+    request.owner = "starlette"
+    return request
+
+
+async def _capture_app(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
+    scope = args[0] if args else kwargs.get("scope")
+    if scope is None or scope.get("type") != "http":
+        return await wrapped(*args, **kwargs)  # websockets and lifespan: untouched
+    outer = scope.get(asgi.SCOPE_KEY)
+    if outer is not None:
+        # A mounted app, or an app inside the generic middleware: captured already. Starlette
+        # knows its routes better than the middleware's guess.
+        if outer.owner != "starlette":
+            call_safely("route lookup", _adopt, outer, app, scope)
+        return await wrapped(*args, **kwargs)
+    client = autocapture.current_client()
+    request = call_safely("request start", _open, client, app, scope) if client is not None else None
+    if request is None:
+        return await wrapped(*args, **kwargs)
+    receive = args[1] if len(args) > 1 else kwargs["receive"]
+    send = args[2] if len(args) > 2 else kwargs["send"]
+    try:
+        return await wrapped(scope, receive, request.wrap_send(send))
+    finally:
+        web.close_scope(request.visit)
+
+
+def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:
+    captured = _app_capture(app)
+    snapshot = dict(scope)
+    fallback = request.route_for
+
+    def route_for(inner: Any) -> str | None:
+        return captured.route_for(inner, snapshot) or fallback(inner)
+
+    request.route_for = route_for
+    request.owner = "starlette"
+    request.page_query = request.page_query or captured.page_query
+
+
+async def _enter_router(wrapped: Callable[..., Any], router: Any, args: Any, kwargs: Any) -> Any:
+    scope = args[0] if args else kwargs.get("scope")
+    request = scope.get(asgi.SCOPE_KEY) if scope is not None else None
+    if request is None or scope.get("type") != "http":
+        return await wrapped(*args, **kwargs)
+    request.inner_scope = scope  # the innermost router's: the route and the user are there
+    if request.routed:
+        return await wrapped(*args, **kwargs)
+    request.routed = True
+    if request.client.settings.identify is not None:
+        await request.run_identify(_request(scope, args, kwargs))
+    token = asgi.refresh_identity(request)
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        if token is not None:
+            pop_identity(token)
+
+
+def _request(scope: Any, args: Any, kwargs: Any) -> Any:
+    from starlette.requests import Request
+
+    receive = args[1] if len(args) > 1 else kwargs.get("receive")
+    return Request(scope, receive) if receive is not None else Request(scope)
