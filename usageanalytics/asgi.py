@@ -322,6 +322,8 @@ class UsageAnalyticsMiddleware:
         if client is not None and not self.rules.excludes(route_path(scope)):
             request = call_safely("request start", start, client, scope, self._route_for, self.page_query)
         if request is None:
+            if client is not None:
+                scope[SCOPE_KEY] = None  # excluded: apps inside must not capture it either
             await self.app(scope, receive, send)
             return
         token = None

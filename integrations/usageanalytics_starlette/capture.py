@@ -92,16 +92,19 @@ async def _capture_app(wrapped: Callable[..., Any], app: Any, args: Any, kwargs:
     scope = args[0] if args else kwargs.get("scope")
     if scope is None or scope.get("type") != "http":
         return await wrapped(*args, **kwargs)  # websockets and lifespan: untouched
-    outer = scope.get(asgi.SCOPE_KEY)
-    if outer is not None:
-        # A mounted app, or an app inside the generic middleware: captured already. Starlette
-        # knows its routes better than the middleware's guess.
-        if outer.owner != "starlette":
+    if asgi.SCOPE_KEY in scope:
+        # A mounted app, or an app inside the generic middleware: captured (or excluded)
+        # already. Starlette knows its routes better than the middleware's guess.
+        outer = scope[asgi.SCOPE_KEY]
+        if outer is not None and outer.owner != "starlette":
             call_safely("route lookup", _adopt, outer, app, scope)
         return await wrapped(*args, **kwargs)
     client = autocapture.current_client()
-    request = call_safely("request start", _open, client, app, scope) if client is not None else None
+    if client is None:
+        return await wrapped(*args, **kwargs)
+    request = call_safely("request start", _open, client, app, scope)
     if request is None:
+        scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
         return await wrapped(*args, **kwargs)
     receive = args[1] if len(args) > 1 else kwargs["receive"]
     send = args[2] if len(args) > 2 else kwargs["send"]
