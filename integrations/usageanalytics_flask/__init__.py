@@ -106,8 +106,14 @@ def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: A
         return wrapped(*args, **kwargs)
     try:
         response = wrapped(*args, **kwargs)
-    finally:
+    except Exception:
         web.close_scope(visit)
+        call_safely("page capture", _failed, visit)  # Flask answers it with a 500
+        raise
+    except BaseException:
+        web.close_scope(visit)
+        raise
+    web.close_scope(visit)
     call_safely("page capture", _finish, app, visit, response)
     return response
 
@@ -183,6 +189,25 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
             state.page_query,
         ),
         identity=identity,
+    )
+
+
+def _failed(visit: web.Visit) -> None:
+    """The view raised: Flask will answer 500; an API call to a routed endpoint still counts."""
+    client = autocapture.current_client()
+    if client is None or not client.settings.capture_api_calls:
+        return
+    request, state = visit.request, visit.extra
+    session_user = _session_user_id(state.flask_login)
+    web.report(
+        client,
+        visit,
+        page=False,
+        method=request.method,
+        status=500,
+        route=lambda: web.route_screen_name(request.url_rule.rule) if request.url_rule is not None else None,
+        url=request.path,
+        identity=lambda: web.final_identity(visit, None, _user_id(state.flask_login, session_user)),
     )
 
 

@@ -317,3 +317,44 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     response = asyncio.run(async_client().get("/async/1/"))
     assert response.status_code == 200
     assert sdk_log.text.count("auto-capture page capture failed") == 2
+
+
+def test_api_calls_sync_and_async(server: StrictServer, configure: Configure) -> None:
+    configure(capture_api_calls=True)
+    browser = client()
+    browser.get("/api/items/")
+    browser.post("/")
+    browser.get("/go/")
+    browser.get("/boom/")
+    browser.get("/api/items/")  # never debounced
+    for not_an_api_call in ("/", "/assets/site.css", "/health/", "/nowhere/"):
+        browser.get(not_an_api_call)
+    browser.head("/api/items/")
+    asyncio.run(async_client().get("/api/items/"))
+    flushed(server)
+    calls = [params(e) for e in server.events("API Call")]
+    assert sorted((c["Route"], c["Method"], c["Status Code"]) for c in calls) == sorted(
+        [
+            ("/api/items/", "GET", 200),
+            ("/", "POST", 200),
+            ("/go/", "GET", 302),
+            ("/boom/", "GET", 500),
+            ("/api/items/", "GET", 200),
+            ("/api/items/", "GET", 200),
+        ]
+    )
+    assert all(0 <= c["Duration"] < 60_000 for c in calls)
+    assert len(server.events("Screen View")) == 1
+
+
+def test_configure_identify_is_the_default_for_django(
+    server: StrictServer, configure: Configure, settings_override: Callable[..., Any]
+) -> None:
+    configure(identify=identify_by_header)
+    client().get("/users/1/", HTTP_X_USER="carol")
+    settings_override(USAGEANALYTICS_IDENTIFY=lambda request: "own")
+    client().get("/users/2/", HTTP_X_USER="carol")
+    assert sorted(screen_views(flushed(server))) == [
+        ("carol", "/users/<int:uid>/"),
+        ("own", "/users/<int:uid>/"),
+    ]

@@ -353,3 +353,107 @@ ua.shutdown(timeout=30)
     done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
     assert "auto-capture for flask failed and is off" in done.stderr
     assert screen_views(server) == []
+
+
+def test_the_flask_tutorials_login_session_user_id_and_g_user(
+    server: StrictServer, configure: Configure, tmp_path: Path
+) -> None:
+    from tests.integrations.apps.flaskr import create_app as create_flaskr
+
+    configure()
+    app = create_flaskr(str(tmp_path / "flaskr.sqlite"))
+    client = app.test_client()
+    client.post("/auth/register", data={"username": "ada", "password": "pw"})
+    client.get("/")
+    client.get("/auth/login")
+    guest = visitor_of(client)
+    flushed(server)  # sent as the guest's (what is still queued at login becomes the user's)
+    login = client.post("/auth/login", data={"username": "ada", "password": "pw"})
+    assert login.status_code == 302
+    client.get("/")
+    client.get("/7/update")
+    logout = client.get("/auth/logout")
+    assert logout.status_code == 302
+    assert "ua_visitor=" in " ".join(logout.headers.getlist("Set-Cookie"))  # a new guest id
+    client.get("/")
+    new_guest = visitor_of(client)
+    assert new_guest != guest
+
+    flushed(server)
+    assert screen_views(server) == [
+        (guest, "/"),
+        (guest, "/auth/login"),
+        ("1", "/"),
+        ("1", "/<int:id>/update"),
+        (new_guest, "/"),
+    ]
+    (login_upsert,) = [b for b in server.bodies("usageanalytics/user") if b["userId"] == "1"]
+    assert login_upsert["lastLoggedInUserId"] == guest
+    assert login_upsert["loginMechanism"] == "AUTH"
+
+
+def test_the_user_conventions_are_read_in_order(server: StrictServer, configure: Configure) -> None:
+    from flask import g, session
+
+    configure()
+    app = Flask(__name__)
+    app.secret_key = "not-a-secret"
+
+    @app.get("/both")
+    def both() -> str:
+        session["user_id"] = 1
+        g.user = {"id": 2, "username": "bea"}  # g.user wins over the session
+        return "<h1>both</h1>"
+
+    @app.get("/session")
+    def session_only() -> str:
+        return "<h1>session</h1>"
+
+    class Named:
+        username = "cy"  # a username is not an id
+
+    @app.get("/named")
+    def named() -> str:
+        g.user = Named()
+        return "<h1>named</h1>"
+
+    client = app.test_client()
+    client.get("/both")
+    client.get("/session")  # the session still says 1, g.user is gone with the request
+    client.get("/named")
+    flushed(server)
+    assert screen_views(server) == [("2", "/both"), ("1", "/session"), ("1", "/named")]
+
+
+def test_configure_identify_applies_to_every_flask_app(server: StrictServer, configure: Configure) -> None:
+    configure(identify=lambda request: request.headers.get("X-User"))
+    create_app().test_client().get("/", headers={"X-User": "zed"})
+    create_app(USAGEANALYTICS_IDENTIFY=lambda request: "own").test_client().get(
+        "/", headers={"X-User": "zed"}
+    )
+    assert sorted(screen_views(flushed(server))) == [("own", "/"), ("zed", "/")]
+
+
+def test_api_calls(server: StrictServer, configure: Configure) -> None:
+    configure(capture_api_calls=True)
+    client = create_app().test_client()
+    client.get("/api/items")
+    client.post("/form")
+    client.get("/go")
+    client.get("/boom")
+    client.get("/api/items")  # never debounced
+    for not_an_api_call in ("/", "/static/site.css", "/health", "/nowhere"):
+        client.get(not_an_api_call)
+    client.head("/api/items")
+    client.options("/api/items")
+    flushed(server)
+    calls = [params(e) for e in server.events("API Call")]
+    assert [(c["Route"], c["Method"], c["Status Code"]) for c in calls] == [
+        ("/api/items", "GET", 200),
+        ("/form", "POST", 200),
+        ("/go", "GET", 302),
+        ("/boom", "GET", 500),
+        ("/api/items", "GET", 200),
+    ]
+    assert all(0 <= c["Duration"] < 60_000 for c in calls)
+    assert len(server.events("Screen View")) == 1
