@@ -1,19 +1,25 @@
-"""What auto-capture adds to each request of a Flask or Django app.
+"""What auto-capture adds to each request of a Flask, Django or FastAPI app.
 
-    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 5] [--seconds 2] [--render-ms 1]
+    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 9] [--seconds 1] [--render-ms 1]
 
 The same hello-world page (an HTML response that takes ``--render-ms`` of CPU to render) is
-served through the framework's WSGI callable, in this process, with auto-capture off and on in
-alternating rounds; requests per second are compared within the run, so the figure is a ratio
-on one machine at one moment. "On" does everything a real deployment does per page: a visitor
-cookie from a pool of 100 returning visitors, a Screen View (debounced per visitor) and a page
-load queued, written to disk and sent in batches to a receiver in another process. A third
-mode, "hooks only", stubs the client's tracking call to show the integration's own share.
+served through the framework's WSGI or ASGI callable, in this process, with auto-capture off and
+on in alternating rounds; requests per second are compared within the run, so the figure is a
+ratio on one machine at one moment (the median of the rounds). "On" does everything a real
+deployment does per page: a visitor cookie from a pool of 100 returning visitors, a Screen View
+and a page load queued, written to disk and sent in batches to a receiver in another process.
+A third mode, "hooks only", stubs the client's tracking call to show the integration's own
+share. Rates are requests per second of the process's CPU time (the serving thread and the
+SDK's writer and sender threads together), and the page renders for ``--render-ms`` of CPU
+time: other processes on a shared machine then change the figures far less than wall-clock
+rates would. A last table serves a JSON endpoint (no render time) with ``capture_api_calls`` off and
+on: the difference is what one "API Call" event costs a request.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import io
 import os
 import statistics
@@ -51,8 +57,8 @@ VISITORS = [f"{n:032x}" for n in range(1, 101)]
 
 def render(milliseconds: float) -> str:
     """Spend ``milliseconds`` of CPU, as a template would."""
-    end = time.perf_counter() + milliseconds / 1000.0
-    while time.perf_counter() < end:
+    end = time.thread_time() + milliseconds / 1000.0
+    while time.thread_time() < end:
         pass
     return "<!doctype html><h1>Hello, world</h1>"
 
@@ -92,10 +98,39 @@ def django_app(render_ms: float) -> Callable[..., Any]:
     return get_wsgi_application()
 
 
-def environ(visitor: str) -> dict[str, Any]:
+def fastapi_app(render_ms: float) -> Callable[..., Any]:
+    from fastapi import FastAPI
+    from fastapi.responses import HTMLResponse
+
+    app = FastAPI()
+
+    @app.get("/hello/{name}", response_class=HTMLResponse)
+    async def hello(name: str) -> str:  # async: no thread pool hop to blur the figures
+        return render(render_ms)
+
+    @app.get("/api/hello/{name}")
+    async def api_hello(name: str) -> dict[str, str]:
+        return {"hello": name}
+
+    return app
+
+
+def flask_api_app() -> Callable[..., Any]:
+    from flask import Flask
+
+    app = Flask(__name__)
+
+    @app.get("/api/hello/<name>")
+    def api_hello(name: str) -> dict[str, str]:
+        return {"hello": name}
+
+    return app.wsgi_app
+
+
+def environ(visitor: str, path: str = "/hello/world") -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/hello/world",
+        "PATH_INFO": path,
         "QUERY_STRING": "",
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
@@ -113,21 +148,64 @@ def environ(visitor: str) -> dict[str, Any]:
     }
 
 
-def requests_per_second(app: Callable[..., Any], seconds: float) -> float:
+def asgi_requests_per_second(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> float:
+    """Drive an ASGI app as a server would, one request after another on one event loop."""
+    statuses: list[int] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    def scope(visitor: str) -> dict[str, Any]:
+        return {
+            "type": "http",
+            "asgi": {"version": "3.0", "spec_version": "2.4"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "root_path": "",
+            "query_string": b"",
+            "headers": [(b"host", b"127.0.0.1"), (b"cookie", f"ua_visitor={visitor}".encode())],
+            "client": ("127.0.0.1", 50000),
+            "server": ("127.0.0.1", 80),
+            "state": {},
+        }
+
+    async def run() -> float:
+        count = 0
+        started = time.process_time()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            for visitor in VISITORS:
+                await app(scope(visitor), receive, send)
+            count += len(VISITORS)
+        return count / (time.process_time() - started)
+
+    rate = asyncio.run(run())
+    assert all(status == 200 for status in statuses), set(statuses)
+    return rate
+
+
+def requests_per_second(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> float:
     statuses: list[str] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         statuses.append(status)
 
     count = 0
-    started = time.perf_counter()
-    deadline = started + seconds
+    started = time.process_time()
+    deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         for visitor in VISITORS:
-            for _ in app(environ(visitor), start_response):
+            for _ in app(environ(visitor, path), start_response):
                 pass
         count += len(VISITORS)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert all(status.startswith("200") for status in statuses), set(statuses)
     return count / elapsed
 
@@ -135,52 +213,97 @@ def requests_per_second(app: Callable[..., Any], seconds: float) -> float:
 MODES = ("off", "on", "hooks only")
 
 
-def measure(name: str, app: Callable[..., Any], args: argparse.Namespace, endpoint: str, data: str) -> None:
+def configure(endpoint: str, data: str, **options: Any) -> None:
+    ua.configure(
+        "benchmark",
+        api_key="benchmark",
+        endpoint=endpoint,
+        data_dir=data,
+        customer_account_id="acct",
+        collect_device_attributes=False,
+        **options,
+    )
+
+
+def measure(
+    name: str,
+    app: Callable[..., Any],
+    rate: Callable[..., float],
+    args: argparse.Namespace,
+    endpoint: str,
+    data: str,
+) -> None:
     rates: dict[str, list[float]] = {mode: [] for mode in MODES}
-    requests_per_second(app, 0.3)  # warm up
+    rate(app, 0.3)  # warm up
     log_event = Client.log_event
     for _ in range(args.rounds):
         for mode in MODES:
-            ua.configure(
-                "benchmark",
-                api_key="benchmark",
-                endpoint=endpoint,
-                data_dir=data,
-                customer_account_id="acct",
-                collect_device_attributes=False,
-                auto_capture=mode != "off",
-            )
+            configure(endpoint, data, auto_capture=mode != "off")
             if mode == "hooks only":
                 Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
             try:
-                rates[mode].append(requests_per_second(app, args.seconds))
+                rates[mode].append(rate(app, args.seconds))
             finally:
                 Client.log_event = log_event  # type: ignore[method-assign]
     assert ua.flush(timeout=60), "the receiver did not get everything"
     off, on, hooks = (statistics.median(rates[mode]) for mode in MODES)
     print(
-        f"| {name:6} | {args.render_ms:4.1f} ms | {off:9,.0f} | {on:9,.0f} | {(1 - on / off) * 100:6.2f} % | "
+        f"| {name:7} | {args.render_ms:4.1f} ms | {off:9,.0f} | {on:9,.0f} | {(1 - on / off) * 100:6.2f} % | "
         f"{(1 / on - 1 / off) * 1e6:6.1f} µs | {(1 / hooks - 1 / off) * 1e6:6.1f} µs |",
         flush=True,
     )
 
 
+def measure_api_calls(
+    name: str,
+    app: Callable[..., Any],
+    rate: Callable[..., float],
+    args: argparse.Namespace,
+    endpoint: str,
+    data: str,
+) -> None:
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    rate(app, 0.3, "/api/hello/world")
+    for _ in range(args.rounds):
+        for capture in (False, True):
+            configure(endpoint, data, capture_api_calls=capture)
+            rates[capture].append(rate(app, args.seconds, "/api/hello/world"))
+    assert ua.flush(timeout=60), "the receiver did not get everything"
+    off, on = statistics.median(rates[False]), statistics.median(rates[True])
+    print(f"| {name:7} | {off:9,.0f} | {on:9,.0f} | {(1 / on - 1 / off) * 1e6:6.1f} µs |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=2.0, help="per round and mode")
+    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per round and mode")
     parser.add_argument("--render-ms", type=float, default=1.0)
+    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api"], action="append")
     args = parser.parse_args()
+    only = set(args.only or ["flask", "django", "fastapi", "api"])
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
         endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
         with tempfile.TemporaryDirectory() as data:
             print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; median of {args.rounds} rounds")
-            print("| app    | render  | off req/s | on req/s  | overhead | added/req | hooks only/req |")
-            print("|--------|---------|-----------|-----------|----------|-----------|----------------|")
-            measure("Flask", flask_app(args.render_ms), args, endpoint, data)
-            measure("Django", django_app(args.render_ms), args, endpoint, data)
+            print("| app     | render  | off req/s | on req/s  | overhead | added/req | hooks only/req |")
+            print("|---------|---------|-----------|-----------|----------|-----------|----------------|")
+            if "flask" in only:
+                measure("Flask", flask_app(args.render_ms), requests_per_second, args, endpoint, data)
+            if "django" in only:
+                measure("Django", django_app(args.render_ms), requests_per_second, args, endpoint, data)
+            if "fastapi" in only:
+                measure(
+                    "FastAPI", fastapi_app(args.render_ms), asgi_requests_per_second, args, endpoint, data
+                )
+            if "api" in only:
+                print()
+                print("JSON endpoint, capture_api_calls off and on (an API Call event per request)")
+                print("| app     | off req/s | on req/s  | API Call/req |")
+                print("|---------|-----------|-----------|--------------|")
+                measure_api_calls("Flask", flask_api_app(), requests_per_second, args, endpoint, data)
+                measure_api_calls("FastAPI", fastapi_app(0), asgi_requests_per_second, args, endpoint, data)
             ua.shutdown(timeout=30)
     finally:
         receiver.terminate()

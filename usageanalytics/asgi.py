@@ -182,37 +182,61 @@ class CapturedRequest:
         self.identified = result
 
     def identity(self) -> Identity:
-        user = None if self.identified is not None else scope_user_id(self.inner_scope)
-        if user is None and self.inner_scope is not self.scope and self.identified is None:
+        identified = self.identified
+        if identified is not None:
+            return web.final_identity(self.visit, identified, None)
+        user = scope_user_id(self.inner_scope)
+        if user is None and self.inner_scope is not self.scope:
             user = scope_user_id(self.scope)
-        return web.final_identity(self.visit, self.identified, user)
+        return self.visit.identity(user)
 
     def wrap_send(self, send: Send) -> Send:
         visit = self.visit
         method = self.scope.get("method", "GET")
 
+        def on_start(message: Message) -> Message:
+            status = self.status = int(message.get("status", 200))
+            headers = message.get("headers") or []
+            page = web.is_page(method, status, _content_type(headers))
+            if page and self.resolve_route() is None:
+                page = False  # a file or a sub-app's answer: not a page of this app
+            self.page = page
+            cookies = web.cookies_for(visit, page, status)
+            if cookies:
+                added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
+                message = dict(message, headers=[*headers, *added])
+            return message
+
         async def sending(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                status = self.status = int(message.get("status", 200))
-                headers = message.get("headers") or []
-                page = web.is_page(method, status, _content_type(headers))
-                if page and self.resolve_route() is None:
-                    page = False  # a file or a sub-app's answer: not a page of this app
-                self.page = page
-                cookies = web.cookies_for(visit, page, status)
-                if cookies:
-                    added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
-                    message = dict(message, headers=[*headers, *added])
+                try:
+                    message = on_start(message)
+                except Exception:
+                    self.status = 0
+                    logger.exception(
+                        "usageanalytics: auto-capture page capture failed; the app is unaffected"
+                    )
                 await send(message)
                 return
             await send(message)
-            final = (kind == "http.response.body" and not message.get("more_body", False)) or kind in _FINAL
-            if final and self.status:
-                call_safely("page capture", self._report)
-                self.status = 0  # reported once
+            if self.status and (
+                (kind == "http.response.body" and not message.get("more_body", False)) or kind in _FINAL
+            ):
+                self.status_sent()
 
         return sending
+
+    def status_sent(self) -> None:
+        """The whole response has been sent: report it, once."""
+        try:
+            self._report()
+        except Exception:
+            logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+        self.status = 0
+
+    def _url(self) -> str:
+        return _request_url(self.scope, self.page_query)
 
     def _report(self) -> None:
         web.report(
@@ -222,7 +246,7 @@ class CapturedRequest:
             method=self.scope.get("method", "GET"),
             status=self.status,
             route=self.resolve_route,
-            url=_request_url(self.scope, self.page_query),
+            url=self._url,
             identity=self.identity,
         )
 
@@ -338,11 +362,14 @@ class UsageAnalyticsMiddleware:
             web.close_scope(request.visit)
 
 
-def _push(request: CapturedRequest) -> Any:
-    return push_identity(request.identity())
-
-
 def refresh_identity(request: CapturedRequest) -> Any:
     """Set the request's identity now that middleware has run (the user is known); returns
-    the token for :func:`usageanalytics.context.pop_identity`, or None."""
-    return call_safely("identify(request)", _push, request)
+    the token for :func:`usageanalytics.context.pop_identity`, or None when it is unchanged."""
+    try:
+        identity = request.identity()
+        if identity is request.visit.base:
+            return None
+        return push_identity(identity)
+    except Exception:
+        logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+        return None

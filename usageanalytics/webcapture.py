@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
-from . import autocapture
+from . import autocapture, wire
 from .context import Identity, pop_identity, push_identity
 from .patching import call_safely
 
@@ -50,6 +50,7 @@ VISITOR_COOKIE_AGE = 2 * 365 * 24 * 3600
 REDIRECTS_COOKIE_AGE = 60
 MAX_REDIRECTS = 20
 API_CALL = "API Call"
+_SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "/static/",
@@ -103,7 +104,9 @@ class PathRules:
     def excludes(self, path: str) -> bool:
         if path in self._exact or path.startswith(self._folders) or path.startswith(self._subtrees):
             return True
-        return any(pattern.match(path) for pattern in self._patterns)
+        if self._patterns:
+            return any(pattern.match(path) for pattern in self._patterns)
+        return False
 
 
 def path_rules(extra: Any, framework_prefixes: Iterable[str] = ()) -> PathRules:
@@ -159,6 +162,7 @@ class Visit:
     logged_in_as: str | None = None  # set by a login during the request
     logged_out: bool = False  # set by a logout during the request
     extra: Any = None  # the integration's own per-request state
+    base: Identity | None = None  # the identity opened at the start
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
@@ -177,7 +181,25 @@ class Visit:
             client.identify()  # the login upsert naming the guest: guest-to-user transfer
 
     def identity(self, user_id: str | None) -> Identity:
-        return Identity(user_id=user_id, guest_id=self.visitor_id, source_ip=self.source_ip)
+        base = self.base
+        if base is not None and base.user_id == user_id and base.guest_id == self.visitor_id:
+            return base  # the common case: nobody logged in or out during the request
+        return _identity(user_id, self.visitor_id, self.source_ip)
+
+
+_identities: dict[tuple[str | None, str, str | None], Identity] = {}
+
+
+def _identity(user_id: str | None, visitor_id: str, source_ip: str | None) -> Identity:
+    """The request identity, the same object for a returning visitor: cheaper than building a
+    frozen dataclass each request, and the core keys its per-identity cache on it."""
+    key = (user_id, visitor_id, source_ip)
+    found = _identities.get(key)
+    if found is None:
+        if len(_identities) >= 10_000:
+            _identities.clear()
+        found = _identities[key] = Identity(user_id, visitor_id, None, None, None, source_ip)
+    return found
 
 
 _current_visit: ContextVar[Visit | None] = ContextVar("usageanalytics_visit", default=None)
@@ -193,6 +215,8 @@ def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
     if not cookie_header or "ua_" not in cookie_header:
         return None, 0
     visitor = _VISITOR_IN_HEADER.search(cookie_header)
+    if "ua_redirects=" not in cookie_header:
+        return (visitor.group(1) if visitor else None), 0
     redirects = _REDIRECTS_IN_HEADER.search(cookie_header)
     return (
         visitor.group(1) if visitor else None,
@@ -215,7 +239,8 @@ def start_visit(
         secure,
         user_id=user_hint,
     )
-    visit.token = push_identity(Identity(user_hint, visit.visitor_id, None, None, None, visit.source_ip))
+    visit.base = base = _identity(user_hint, visit.visitor_id, visit.source_ip)
+    visit.token = push_identity(base)
     visit.visit_token = _current_visit.set(visit)
     return visit
 
@@ -396,7 +421,7 @@ def report(
     method: str,
     status: int,
     route: Callable[[], str | None],
-    url: str,
+    url: str | Callable[[], str],
     identity: Callable[[], Identity],
     elapsed_ms: float | None = None,
 ) -> None:
@@ -410,14 +435,17 @@ def report(
         elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
     template = route()
     if not template:
-        if page:
-            logger.debug("usageanalytics: %s has no route to name its screen; not captured", url)
         return
+    if not isinstance(url, str):
+        url = url()
     token = push_identity(identity())
     try:
         if page:
-            client.log_screen_view(template)
-            client.log_page_load(url, round(elapsed_ms, 3), visit.redirects + 1)
+            client.log_event(wire.SCREEN_VIEW, {_SCREEN_NAME: template})
+            client.log_event(
+                wire.PAGE_LOAD,
+                {"requestCount": visit.redirects + 1, "loadTime": round(elapsed_ms, 3), "pageUrl": url},
+            )
         else:
             client.log_event(
                 API_CALL,
@@ -440,7 +468,7 @@ def finish_visit(
     status: int,
     content_type: str | None,
     screen_name: Callable[[], str | None],
-    url: str,
+    url: str | Callable[[], str],
     identity: Callable[[], Identity],
 ) -> None:
     """Set the cookies on a Werkzeug or Django ``response`` and report the request.

@@ -127,7 +127,7 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
         status=response.status_code,
         content_type=response.get("Content-Type"),
         screen_name=lambda: _screen_name(request),
-        url=web.page_url(
+        url=lambda: web.page_url(
             request.path,
             request.META.get("QUERY_STRING", ""),
             bool(_setting("USAGEANALYTICS_PAGE_QUERY")),

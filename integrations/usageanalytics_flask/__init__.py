@@ -21,25 +21,26 @@ gets a new guest id). Flask-Login's signals mark the same moments inside the vie
 
 from __future__ import annotations
 
+import logging
 import sys
-import weakref
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
-
-import flask.globals as flask_globals
 
 from usageanalytics import autocapture
 from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
 from usageanalytics.patching import Patcher, call_safely
 
+logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("flask")
-_app_state: weakref.WeakKeyDictionary[Any, _AppState] = weakref.WeakKeyDictionary()
+_STATE_KEY = "usageanalytics.capture"  # in app.extensions: what the hook read from app.config
 _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)
-_request_proxy: Any = flask_globals.request
-_session_proxy: Any = flask_globals.session
-_g: Any = flask_globals.g
+# Flask's request, session and g proxies, set by install(): importing this module must not
+# import Flask (the import hook that installs it may be what is importing Flask).
+_request_proxy: Any = None
+_session_proxy: Any = None
+_g: Any = None
 
 
 class _AppState:
@@ -67,7 +68,11 @@ class _AppState:
 
 def install(flask_module: ModuleType) -> None:
     """Patch Flask's request dispatch (idempotent)."""
+    global _request_proxy, _session_proxy, _g
+    import flask.globals as flask_globals
     from flask.app import Flask
+
+    _request_proxy, _session_proxy, _g = flask_globals.request, flask_globals.session, flask_globals.g
 
     _patcher.wrap(Flask, "full_dispatch_request", _capture_request)
 
@@ -101,7 +106,11 @@ def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
 def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
     if autocapture.current_client() is None:
         return wrapped(*args, **kwargs)
-    visit = call_safely("request start", _start, app)
+    try:
+        visit = _start(app)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+        visit = None
     if visit is None:
         return wrapped(*args, **kwargs)
     try:
@@ -114,14 +123,18 @@ def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: A
         web.close_scope(visit)
         raise
     web.close_scope(visit)
-    call_safely("page capture", _finish, app, visit, response)
+    try:
+        _finish(app, visit, response)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
     return response
 
 
 def _state(app: Any) -> _AppState:
-    state = _app_state.get(app)
+    extensions = app.extensions
+    state: _AppState | None = extensions.get(_STATE_KEY)
     if state is None or not state.current(app):
-        state = _app_state[app] = _AppState(app)
+        state = extensions[_STATE_KEY] = _AppState(app)
     return state
 
 
@@ -183,7 +196,7 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
         method=method,
         status=status,
         route=route,
-        url=web.page_url(
+        url=lambda: web.page_url(
             request.script_root + request.path,
             request.query_string.decode("latin-1"),
             state.page_query,
@@ -230,8 +243,8 @@ def _user_id(flask_login: bool, session_user: str | None) -> str | None:
     """The request's user at its end, in the documented order, after ``identify``:
     Flask-Login (its session key, else a user a request loader already loaded), ``g.user``,
     ``session["user_id"]``."""
-    data = _session_proxy._get_current_object()
     if flask_login:
+        data = _session_proxy._get_current_object()
         value = dict.get(data, "_user_id") if isinstance(data, dict) else None
         if value:
             return str(value)

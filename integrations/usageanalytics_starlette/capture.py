@@ -10,7 +10,7 @@ background tasks are attributed to them.
 
 from __future__ import annotations
 
-import weakref
+import logging
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -23,7 +23,8 @@ from usageanalytics.patching import Patcher, call_safely
 from .routes import RouteTemplates
 
 _patcher = Patcher("starlette")
-_apps: weakref.WeakKeyDictionary[Any, _AppCapture] = weakref.WeakKeyDictionary()
+_KEY = "_usageanalytics_capture"  # on the app object: its route templates and settings
+logger = logging.getLogger("usageanalytics")
 
 
 class _AppCapture:
@@ -46,8 +47,8 @@ class _AppCapture:
             self.rules = web.path_rules(exclude)
         self.page_query = bool(state.get("usageanalytics_page_query", False))
 
-    def route_for(self, scope: Any, snapshot: Any) -> str | None:
-        return self.templates.template(snapshot, scope.get("route"))
+    def route_for(self, scope: Any, root_path: str) -> str | None:
+        return self.templates.template(scope, scope.get("route"), root_path)
 
 
 def _state_values(app: Any) -> dict[str, Any]:
@@ -68,9 +69,10 @@ def uninstall() -> None:
 
 
 def _app_capture(app: Any) -> _AppCapture:
-    found = _apps.get(app)
+    own = vars(app)
+    found: _AppCapture | None = own.get(_KEY)
     if found is None:
-        found = _apps[app] = _AppCapture(app)
+        found = own[_KEY] = _AppCapture(app)
     else:
         found.refresh(app)
     return found
@@ -80,9 +82,9 @@ def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
     captured = _app_capture(app)
     if captured.rules.excludes(asgi.route_path(scope)):
         return None
-    snapshot = dict(scope)  # as the request entered the app, before routing changes it
+    root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
     request = asgi.start(
-        client, scope, lambda inner: captured.route_for(inner, snapshot), captured.page_query
+        client, scope, lambda inner: captured.route_for(inner, root_path), captured.page_query
     )
     request.owner = "starlette"
     return request
@@ -102,7 +104,11 @@ async def _capture_app(wrapped: Callable[..., Any], app: Any, args: Any, kwargs:
     client = autocapture.current_client()
     if client is None:
         return await wrapped(*args, **kwargs)
-    request = call_safely("request start", _open, client, app, scope)
+    try:
+        request = _open(client, app, scope)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+        request = None
     if request is None:
         scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
         return await wrapped(*args, **kwargs)
@@ -116,34 +122,51 @@ async def _capture_app(wrapped: Callable[..., Any], app: Any, args: Any, kwargs:
 
 def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:
     captured = _app_capture(app)
-    snapshot = dict(scope)
+    root_path = scope.get("root_path", "")
     fallback = request.route_for
 
     def route_for(inner: Any) -> str | None:
-        return captured.route_for(inner, snapshot) or fallback(inner)
+        return captured.route_for(inner, root_path) or fallback(inner)
 
     request.route_for = route_for
     request.owner = "starlette"
     request.page_query = request.page_query or captured.page_query
 
 
-async def _enter_router(wrapped: Callable[..., Any], router: Any, args: Any, kwargs: Any) -> Any:
+def _enter_router(wrapped: Callable[..., Any], router: Any, args: Any, kwargs: Any) -> Any:
+    """Returns the router's own coroutine when there is nothing to change (no extra frame on
+    every request), else a coroutine that sets the request's user around it."""
     scope = args[0] if args else kwargs.get("scope")
     request = scope.get(asgi.SCOPE_KEY) if scope is not None else None
     if request is None or scope.get("type") != "http":
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
     request.inner_scope = scope  # the innermost router's: the route and the user are there
     if request.routed:
-        return await wrapped(*args, **kwargs)
+        return wrapped(*args, **kwargs)
     request.routed = True
     if request.client.settings.identify is not None:
-        await request.run_identify(_request(scope, args, kwargs))
+        return _identified(request, wrapped, scope, args, kwargs)
     token = asgi.refresh_identity(request)
-    try:
+    if token is None:
+        return wrapped(*args, **kwargs)
+    return _with_identity(token, wrapped(*args, **kwargs))
+
+
+async def _identified(
+    request: asgi.CapturedRequest, wrapped: Callable[..., Any], scope: Any, args: Any, kwargs: Any
+) -> Any:
+    await request.run_identify(_request(scope, args, kwargs))
+    token = asgi.refresh_identity(request)
+    if token is None:
         return await wrapped(*args, **kwargs)
+    return await _with_identity(token, wrapped(*args, **kwargs))
+
+
+async def _with_identity(token: Any, routing: Any) -> Any:
+    try:
+        return await routing
     finally:
-        if token is not None:
-            pop_identity(token)
+        pop_identity(token)
 
 
 def _request(scope: Any, args: Any, kwargs: Any) -> Any:

@@ -74,9 +74,10 @@ class RouteTemplates:
         self._ambiguous: set[int] = set()
         self._indexed: tuple[int, int] | None = None  # the routes list indexed: (id, length)
 
-    def template(self, scope: Any, matched_route: Any) -> str | None:
-        """The template of the request ``scope`` (as it entered the app), or None when no route
-        of this app handles it. ``matched_route`` is what the router left in ``scope["route"]``."""
+    def template(self, scope: Any, matched_route: Any, root_path: str) -> str | None:
+        """The template of the request in ``scope``, or None when no route of this app handles
+        it. ``matched_route`` is what the router left in ``scope["route"]``; ``root_path`` the
+        scope's root path when the request entered the app (mounts extend it as they route)."""
         app = self._app()
         if app is None:
             return None
@@ -90,7 +91,10 @@ class RouteTemplates:
             found = self._index.get(key)
             if found is not None and found[0] is matched_route and key not in self._ambiguous:
                 return found[1] or None
-        matched = self._match(routes, scope, "", 0)
+        entered = dict(scope)
+        entered["root_path"] = root_path
+        entered["path_params"] = {}
+        matched = self._match(routes, entered, "", 0)
         return matched or None
 
     def _reindex(self, routes: list[Any]) -> None:
