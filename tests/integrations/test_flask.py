@@ -457,3 +457,22 @@ def test_api_calls(server: StrictServer, configure: Configure) -> None:
     ]
     assert all(0 <= c["Duration"] < 60_000 for c in calls)
     assert len(server.events("Screen View")) == 1
+
+
+def test_importing_the_integration_before_flask_still_attaches(server: StrictServer, tmp_path: Path) -> None:
+    """``import usageanalytics_flask`` (as an app using its extension does) before Flask itself:
+    the import hook then fires while the integration is still being imported."""
+    script = """
+import usageanalytics as ua
+ua.configure(customer_account_id="acct-1", collect_device_attributes=False)
+import usageanalytics_flask  # before flask
+import flask
+
+app = flask.Flask("site")
+app.get("/")(lambda: "<p>hi</p>")
+assert app.test_client().get("/").status_code == 200
+assert ua.shutdown(timeout=30)
+"""
+    done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
+    assert "failed" not in done.stderr, done.stderr
+    assert [name for _, name in screen_views(server)] == ["/"]
