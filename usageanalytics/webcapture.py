@@ -154,7 +154,7 @@ class Visit:
     new_visitor: bool
     redirects: int
     source_ip: str | None
-    secure: bool
+    secure: bool | Callable[[], bool]  # or how to find out, asked only when setting a cookie
     token: Token[Identity | None] | None = None
     visit_token: Token[Visit | None] | None = None
     request: Any = None  # the framework's request object, for the integration's own use
@@ -163,6 +163,12 @@ class Visit:
     logged_out: bool = False  # set by a logout during the request
     extra: Any = None  # the integration's own per-request state
     base: Identity | None = None  # the identity opened at the start
+
+    def is_secure(self) -> bool:
+        secure = self.secure
+        if not isinstance(secure, bool):
+            secure = self.secure = bool(secure())
+        return secure
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
@@ -225,7 +231,10 @@ def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
 
 
 def start_visit(
-    cookie_header: str | None, source_ip: str | None, secure: bool, user_hint: str | None = None
+    cookie_header: str | None,
+    source_ip: str | None,
+    secure: bool | Callable[[], bool],
+    user_hint: str | None = None,
 ) -> Visit:
     """Read the visitor's cookies from the request's Cookie header; open its identity scope."""
     started = time.perf_counter()
@@ -399,7 +408,7 @@ def set_cookies(visit: Visit, response: Any, cookies: list[tuple[str, str, int]]
     for name, value, max_age in cookies:
         if max_age:
             response.set_cookie(
-                name, value, max_age=max_age, secure=visit.secure, httponly=True, samesite="Lax"
+                name, value, max_age=max_age, secure=visit.is_secure(), httponly=True, samesite="Lax"
             )
         else:
             response.delete_cookie(name, samesite="Lax")
@@ -409,7 +418,7 @@ def cookie_header(visit: Visit, name: str, value: str, max_age: int) -> bytes:
     """A ``Set-Cookie`` header value for ASGI responses, as Werkzeug and Django write it."""
     if not max_age:
         return f"{name}=; Max-Age=0; Path=/; SameSite=Lax".encode("latin-1")
-    secure = "; Secure" if visit.secure else ""
+    secure = "; Secure" if visit.is_secure() else ""
     return f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
 
 

@@ -45,6 +45,8 @@ _SIGNAL_UID = "usageanalytics.auto_capture"
 _REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
 _ASK = object()  # identify(request) not called yet
 _settings_cache: dict[str, Any] = {}
+_django_settings: Any = None  # django.conf.settings, imported once
+_lazy: tuple[Any, Any] | None = None  # django.utils.functional's LazyObject and empty
 
 
 def install(base_module: ModuleType) -> None:
@@ -65,12 +67,25 @@ def uninstall() -> None:
 
 
 def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+    if autocapture.current_client() is None:
+        return wrapped(*args, **kwargs)
     request = args[0] if args else kwargs.get("request")
-    return web.around_request(
-        lambda: wrapped(*args, **kwargs),
-        lambda: _start(request),
-        lambda visit, response: _finish(request, visit, response, _ASK),
-    )
+    try:
+        visit = _start(request)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+        visit = None
+    if visit is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    finally:
+        web.close_scope(visit)
+    try:
+        _finish(request, visit, response, _ASK)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+    return response
 
 
 async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
@@ -102,9 +117,8 @@ def _start(request: Any) -> web.Visit | None:
         return None
     if _auth_signals is None and "django.contrib.auth" in sys.modules:
         _watch_logins()
-    return web.start_visit(
-        request.META.get("HTTP_COOKIE"), request.META.get("REMOTE_ADDR"), request.is_secure()
-    )
+    meta = request.META
+    return web.start_visit(meta.get("HTTP_COOKIE"), meta.get("REMOTE_ADDR"), request.is_secure)
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
@@ -157,8 +171,12 @@ def _screen_name(request: Any) -> str | None:
 
 def _user_id(request: Any) -> str | None:
     """The request's user if something already loaded it; never evaluates ``request.user``."""
-    from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
+    global _lazy
+    if _lazy is None:
+        from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
 
+        _lazy = (LazyObject, empty)
+    LazyObject, empty = _lazy
     state = request.__dict__
     user = state.get("user")
     if isinstance(user, LazyObject):
@@ -187,8 +205,12 @@ def _setting(name: str) -> Any:
 def _settings() -> tuple[Any, dict[str, Any]]:
     """Django's settings object and a cache that lasts while they stay the same object
     (``override_settings`` swaps it), so a request reads no setting Django lacks twice."""
-    from django.conf import settings  # type: ignore[import-untyped]
+    global _django_settings
+    settings = _django_settings
+    if settings is None:
+        from django import conf  # type: ignore[import-untyped]
 
+        settings = _django_settings = conf.settings
     holder = settings._wrapped
     if _settings_cache.get("holder") is not holder:
         _settings_cache.clear()

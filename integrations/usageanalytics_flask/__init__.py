@@ -150,21 +150,22 @@ def _start(app: Any) -> web.Visit | None:
     if state.flask_login and _login_signals is None:
         _watch_logins()
     environ = request.environ
+    session = _session_proxy._get_current_object()
     visit = web.start_visit(
         environ.get("HTTP_COOKIE"),
         environ.get("REMOTE_ADDR"),
         environ.get("wsgi.url_scheme") == "https",
-        _session_user_id(state.flask_login),
+        _session_user_id(session, state.flask_login),
     )
     visit.request = request
-    visit.extra = state
+    visit.extra = (state, session)
     return visit
 
 
 def _finish(app: Any, visit: web.Visit, response: Any) -> None:
     request = visit.request
-    state: _AppState = visit.extra
-    session_user = _session_user_id(state.flask_login)
+    state, session = visit.extra
+    session_user = _session_user_id(session, state.flask_login)
     if session_user is not None:
         if visit.user_id is None and visit.logged_in_as is None:
             web.login_seen(visit, session_user)
@@ -176,7 +177,18 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
     cookies = web.cookies_for(visit, page, status)
     if cookies:
         web.set_cookies(visit, response, cookies)
+    _report(visit, request, state, session, session_user, page, status)
 
+
+def _report(
+    visit: web.Visit,
+    request: Any,
+    state: _AppState,
+    session: Any,
+    session_user: str | None,
+    page: bool,
+    status: int,
+) -> None:
     def route() -> str | None:
         rule = request.url_rule
         return web.route_screen_name(rule.rule) if rule is not None else None
@@ -187,13 +199,13 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
             client = autocapture.current_client()
             identify = client.settings.identify if client is not None else None
         identified = call_safely("identify(request)", identify, request) if identify else None
-        return web.final_identity(visit, identified, _user_id(state.flask_login, session_user))
+        return web.final_identity(visit, identified, _user_id(session, state.flask_login, session_user))
 
     web.report(
         autocapture.current_client(),
         visit,
         page=page,
-        method=method,
+        method=request.method,
         status=status,
         route=route,
         url=lambda: web.page_url(
@@ -210,50 +222,39 @@ def _failed(visit: web.Visit) -> None:
     client = autocapture.current_client()
     if client is None or not client.settings.capture_api_calls:
         return
-    request, state = visit.request, visit.extra
-    session_user = _session_user_id(state.flask_login)
-    web.report(
-        client,
-        visit,
-        page=False,
-        method=request.method,
-        status=500,
-        route=lambda: web.route_screen_name(request.url_rule.rule) if request.url_rule is not None else None,
-        url=request.path,
-        identity=lambda: web.final_identity(visit, None, _user_id(state.flask_login, session_user)),
-    )
+    state, session = visit.extra
+    _report(visit, visit.request, state, session, _session_user_id(session, state.flask_login), False, 500)
 
 
-def _session_user_id(flask_login: bool) -> str | None:
+def _session_user_id(session: Any, flask_login: bool) -> str | None:
     """The user id the session holds: Flask-Login's key, else the Flask tutorial's
     ``session["user_id"]``. No user loader call, no database."""
-    data = _session_proxy._get_current_object()
-    if not isinstance(data, dict):
+    if not isinstance(session, dict):
         return None
     # dict.get, not session.get: reading through the session would mark it accessed (Vary: Cookie).
-    value = dict.get(data, "_user_id") if flask_login else None
+    value = dict.get(session, "_user_id") if flask_login else None
     if value is None:
-        value = dict.get(data, "user_id")
+        value = dict.get(session, "user_id")
     if value is None or value == "" or isinstance(value, bool):
         return None
     return str(value)
 
 
-def _user_id(flask_login: bool, session_user: str | None) -> str | None:
+def _user_id(session: Any, flask_login: bool, session_user: str | None) -> str | None:
     """The request's user at its end, in the documented order, after ``identify``:
     Flask-Login (its session key, else a user a request loader already loaded), ``g.user``,
     ``session["user_id"]``."""
+    g = _g._get_current_object()
     if flask_login:
-        data = _session_proxy._get_current_object()
-        value = dict.get(data, "_user_id") if isinstance(data, dict) else None
+        value = dict.get(session, "_user_id") if isinstance(session, dict) else None
         if value:
             return str(value)
-        user = _g.get("_login_user")
+        user = g.get("_login_user")
         if user is not None and getattr(user, "is_authenticated", False):
             loaded = user.get_id()
             if loaded:
                 return str(loaded)
-    found = web.user_id_of(_g.get("user"))
+    found = web.user_id_of(g.get("user"))
     if found is not None:
         return found
     return session_user
