@@ -36,7 +36,7 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from . import autocapture, wire
-from .context import Identity, pop_identity, push_identity
+from .context import Identity, current_identity, pop_identity, push_identity
 from .patching import call_safely
 
 if TYPE_CHECKING:
@@ -447,7 +447,8 @@ def report(
         return
     if not isinstance(url, str):
         url = url()
-    token = push_identity(identity())
+    who = identity()
+    token = push_identity(who) if current_identity() is not who else None
     try:
         if page:
             client.log_event(wire.SCREEN_VIEW, {_SCREEN_NAME: template})
@@ -466,7 +467,8 @@ def report(
                 },
             )
     finally:
-        pop_identity(token)
+        if token is not None:
+            pop_identity(token)
 
 
 def finish_visit(
@@ -482,7 +484,7 @@ def finish_visit(
 ) -> None:
     """Set the cookies on a Werkzeug or Django ``response`` and report the request.
 
-    Call after :func:`close_scope`; ``screen_name`` and ``identity`` run only when needed.
+    ``screen_name`` and ``identity`` run only when needed.
     """
     elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
     page = is_page(method, status, content_type)

@@ -79,12 +79,14 @@ def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: 
         return wrapped(*args, **kwargs)
     try:
         response = wrapped(*args, **kwargs)
-    finally:
+    except BaseException:
         web.close_scope(visit)
+        raise
     try:
-        _finish(request, visit, response, _ASK)
+        _finish(request, visit, response, _ASK)  # still in the visit's identity scope
     except Exception:
         logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+    web.close_scope(visit)
     return response
 
 

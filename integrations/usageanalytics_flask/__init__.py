@@ -122,11 +122,11 @@ def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: A
     except BaseException:
         web.close_scope(visit)
         raise
-    web.close_scope(visit)
     try:
-        _finish(app, visit, response)
+        _finish(app, visit, response)  # still in the visit's identity scope
     except Exception:
         logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+    web.close_scope(visit)
     return response
 
 
