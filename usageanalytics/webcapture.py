@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from . import autocapture, wire
 from .context import Identity, current_identity, pop_identity, push_identity
-from .patching import call_safely
 
 if TYPE_CHECKING:
     from .client import Client
@@ -252,29 +251,6 @@ def start_visit(
     visit.token = push_identity(base)
     visit.visit_token = _current_visit.set(visit)
     return visit
-
-
-def around_request(
-    handle: Callable[[], Any],
-    start: Callable[[], Visit | None],
-    finish: Callable[[Visit, Any], None],
-) -> Any:
-    """Run a framework's synchronous request handler ``handle`` inside a captured visit.
-
-    ``start`` opens the visit (None: not captured), ``finish(visit, response)`` reports it; the
-    handler's own exceptions pass through untouched, the capture's are logged.
-    """
-    if autocapture.current_client() is None:
-        return handle()
-    visit = call_safely("request start", start)
-    if visit is None:
-        return handle()
-    try:
-        response = handle()
-    finally:
-        close_scope(visit)
-    call_safely("page capture", finish, visit, response)
-    return response
 
 
 def close_scope(visit: Visit) -> None:
