@@ -1,28 +1,29 @@
 """What auto-capture adds to each request of a Flask, Django or FastAPI app.
 
-    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 9] [--seconds 1] [--render-ms 1]
+    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 15] [--seconds 0.5] [--render-ms 1]
 
 The same hello-world page (an HTML response that takes ``--render-ms`` of CPU to render) is
-served through the framework's WSGI or ASGI callable, in this process, with auto-capture off and
-on in alternating rounds; requests per second are compared within the run, so the figure is a
-ratio on one machine at one moment (the median of the rounds). "On" does everything a real
-deployment does per page: a visitor cookie from a pool of 100 returning visitors, a Screen View
-and a page load queued, written to disk and sent in batches to a receiver in another process.
-A third mode, "hooks only", stubs the client's tracking call to show the integration's own
-share. Rates are requests per second of the process's CPU time (the serving thread and the
-SDK's writer and sender threads together), and the page renders for ``--render-ms`` of CPU
-time: other processes on a shared machine then change the figures less than wall-clock rates
-would (``--clock wall`` measures elapsed time instead, where the SDK's background threads run
-on another core beside the request). Before each round the previous round's records are all
-delivered, so its background work is not counted in the next. A last table serves a JSON
-endpoint (no render time) with ``capture_api_calls`` off and on: the difference is what one
-"API Call" event costs a request.
+served through the framework's WSGI or ASGI callable, in this process, with auto-capture off,
+on, and "hooks only" (the client's tracking call stubbed: the integration's own share), in
+rounds whose order rotates; one client throughout, the integration's patches removed and added
+again between rounds. "On" does everything a real deployment does per page: a visitor cookie
+from a pool of 100 returning visitors, a Screen View and a page load queued, written to disk
+and sent in batches to a receiver in another process.
+
+Costs are CPU time, so other processes on a shared machine blur them less than wall-clock rates
+would. The request thread's CPU per page gives the rates (median of the rounds) and what
+auto-capture adds to each request; the SDK's writer and sender threads' CPU, over the whole run
+and the final flush, divided by the pages captured, is the background cost per page. "Total"
+adds both, as a share of the page's own cost: what a server whose cores are all busy would
+lose. A last table serves a JSON endpoint (no render time) with ``capture_api_calls`` off and
+on: the difference is what one "API Call" event costs a request.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import io
 import os
 import statistics
@@ -31,7 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import usageanalytics as ua
 from usageanalytics.client import Client
@@ -56,14 +57,20 @@ server.serve_forever()
 """
 
 VISITORS = [f"{n:032x}" for n in range(1, 101)]
-CLOCK: list[Callable[[], float]] = [time.process_time]  # --clock wall: time.perf_counter
+
+
+class Sample(NamedTuple):
+    """One round: pages served, and the CPU seconds of the request thread and of the process."""
+
+    pages: int
+    thread: float
+    process: float
 
 
 def render(milliseconds: float) -> str:
-    """Spend ``milliseconds`` of CPU (or of wall time, with ``--clock wall``), as a template would."""
-    clock = time.thread_time if CLOCK[0] is time.process_time else time.perf_counter
-    end = clock() + milliseconds / 1000.0
-    while clock() < end:
+    """Spend ``milliseconds`` of CPU, as a template would."""
+    end = time.thread_time() + milliseconds / 1000.0
+    while time.thread_time() < end:
         pass
     return "<!doctype html><h1>Hello, world</h1>"
 
@@ -153,7 +160,7 @@ def environ(visitor: str, path: str = "/hello/world") -> dict[str, Any]:
     }
 
 
-def asgi_requests_per_second(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> float:
+def serve_asgi(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> Sample:
     """Drive an ASGI app as a server would, one request after another on one event loop."""
     statuses: list[int] = []
 
@@ -181,148 +188,169 @@ def asgi_requests_per_second(app: Callable[..., Any], seconds: float, path: str 
             "state": {},
         }
 
-    async def run() -> float:
+    async def run() -> Sample:
         count = 0
-        started = CLOCK[0]()
+        thread, process = time.thread_time(), time.process_time()
         deadline = time.perf_counter() + seconds
         while time.perf_counter() < deadline:
             for visitor in VISITORS:
                 await app(scope(visitor), receive, send)
             count += len(VISITORS)
-        return count / (CLOCK[0]() - started)
+        return Sample(count, time.thread_time() - thread, time.process_time() - process)
 
-    rate = asyncio.run(run())
+    sample = asyncio.run(run())
     assert all(status == 200 for status in statuses), set(statuses)
-    return rate
+    return sample
 
 
-def requests_per_second(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> float:
+def serve_wsgi(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> Sample:
     statuses: list[str] = []
 
     def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         statuses.append(status)
 
     count = 0
-    started = CLOCK[0]()
+    thread, process = time.thread_time(), time.process_time()
     deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
         for visitor in VISITORS:
             for _ in app(environ(visitor, path), start_response):
                 pass
         count += len(VISITORS)
-    elapsed = CLOCK[0]() - started
+    sample = Sample(count, time.thread_time() - thread, time.process_time() - process)
     assert all(status.startswith("200") for status in statuses), set(statuses)
-    return count / elapsed
+    return sample
 
 
 MODES = ("off", "on", "hooks only")
 
 
-def configure(endpoint: str, data: str, **options: Any) -> None:
-    ua.configure(
-        "benchmark",
-        api_key="benchmark",
-        endpoint=endpoint,
-        data_dir=data,
-        customer_account_id="acct",
-        collect_device_attributes=False,
-        **options,
-    )
+def attach(framework: str, on: bool) -> None:
+    """Auto-capture on or off for ``framework`` without a new client: its patches added or
+    removed, as ``configure(auto_capture=...)`` would, but cheap enough to switch every round."""
+    import importlib
+
+    integration, watched = {
+        "Flask": ("usageanalytics_flask", "flask"),
+        "Django": ("usageanalytics_django", "django.core.handlers.base"),
+        "FastAPI": ("usageanalytics_starlette", "starlette.applications"),
+    }[framework]
+    module = importlib.import_module(integration)
+    if on:
+        module.install(importlib.import_module(watched))
+    else:
+        module.uninstall()
 
 
 def measure(
-    name: str,
-    app: Callable[..., Any],
-    rate: Callable[..., float],
-    args: argparse.Namespace,
-    endpoint: str,
-    data: str,
+    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
 ) -> None:
-    rates: dict[str, list[float]] = {mode: [] for mode in MODES}
-    rate(app, 0.3)  # warm up
+    samples: dict[str, list[Sample]] = {mode: [] for mode in MODES}
+    serve(app, 0.3)  # warm up
     log_event = Client.log_event
-    for _ in range(args.rounds):
-        for mode in MODES:
-            # Nothing of the last round left to send: its background work must not count here.
-            assert ua.flush(timeout=60), "the receiver did not get everything"
-            configure(endpoint, data, auto_capture=mode != "off")
-            if mode == "hooks only":
-                Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
-            try:
-                rates[mode].append(rate(app, args.seconds))
-            finally:
-                Client.log_event = log_event  # type: ignore[method-assign]
+    background = 0.0  # CPU of the SDK's threads: all of it due to the "on" rounds' records
+    try:
+        for round_ in range(args.rounds):
+            shift = round_ % len(MODES)
+            for mode in MODES[shift:] + MODES[:shift]:
+                attach(name, mode != "off")
+                if mode == "hooks only":
+                    Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
+                try:
+                    sample = serve(app, args.seconds)
+                finally:
+                    Client.log_event = log_event  # type: ignore[method-assign]
+                samples[mode].append(sample)
+                background += sample.process - sample.thread
+    finally:
+        attach(name, True)
+    started = time.process_time()
     assert ua.flush(timeout=60), "the receiver did not get everything"
-    off, on, hooks = (statistics.median(rates[mode]) for mode in MODES)
+    background += time.process_time() - started
+    off, on, hooks = (statistics.median(s.thread / s.pages for s in samples[mode]) for mode in MODES)
+    per_page = background / sum(s.pages for s in samples["on"])
     print(
-        f"| {name:7} | {args.render_ms:4.1f} ms | {off:9,.0f} | {on:9,.0f} | {(1 - on / off) * 100:6.2f} % | "
-        f"{(1 / on - 1 / off) * 1e6:6.1f} µs | {(1 / hooks - 1 / off) * 1e6:6.1f} µs |",
+        f"| {name:7} | {args.render_ms:4.1f} ms | {1 / off:9,.0f} | {1 / on:9,.0f} | "
+        f"{(on - off) / off * 100:5.2f} % | {(on - off) * 1e6:5.1f} µs | {(hooks - off) * 1e6:5.1f} µs | "
+        f"{per_page * 1e6:5.1f} µs | {(on - off + per_page) / off * 100:5.2f} % |",
         flush=True,
     )
 
 
 def measure_api_calls(
-    name: str,
-    app: Callable[..., Any],
-    rate: Callable[..., float],
-    args: argparse.Namespace,
-    endpoint: str,
-    data: str,
+    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
 ) -> None:
-    rates: dict[bool, list[float]] = {False: [], True: []}
-    rate(app, 0.3, "/api/hello/world")
-    for _ in range(args.rounds):
-        for capture in (False, True):
-            assert ua.flush(timeout=60), "the receiver did not get everything"
-            configure(endpoint, data, capture_api_calls=capture)
-            rates[capture].append(rate(app, args.seconds, "/api/hello/world"))
+    client = ua.get_client()
+    assert client is not None
+    settings = {flag: dataclasses.replace(client.settings, capture_api_calls=flag) for flag in (False, True)}
+    samples: dict[bool, list[Sample]] = {False: [], True: []}
+    serve(app, 0.3, "/api/hello/world")
+    background = 0.0
+    for round_ in range(args.rounds):
+        for capture in (False, True) if round_ % 2 else (True, False):
+            client.settings = settings[capture]
+            sample = serve(app, args.seconds, "/api/hello/world")
+            samples[capture].append(sample)
+            background += sample.process - sample.thread
+    started = time.process_time()
     assert ua.flush(timeout=60), "the receiver did not get everything"
-    off, on = statistics.median(rates[False]), statistics.median(rates[True])
-    print(f"| {name:7} | {off:9,.0f} | {on:9,.0f} | {(1 / on - 1 / off) * 1e6:6.1f} µs |", flush=True)
+    background += time.process_time() - started
+    client.settings = settings[False]
+    off, on = (statistics.median(s.thread / s.pages for s in samples[flag]) for flag in (False, True))
+    per_call = background / sum(s.pages for s in samples[True])
+    print(
+        f"| {name:7} | {1 / off:9,.0f} | {1 / on:9,.0f} | {(on - off) * 1e6:5.1f} µs | "
+        f"{per_call * 1e6:5.1f} µs |",
+        flush=True,
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=9)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per round and mode")
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--seconds", type=float, default=0.5, help="per round and mode")
     parser.add_argument("--render-ms", type=float, default=1.0)
     parser.add_argument("--only", choices=["flask", "django", "fastapi", "api"], action="append")
-    parser.add_argument(
-        "--clock",
-        choices=["cpu", "wall"],
-        default="cpu",
-        help="cpu: the process's CPU time, background threads included (the default); wall: "
-        "elapsed time, where the SDK's threads run beside the request on another core",
-    )
     args = parser.parse_args()
-    CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     only = set(args.only or ["flask", "django", "fastapi", "api"])
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
         endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
         with tempfile.TemporaryDirectory() as data:
-            print(
-                f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; median of {args.rounds} rounds; "
-                f"{args.clock} time; load average {os.getloadavg()[0]:.1f}"
+            ua.configure(
+                "benchmark",
+                api_key="benchmark",
+                endpoint=endpoint,
+                data_dir=data,
+                customer_account_id="acct",
+                collect_device_attributes=False,
             )
-            print("| app     | render  | off req/s | on req/s  | overhead | added/req | hooks only/req |")
-            print("|---------|---------|-----------|-----------|----------|-----------|----------------|")
+            print(
+                f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
+                f"{os.getloadavg()[0]:.1f}; median of {args.rounds} rounds of {args.seconds} s; CPU time"
+            )
+            print(
+                "| app     | render  | off req/s | on req/s  | request | added/req | hooks only/req "
+                "| SDK threads/page | total |"
+            )
+            print(
+                "|---------|---------|-----------|-----------|---------|-----------|----------------"
+                "|------------------|-------|"
+            )
             if "flask" in only:
-                measure("Flask", flask_app(args.render_ms), requests_per_second, args, endpoint, data)
+                measure("Flask", flask_app(args.render_ms), serve_wsgi, args)
             if "django" in only:
-                measure("Django", django_app(args.render_ms), requests_per_second, args, endpoint, data)
+                measure("Django", django_app(args.render_ms), serve_wsgi, args)
             if "fastapi" in only:
-                measure(
-                    "FastAPI", fastapi_app(args.render_ms), asgi_requests_per_second, args, endpoint, data
-                )
+                measure("FastAPI", fastapi_app(args.render_ms), serve_asgi, args)
             if "api" in only:
                 print()
-                print("JSON endpoint, capture_api_calls off and on (an API Call event per request)")
-                print("| app     | off req/s | on req/s  | API Call/req |")
-                print("|---------|-----------|-----------|--------------|")
-                measure_api_calls("Flask", flask_api_app(), requests_per_second, args, endpoint, data)
-                measure_api_calls("FastAPI", fastapi_app(0), asgi_requests_per_second, args, endpoint, data)
+                print("JSON endpoint, capture_api_calls off and on (one API Call event per request)")
+                print("| app     | off req/s | on req/s  | added/req | SDK threads/call |")
+                print("|---------|-----------|-----------|-----------|------------------|")
+                measure_api_calls("Flask", flask_api_app(), serve_wsgi, args)
+                measure_api_calls("FastAPI", fastapi_app(0), serve_asgi, args)
             ua.shutdown(timeout=30)
     finally:
         receiver.terminate()
