@@ -265,7 +265,7 @@ def measure(
     finally:
         attach(name, True)
     started = time.process_time()
-    assert ua.flush(timeout=60), "the receiver did not get everything"
+    assert ua.flush(timeout=600), "the receiver did not get everything"
     background += time.process_time() - started
     off, on, hooks = (statistics.median(s.thread / s.pages for s in samples[mode]) for mode in MODES)
     per_page = background / sum(s.pages for s in samples["on"])
@@ -293,7 +293,7 @@ def measure_api_calls(
             samples[capture].append(sample)
             background += sample.process - sample.thread
     started = time.process_time()
-    assert ua.flush(timeout=60), "the receiver did not get everything"
+    assert ua.flush(timeout=600), "the receiver did not get everything"
     background += time.process_time() - started
     client.settings = settings[False]
     off, on = (statistics.median(s.thread / s.pages for s in samples[flag]) for flag in (False, True))

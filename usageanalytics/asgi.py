@@ -161,7 +161,12 @@ class CapturedRequest:
     def resolve_route(self) -> str | None:
         route = self.route
         if route is False:
-            route = self.route = call_safely("route lookup", self.route_for, self.inner_scope)
+            try:
+                route = self.route_for(self.inner_scope)
+            except Exception:
+                logger.exception("usageanalytics: auto-capture route lookup failed; the app is unaffected")
+                route = None
+            self.route = route
         return route if isinstance(route, str) else None
 
     async def run_identify(self, request: Any) -> None:

@@ -10,6 +10,7 @@ background tasks are attributed to them.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from types import ModuleType
@@ -60,8 +61,8 @@ def _state_values(app: Any) -> dict[str, Any]:
 def install(applications: ModuleType) -> None:
     from starlette.routing import Router
 
-    _patcher.wrap(applications.Starlette, "__call__", _capture_app)
-    _patcher.wrap(Router, "__call__", _enter_router)
+    _patcher.replace(applications.Starlette, "__call__", _app_call)
+    _patcher.replace(Router, "__call__", _router_call)
 
 
 def uninstall() -> None:
@@ -90,34 +91,37 @@ def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
     return request
 
 
-async def _capture_app(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
-    scope = args[0] if args else kwargs.get("scope")
-    if scope is None or scope.get("type") != "http":
-        return await wrapped(*args, **kwargs)  # websockets and lifespan: untouched
-    if asgi.SCOPE_KEY in scope:
-        # A mounted app, or an app inside the generic middleware: captured (or excluded)
-        # already. Starlette knows its routes better than the middleware's guess.
-        outer = scope[asgi.SCOPE_KEY]
-        if outer is not None and outer.owner != "starlette":
-            call_safely("route lookup", _adopt, outer, app, scope)
-        return await wrapped(*args, **kwargs)
-    client = autocapture.current_client()
-    if client is None:
-        return await wrapped(*args, **kwargs)
-    try:
-        request = _open(client, app, scope)
-    except Exception:
-        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
-        request = None
-    if request is None:
-        scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
-        return await wrapped(*args, **kwargs)
-    receive = args[1] if len(args) > 1 else kwargs["receive"]
-    send = args[2] if len(args) > 2 else kwargs["send"]
-    try:
-        return await wrapped(scope, receive, request.wrap_send(send))
-    finally:
-        web.close_scope(request.visit)
+def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Starlette.__call__``, capturing: a coroutine function still (servers check that)."""
+
+    @functools.wraps(original)
+    async def __call__(app: Any, scope: Any, receive: Any, send: Any) -> None:
+        if not _patcher.active or scope["type"] != "http":
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        if asgi.SCOPE_KEY in scope:
+            # A mounted app, or an app inside the generic middleware: captured (or excluded)
+            # already. Starlette knows its routes better than the middleware's guess.
+            outer = scope[asgi.SCOPE_KEY]
+            if outer is not None and outer.owner != "starlette":
+                call_safely("route lookup", _adopt, outer, app, scope)
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        client = autocapture.current_client()
+        if client is None:
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        try:
+            request = _open(client, app, scope)
+        except Exception:
+            logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+            request = None
+        if request is None:
+            scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        try:
+            await original(app, scope, receive, request.wrap_send(send))
+        finally:
+            web.close_scope(request.visit)
+
+    return __call__
 
 
 def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:
@@ -133,33 +137,44 @@ def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:
     request.page_query = request.page_query or captured.page_query
 
 
-def _enter_router(wrapped: Callable[..., Any], router: Any, args: Any, kwargs: Any) -> Any:
-    """Returns the router's own coroutine when there is nothing to change (no extra frame on
-    every request), else a coroutine that sets the request's user around it."""
-    scope = args[0] if args else kwargs.get("scope")
-    request = scope.get(asgi.SCOPE_KEY) if scope is not None else None
-    if request is None or scope.get("type") != "http":
-        return wrapped(*args, **kwargs)
-    request.inner_scope = scope  # the innermost router's: the route and the user are there
-    if request.routed:
-        return wrapped(*args, **kwargs)
-    request.routed = True
-    if request.client.settings.identify is not None:
-        return _identified(request, wrapped, scope, args, kwargs)
-    token = asgi.refresh_identity(request)
-    if token is None:
-        return wrapped(*args, **kwargs)
-    return _with_identity(token, wrapped(*args, **kwargs))
+def _router_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Router.__call__``: returns the router's own coroutine when there is nothing to change
+    (no extra frame on every request), else one that sets the request's user around it."""
+
+    @functools.wraps(original)
+    def __call__(router: Any, scope: Any, receive: Any, send: Any) -> Any:
+        request = scope.get(asgi.SCOPE_KEY) if _patcher.active else None
+        if request is None or scope["type"] != "http":
+            return original(router, scope, receive, send)
+        request.inner_scope = scope  # the innermost router's: the route and the user are there
+        if request.routed:
+            return original(router, scope, receive, send)
+        request.routed = True
+        if request.client.settings.identify is not None:
+            return _identified(request, original, router, scope, receive, send)
+        token = asgi.refresh_identity(request)
+        if token is None:
+            return original(router, scope, receive, send)
+        return _with_identity(token, original(router, scope, receive, send))
+
+    return __call__
 
 
 async def _identified(
-    request: asgi.CapturedRequest, wrapped: Callable[..., Any], scope: Any, args: Any, kwargs: Any
+    request: asgi.CapturedRequest,
+    original: Callable[..., Any],
+    router: Any,
+    scope: Any,
+    receive: Any,
+    send: Any,
 ) -> Any:
-    await request.run_identify(_request(scope, args, kwargs))
+    from starlette.requests import Request
+
+    await request.run_identify(Request(scope, receive))
     token = asgi.refresh_identity(request)
     if token is None:
-        return await wrapped(*args, **kwargs)
-    return await _with_identity(token, wrapped(*args, **kwargs))
+        return await original(router, scope, receive, send)
+    return await _with_identity(token, original(router, scope, receive, send))
 
 
 async def _with_identity(token: Any, routing: Any) -> Any:
@@ -167,10 +182,3 @@ async def _with_identity(token: Any, routing: Any) -> Any:
         return await routing
     finally:
         pop_identity(token)
-
-
-def _request(scope: Any, args: Any, kwargs: Any) -> Any:
-    from starlette.requests import Request
-
-    receive = args[1] if len(args) > 1 else kwargs.get("receive")
-    return Request(scope, receive) if receive is not None else Request(scope)
