@@ -3,8 +3,9 @@
     python examples/qt_app.py            # PySide6; add --pyqt6 for PyQt6
     python examples/qt_app.py --demo     # clicks through by itself, then quits (works offscreen)
 
-Windows, dialogs, message boxes and the tabs you switch to are "Screen View"s, button clicks are
-"Tap"s, and the session runs from start to quit. Reports to the local collector
+Windows, dialogs, message boxes and the tabs you switch to are "Screen View"s; button clicks and
+the menu items, toolbar buttons and shortcuts you use are "Tap"s ("New Message" from File > New
+Message..., the toolbar or Ctrl+N); the session runs while the app is in front. Reports to the local collector
 (``usageanalytics collector``, http://127.0.0.1:8787) unless ``USAGEANALYTICS_ENDPOINT`` and
 ``USAGEANALYTICS_API_KEY`` say otherwise.
 """
@@ -26,6 +27,7 @@ ua.configure(
 
 BINDING = "PyQt6" if "--pyqt6" in sys.argv else "PySide6"
 QtCore = importlib.import_module(f"{BINDING}.QtCore")
+QtGui = importlib.import_module(f"{BINDING}.QtGui")
 QtWidgets = importlib.import_module(f"{BINDING}.QtWidgets")
 
 
@@ -49,6 +51,11 @@ class MailWindow(QtWidgets.QMainWindow):  # type: ignore[misc, name-defined]
         self.tabs = QtWidgets.QTabWidget()
         for folder in ("Inbox", "Archive", "Spam"):
             self.tabs.addTab(QtWidgets.QTableView(), folder)  # screens "Inbox", "Archive", "Spam"
+        self.new_message = QtGui.QAction("&New Message...", self)
+        self.new_message.setShortcut(QtGui.QKeySequence.StandardKey.New)
+        self.new_message.triggered.connect(lambda: ComposeDialog(self).exec())
+        self.menuBar().addMenu("&File").addAction(self.new_message)  # a Tap "New Message"
+        self.addToolBar("Mail").addAction(self.new_message)  # the same action, the same Tap
         self.compose = QtWidgets.QPushButton("&Compose")
         self.compose.clicked.connect(lambda: ComposeDialog(self).exec())
         self.delete = QtWidgets.QPushButton("&Delete")
@@ -65,7 +72,9 @@ class MailWindow(QtWidgets.QMainWindow):  # type: ignore[misc, name-defined]
 
 def demo(app: QtWidgets.QApplication, window: MailWindow) -> None:  # type: ignore[name-defined]
     """Click through the app as a person would, answering each dialog, then quit."""
+    test = importlib.import_module(f"{BINDING}.QtTest").QTest
     steps = [
+        lambda: test.keyClick(window, QtCore.Qt.Key.Key_N, QtCore.Qt.KeyboardModifier.ControlModifier),
         lambda: window.tabs.setCurrentIndex(1),
         lambda: window.tabs.setCurrentIndex(2),
         window.compose.click,

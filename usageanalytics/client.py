@@ -587,6 +587,29 @@ class Client:
         if self._live():
             self._sessions.end(self._current_actor().session_key)
 
+    # -- the app in front or not (desktop integrations) --------------------------------------------
+    # One self-contained block (issue 9): the Qt integration calls it on
+    # QGuiApplication.applicationStateChanged; apps on other GUI toolkits may call it too.
+
+    def set_app_active(self, active: bool | None) -> None:
+        """Tell the client whether the app is in front, as the mobile SDKs follow foreground.
+
+        ``True`` (the app has the active window): the session starts if needed and never times
+        out meanwhile, however long nothing is logged. ``False``: the session ends
+        ``session_timeout`` seconds later, its end time the moment the app went inactive, unless
+        the app is active again first (then it goes on). ``None``: back to plain inactivity.
+        """
+        if not self._live():
+            return
+        try:
+            actor = self._current_actor()
+            if not actor.session_id:  # a context that manages its own sessions is left alone
+                self._sessions.set_foreground(actor.session_key, actor, active, time.time())
+        except Exception:
+            logger.exception("usageanalytics: set_app_active failed")
+
+    # -----------------------------------------------------------------------------------------------
+
     @property
     def session_id(self) -> str | None:
         """The current actor's session id, if a session is active."""

@@ -4,6 +4,10 @@ An actor is the process-wide user of a desktop or command-line app, or one visit
 (keyed by their guest id). A session starts with the actor's first tracked activity and ends after
 ``timeout`` seconds without any (its end time is the last activity), at ``reset_user`` and at
 shutdown. The tracker is told about activity by the client and calls back to queue the events.
+
+A desktop app can also say when it is in front (:meth:`SessionTracker.set_foreground`), as the
+mobile SDKs follow foreground and background: in front, its session never times out; sent to the
+background, the session ends ``timeout`` seconds later with the moment it left as its end time.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ class Session:
     last_wall: float
     last_mono: float
     actor: Any = field(repr=False)  # whatever the client needs to address the end event
+    pinned: bool = False  # the app went to the background: activity no longer moves the end
 
 
 SessionCallback = Callable[[Session, float], None]
@@ -37,24 +42,58 @@ class SessionTracker:
         on_start: SessionCallback,
         on_end: SessionCallback,
         max_sessions: int = 50_000,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.timeout = timeout
+        self.clock = clock  # measures inactivity; tests give their own
         self._on_start = on_start
         self._on_end = on_end
         self._max = max_sessions
         self._sessions: dict[Hashable, Session] = {}
+        self._foreground: set[Hashable] = set()  # keys whose app is in front: never timed out
         self._lock = threading.Lock()
 
     def touch(self, key: Hashable, actor: Any, wall: float, mono: float | None = None) -> Session:
         """Record activity of ``key`` and return its session, starting one if needed."""
-        if mono is None:
-            mono = time.monotonic()
+        return self._activity(key, actor, wall, self.clock() if mono is None else mono, False)
+
+    def set_foreground(
+        self, key: Hashable, actor: Any, foreground: bool | None, wall: float, mono: float | None = None
+    ) -> None:
+        """Follow ``key``'s app in and out of the foreground (``None``: stop following it).
+
+        In front counts as activity (a new session if the last one timed out) and holds the
+        session however long nothing is logged. Leaving pins the session's end at ``wall``:
+        what the app logs in the background belongs to it without moving its end, and it ends
+        ``timeout`` after leaving unless the app is back in front first.
+        """
+        mono = self.clock() if mono is None else mono
+        if foreground:
+            self._activity(key, actor, wall, mono, True)
+            return
+        with self._lock:
+            self._foreground.discard(key)
+            session = self._sessions.get(key)
+            if session is None:
+                return
+            if foreground is None:
+                session.pinned = False
+            elif not session.pinned:
+                session.last_mono, session.last_wall, session.pinned = mono, wall, True
+
+    def _activity(self, key: Hashable, actor: Any, wall: float, mono: float, foreground: bool) -> Session:
         ended: Session | None = None
         with self._lock:
             session = self._sessions.get(key)
-            if session is not None and mono - session.last_mono <= self.timeout:
-                session.last_mono = mono
-                session.last_wall = wall
+            held = key in self._foreground
+            if foreground:
+                self._foreground.add(key)
+            if session is not None and (held or mono - session.last_mono <= self.timeout):
+                if foreground:
+                    session.pinned = False
+                if not session.pinned:
+                    session.last_mono = mono
+                    session.last_wall = wall
                 session.actor = actor
                 return session
             ended = session
@@ -81,9 +120,12 @@ class SessionTracker:
     def expire(self, mono: float | None = None) -> int:
         """End every session idle for longer than the timeout; returns how many ended."""
         if mono is None:
-            mono = time.monotonic()
+            mono = self.clock()
         with self._lock:
-            idle = [k for k, s in self._sessions.items() if mono - s.last_mono > self.timeout]
+            held = self._foreground
+            idle = [
+                k for k, s in self._sessions.items() if k not in held and mono - s.last_mono > self.timeout
+            ]
             ended = [self._sessions.pop(k) for k in idle]
         for session in ended:
             self._on_end(session, session.last_wall)
@@ -111,6 +153,7 @@ class SessionTracker:
         """Forget every session without ending it (a forked child: they are the parent's)."""
         with self._lock:
             self._sessions.clear()
+            self._foreground.clear()
 
     def __len__(self) -> int:
         return len(self._sessions)

@@ -1,26 +1,50 @@
-"""HTTP to SmartKarrot: Basic auth, timeouts, connection reuse, and what each answer means.
+"""HTTP to SmartKarrot: Basic auth, a total deadline per request, and what each answer means.
 
 The API key lives only inside the httpx auth object: it is never logged, never in a repr and never
 in an exception message (httpx puts the URL in its errors, and the key is not in the URL).
+
+:meth:`Transport.post` never raises: a network failure, a timeout and any answer at all (however
+slow, large, deep or malformed) come back as a :class:`Result` the sender can act on.
 """
 
 from __future__ import annotations
 
 import email.utils
 import enum
+import logging
+import math
 import time
 from dataclasses import dataclass
+from datetime import timezone
 from typing import Any
 
 import httpx
 import orjson
 
 from ._version import __version__
+from .deadline import DeadlineTransport
+from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, NotJSON, exchange, one_line, timeouts
+
+__all__ = [
+    "MAX_ANSWER_BYTES",
+    "MAX_RETRY_AFTER",
+    "Outcome",
+    "Result",
+    "Transport",
+    "classify",
+    "new_async_http_client",
+    "new_http_client",
+    "parse_retry_after",
+]
+
+logger = logging.getLogger("usageanalytics")
 
 USER_AGENT = f"usageanalytics-python/{__version__}"
 RETRY_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 AUTH_STATUSES = frozenset({401, 403})
-MAX_RETRY_AFTER = 3600.0
+# A Retry-After further away than a day is not a wait but a mistake (or an attack): ignored.
+MAX_RETRY_AFTER = 86400.0
+MAX_REASON = 300  # characters of the server's message kept in a Result's reason
 
 
 class Outcome(enum.Enum):
@@ -44,47 +68,82 @@ class Result:
 UNPROCESSED_STATUSES = frozenset({401, 403, 408, 429, 503})
 
 
-def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP date)."""
+def parse_retry_after(
+    value: str | None, now: float | None = None, *, cap: float | None = None
+) -> float | None:
+    """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date.
+
+    None when there is no sane wait in it: missing, neither a number nor a date, not finite,
+    negative, or more than :data:`MAX_RETRY_AFTER` away (the caller then backs off as for any
+    retry). A date already past is 0. ``cap`` shortens a sane wait (the sender's ``retry_cap``).
+    """
     if not value:
         return None
-    value = value.strip()
+    text = value.strip()
+    seconds: float | None
     try:
-        seconds = float(value)
+        seconds = float(text)
     except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - (now if now is not None else time.time())
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+        seconds = _seconds_until(text, time.time() if now is None else now)
+    if seconds is None or not math.isfinite(seconds) or not 0 <= seconds <= MAX_RETRY_AFTER:
+        return None
+    return seconds if cap is None else min(seconds, cap)
 
 
-def classify(response: httpx.Response) -> Result:
-    """Map an HTTP answer onto what the sender must do with the batch."""
-    status = response.status_code
+def _seconds_until(http_date: str, now: float) -> float | None:
     try:
-        payload = response.json()
-    except (ValueError, UnicodeDecodeError):
-        payload = None
-    answer = payload.get("status") if isinstance(payload, dict) else None
-    message = payload.get("message") if isinstance(payload, dict) else None
-    reason = f"HTTP {status}" + (f" {answer}" if answer else "") + (f": {message}" if message else "")
+        when = email.utils.parsedate_to_datetime(http_date)
+        if when.tzinfo is None:  # "-0000": HTTP dates are always GMT
+            when = when.replace(tzinfo=timezone.utc)
+        return max(when.timestamp() - now, 0.0)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def _text(value: Any, limit: int) -> str | None:
+    """A string from the server, on one line and cut to ``limit``; None for anything else."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return one_line(value, limit)
+
+
+def classify(answer: Answer | httpx.Response) -> Result:
+    """Map an HTTP answer onto what the sender must do with the batch; never raises.
+
+    A 2xx counts only with a JSON ``{"status": "SUCCESS"}``: a body that is not JSON (invalid
+    UTF-8, nested deeper than 64 levels, cut at :data:`MAX_ANSWER_BYTES`), or JSON of another
+    shape, leaves the records unacknowledged (RETRY). A 4xx is REJECTED and a 5xx RETRY whatever
+    its body. An ``httpx.Response`` must have been read already.
+    """
+    if isinstance(answer, httpx.Response):
+        answer = Answer.of(answer)
+    status = answer.status_code
+    try:
+        payload = answer.json()
+        unreadable = None
+    except NotJSON as exc:
+        payload, unreadable = None, str(exc)
+    fields = payload if isinstance(payload, dict) else {}
+    verdict = _text(fields.get("status"), 40)
+    message = _text(fields.get("message"), MAX_REASON)
+    reason = f"HTTP {status}" + (f" {verdict}" if verdict else "") + (f": {message}" if message else "")
     unprocessed = status in UNPROCESSED_STATUSES
     if status in AUTH_STATUSES:
         return Result(Outcome.AUTH, status, reason, unprocessed=True)
     if status in RETRY_STATUSES or status >= 500:
-        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        retry_after = parse_retry_after(answer.headers.get("Retry-After"))
         return Result(Outcome.RETRY, status, reason, retry_after, unprocessed)
     if 400 <= status < 500:
         return Result(Outcome.REJECTED, status, reason)
     if 200 <= status < 300:
-        if answer == "SUCCESS":
+        if verdict == "SUCCESS":
             return Result(Outcome.SENT, status, reason)
-        if answer == "INVALID_INPUT":
+        if verdict == "INVALID_INPUT":
             return Result(Outcome.REJECTED, status, reason)
         # "ERROR", or an answer that is not the API's: the records are not acknowledged.
-        return Result(Outcome.RETRY, status, reason or f"HTTP {status} without SUCCESS")
+        if unreadable and payload is None and answer.content:
+            return Result(Outcome.RETRY, status, f"HTTP {status} without SUCCESS: {unreadable[:MAX_REASON]}")
+        return Result(Outcome.RETRY, status, reason if verdict else f"HTTP {status} without SUCCESS")
     return Result(Outcome.RETRY, status, reason)
 
 
@@ -93,40 +152,72 @@ def _client_options(endpoint: str, api_key: str, timeout: float) -> dict[str, An
     return {
         "base_url": endpoint,
         "auth": httpx.BasicAuth("apikey", api_key),
-        "timeout": httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-        "headers": {"User-Agent": USER_AGENT},
+        "timeout": httpx.Timeout(**timeouts(timeout)),
+        # Uncompressed answers: the size cap then bounds the memory an answer can take.
+        "headers": {"User-Agent": USER_AGENT, "Accept-Encoding": "identity"},
         "follow_redirects": False,
     }
 
 
 def new_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.Client:
-    """An httpx client for ``endpoint`` with the SDK's auth, timeouts and headers."""
+    """An httpx client for ``endpoint`` with the SDK's auth, timeouts and headers.
+
+    Its transport bounds each request by a total deadline when sent through
+    :func:`~usageanalytics.exchange.exchange`.
+    """
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
     return httpx.Client(
-        **_client_options(endpoint, api_key, timeout),
-        limits=httpx.Limits(max_connections=4, max_keepalive_connections=2),
+        **_client_options(endpoint, api_key, timeout), transport=DeadlineTransport(limits=limits)
     )
 
 
 def new_async_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.AsyncClient:
-    """The asyncio twin of :func:`new_http_client`."""
+    """The asyncio twin of :func:`new_http_client` (the deadline is a cancel scope there)."""
     return httpx.AsyncClient(**_client_options(endpoint, api_key, timeout))
 
 
 class Transport:
-    """Posts request bodies and classifies the answers; one per process (rebuilt after fork)."""
+    """Posts request bodies and classifies the answers; one per process (rebuilt after fork).
+
+    Each :meth:`post` ends within ``timeout`` seconds (plus name resolution), however the server
+    behaves, and never raises.
+    """
 
     def __init__(self, endpoint: str, api_key: str, timeout: float) -> None:
+        self._timeout = timeout
         self._client = new_http_client(endpoint, api_key, timeout)
 
-    def post(self, path: str, body: dict[str, Any]) -> Result:
-        content = orjson.dumps(body)
+    @property
+    def timeout(self) -> float:
+        return self._timeout
+
+    def post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> Result:
+        """Send one request body; the :class:`Result` says what to do with its records.
+
+        RETRY with ``status_code`` None: no answer in time or a network failure, with
+        ``unprocessed`` True only when the request certainly never left. ``timeout`` shortens
+        this request's deadline (say, to what is left of an exit flush); never lengthens it.
+        """
+        limit = self._timeout if timeout is None else max(min(timeout, self._timeout), 0.001)
         try:
-            response = self._client.post(path, content=content, headers={"Content-Type": "application/json"})
-        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            content = orjson.dumps(body)
+        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError: it will never be sendable
+            return Result(Outcome.REJECTED, None, f"cannot encode the request body: {exc}", unprocessed=True)
+        try:
+            request = self._client.build_request(
+                "POST", path, content=content, headers={"Content-Type": "application/json"}
+            )
+            answer = exchange(self._client, request, timeout=limit)
+        except DeadlineExceeded as exc:
+            return Result(Outcome.RETRY, None, str(exc), unprocessed=not exc.request_sent)
+        except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
             return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}", unprocessed=True)
-        except httpx.HTTPError as exc:  # sent, perhaps processed: a timeout reading the answer
+        except httpx.HTTPError as exc:  # sent, perhaps processed: the connection broke during the answer
             return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
-        return classify(response)
+        except Exception as exc:  # a bug below us must not strand the batch "in flight"
+            logger.warning("usageanalytics: unexpected error posting to %s", path, exc_info=True)
+            return Result(Outcome.RETRY, None, f"{type(exc).__name__}: {exc}")
+        return classify(answer)
 
     def close(self) -> None:
         self._client.close()

@@ -3,19 +3,17 @@
 The core attaches this when ``PySide6.QtWidgets`` or ``PyQt6.QtWidgets`` is imported. One
 application-wide event filter (installed on the ``QApplication`` as soon as it exists: at once
 if it already does, else right after its ``__init__``) sees every widget's events, including
-dialogs Qt creates in C++ (``QMessageBox.warning()``), which wrapping ``showEvent`` would miss:
+dialogs and menus Qt creates in C++ (``QMessageBox.warning()``, an editor's context menu):
 
 - a "Screen View" when a window, dialog or message box is shown, and when a page of a
-  ``QStackedWidget`` or ``QTabWidget`` becomes current (being shown counts; regaining focus
-  after a dialog closes does not, as nothing is shown again);
-- a "Tap" (with "Screen Name" and "Control") when a button is clicked, by mouse, keyboard or
-  shortcut (a mouse click is recorded before the app's handlers run, so it precedes the
-  dialog it opens);
-- the session starts with the application, ends when it quits, and pauses when the application
-  stays inactive (another app in front) for longer than the session timeout.
+  ``QStackedWidget`` or ``QTabWidget`` or a ``QWizard`` page becomes current;
+- a "Tap" (with "Screen Name" and "Control") when a person clicks a button or triggers an
+  action: a menu item, a toolbar button, a shortcut, a context-menu entry. The app's own
+  ``action.trigger()`` calls are not Taps (``QAction.trigger``/``activate`` are wrapped to tell);
+- the session follows the app in and out of the foreground (``Client.set_app_active``).
 
 Names: see :mod:`usageanalytics_qt.naming`. A widget opts out, with everything inside it, with
-``widget.setProperty("usageanalytics_ignore", True)``.
+``widget.setProperty("usageanalytics_ignore", True)``; so does an action.
 """
 
 from __future__ import annotations

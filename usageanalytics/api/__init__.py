@@ -19,6 +19,7 @@ from .enums import AccountStatus, CreatorType, Escalation, LoginMechanism, Order
 from .errors import (
     ApiConnectionError,
     ApiError,
+    ApiTimeoutError,
     AuthenticationError,
     InvalidInputError,
     NotFoundError,
@@ -52,6 +53,7 @@ __all__ = [
     "Agent",
     "ApiConnectionError",
     "ApiError",
+    "ApiTimeoutError",
     "AppFinancialData",
     "AsyncClient",
     "AuthenticationError",

@@ -6,11 +6,13 @@ import abc
 import functools
 import inspect
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, cast, overload
 
 import httpx
 
+from ..errors import ConfigurationError
 from ..settings import check_endpoint, financial_endpoint_for, resolve_credentials
 from ._endpoints import Call, Target
 from ._retry import RetryPolicy
@@ -25,6 +27,19 @@ R = TypeVar("R")
 H = TypeVar("H", httpx.Client, httpx.AsyncClient)
 
 
+def check_timeout(timeout: float) -> float:
+    """A positive, finite number of seconds, or a clear error at construction."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not 0 < timeout < math.inf:
+        raise ConfigurationError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    return float(timeout)
+
+
+def check_size(size: int) -> int:
+    if isinstance(size, bool) or not isinstance(size, int) or size < 1024:
+        raise ConfigurationError(f"max_response_size must be a whole number of bytes >= 1024, got {size!r}")
+    return size
+
+
 class ClientSettings:
     """Credentials and endpoints from the arguments or the environment (as ``configure()`` reads them)."""
 
@@ -37,13 +52,15 @@ class ClientSettings:
         financial_endpoint: str | None,
         timeout: float,
         policy: RetryPolicy,
+        max_response_size: int = 32 * 1024 * 1024,
     ) -> None:
         app_id, api_key, endpoint = resolve_credentials(app_id, api_key, endpoint)
         financial = (
             check_endpoint(financial_endpoint) if financial_endpoint else financial_endpoint_for(endpoint)
         )
         self.api_key = api_key
-        self.timeout = timeout
+        self.timeout = check_timeout(timeout)
+        self.max_response_size = check_size(max_response_size)
         self.target = Target(app_id, endpoint, financial)
         self.policy = policy
 
@@ -53,9 +70,15 @@ class BaseClient(Generic[H], abc.ABC):
 
     ``api_key``, ``app_id`` and ``endpoint`` default to ``USAGEANALYTICS_API_KEY``,
     ``USAGEANALYTICS_APP_ID`` and ``USAGEANALYTICS_ENDPOINT``, as for ``configure()``;
-    ``financial_endpoint`` defaults to the financial URL beside ``endpoint``. Failed calls are
-    retried ``max_retries`` times, after ``retry_backoff`` seconds doubling each time (with
-    jitter), or after the server's Retry-After when it is at most ``max_retry_after`` seconds.
+    ``financial_endpoint`` defaults to the financial URL beside ``endpoint``.
+
+    ``timeout`` bounds each attempt of a call as a whole: connecting, sending and reading the
+    whole answer end within it, however slowly the server sends (:class:`ApiTimeoutError`
+    otherwise). Failed calls are retried ``max_retries`` times, after ``retry_backoff`` seconds
+    doubling each time (with jitter), or after the server's Retry-After when it is at most
+    ``max_retry_after`` seconds; so one call takes at most ``(max_retries + 1) * timeout`` plus
+    those waits. An answer larger than ``max_response_size`` bytes (32 MiB) is refused
+    (:class:`UnexpectedResponseError`) rather than read into memory.
     """
 
     def __init__(
@@ -69,6 +92,7 @@ class BaseClient(Generic[H], abc.ABC):
         max_retries: int = 3,
         retry_backoff: float = 0.5,
         max_retry_after: float = 60.0,
+        max_response_size: int = 32 * 1024 * 1024,
     ) -> None:
         self._settings = ClientSettings(
             api_key=api_key,
@@ -77,6 +101,7 @@ class BaseClient(Generic[H], abc.ABC):
             financial_endpoint=financial_endpoint,
             timeout=timeout,
             policy=RetryPolicy(max_retries, retry_backoff, max_retry_after=max_retry_after),
+            max_response_size=max_response_size,
         )
         self._http: H = self._new_http(self._settings)
 

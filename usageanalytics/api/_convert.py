@@ -19,6 +19,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from ..exchange import shown
 from ..wire import datetime_timestamp
 from .errors import InvalidInputError, UnexpectedResponseError
 
@@ -259,7 +260,7 @@ def _hints(kind: Any) -> dict[str, Any]:
 def from_wire(kind: type[M], data: Mapping[str, Any]) -> M:
     """A response model from a JSON object; unknown keys go to the model's ``extra`` field."""
     if not isinstance(data, Mapping):
-        raise UnexpectedResponseError(f"expected a JSON object for {kind.__name__}, got {data!r}")
+        raise UnexpectedResponseError(f"expected a JSON object for {kind.__name__}, got {shown(data)}")
     hints = _hints(typing.cast(Any, kind))
     values: dict[str, Any] = {}
     used: set[str] = set()
@@ -271,7 +272,7 @@ def from_wire(kind: type[M], data: Mapping[str, Any]) -> M:
             used.add(key)
             values[field.name] = _read(hints[field.name], data[key])
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
-            raise UnexpectedResponseError(f"the server's {kind.__name__} has no {key!r}: {dict(data)!r}")
+            raise UnexpectedResponseError(f"the server's {kind.__name__} has no {key!r}: {shown(dict(data))}")
     if "extra" in {f.name for f in dataclasses.fields(kind)}:  # type: ignore[arg-type]
         values["extra"] = {k: v for k, v in data.items() if k not in used}
     return kind(**values)

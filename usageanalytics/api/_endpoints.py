@@ -39,9 +39,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 from urllib.parse import quote
 
-import httpx
-
 from .. import wire
+from ..exchange import Answer, NotJSON, shown
 from ._convert import from_wire, model_from, to_wire
 from .errors import ApiError, InvalidInputError, UnexpectedResponseError
 from .models import (
@@ -99,7 +98,7 @@ class Call(Generic[T]):
 
     method: str
     url: str
-    parse: Callable[[httpx.Response], T]
+    parse: Callable[[Answer], T]
     idempotent: bool = True
     params: dict[str, str] | None = None
     body: Any = None
@@ -125,21 +124,21 @@ def _segment(value: str, name: str) -> str:
     return quote(_required_id(value, name), safe="")
 
 
-def _json(response: httpx.Response) -> Any:
+def _json(response: Answer) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except NotJSON as exc:
         raise UnexpectedResponseError(
-            f"expected JSON, got {response.text[:200]!r}", status_code=response.status_code
+            f"expected JSON, got {shown(response.text(200))} ({exc})", status_code=response.status_code
         ) from None
 
 
-def _status(response: httpx.Response) -> None:
+def _status(response: Answer) -> None:
     """The ``{"status": "SUCCESS"}`` answer of the usage analytics and financial endpoints."""
     payload = _json(response)
     if not isinstance(payload, Mapping) or payload.get("status") != "SUCCESS":
         raise UnexpectedResponseError(
-            f"expected status SUCCESS, got {payload!r}", status_code=response.status_code
+            f"expected status SUCCESS, got {shown(payload)}", status_code=response.status_code
         )
 
 
@@ -148,11 +147,11 @@ def _status_call(method: str, url: str, body: dict[str, Any] | None = None) -> C
     return Call(method, url, _status, body=body, status_envelope=True)
 
 
-def _any_success(response: httpx.Response) -> None:
+def _any_success(response: Answer) -> None:
     """Deletes: any 2xx is the answer; the spec's bodies for them are not always JSON."""
 
 
-def _ticket(response: httpx.Response) -> Ticket:
+def _ticket(response: Answer) -> Ticket:
     return from_wire(Ticket, _json(response))
 
 
@@ -162,7 +161,7 @@ def _comment_from(data: Any) -> Comment:
     return from_wire(Comment, data)
 
 
-def _comment(response: httpx.Response) -> Comment:
+def _comment(response: Answer) -> Comment:
     return _comment_from(_json(response))
 
 
@@ -171,22 +170,24 @@ def _list_of(payload: Any, key: str) -> list[Any]:
     if items is None and isinstance(payload, Mapping) and "count" in payload and payload["count"] == 0:
         return []
     if not isinstance(items, list):
-        raise UnexpectedResponseError(f"expected a {key!r} list, got {payload!r}")
+        raise UnexpectedResponseError(f"expected a {key!r} list, got {shown(payload)}")
     return items
 
 
-def _tickets(response: httpx.Response) -> list[Ticket]:
+def _tickets(response: Answer) -> list[Ticket]:
     return [from_wire(Ticket, item) for item in _list_of(_json(response), "tickets")]
 
 
-def _comments(response: httpx.Response) -> list[Comment]:
+def _comments(response: Answer) -> list[Comment]:
     return [_comment_from(item) for item in _list_of(_json(response), "comments")]
 
 
-def _contact_page(response: httpx.Response) -> ContactPage:
+def _contact_page(response: Answer) -> ContactPage:
     payload = _json(response)
     contacts = [from_wire(ContactRecord, item) for item in _list_of(payload, "contacts")]
     token = payload.get("nextPageToken") or None
+    if token is not None and not isinstance(token, str):
+        raise UnexpectedResponseError(f"expected a string nextPageToken, got {shown(token)}")
     count = payload.get("count")
     return ContactPage(contacts, count if isinstance(count, int) else None, token)
 
@@ -303,7 +304,7 @@ def plan_bulk(kind: type[P], records: Sequence[P | Mapping[str, Any]]) -> BulkPl
         try:
             plan.valid.append((index, model_from(kind, record)))
         except (InvalidInputError, TypeError) as exc:
-            shown: P | dict[str, Any] = (
+            kept: P | dict[str, Any] = (
                 record
                 if isinstance(record, kind)
                 else dict(record)
@@ -311,20 +312,20 @@ def plan_bulk(kind: type[P], records: Sequence[P | Mapping[str, Any]]) -> BulkPl
                 else {"record": record}
             )
             message = exc.message if isinstance(exc, ApiError) else str(exc)
-            plan.invalid.append(Unsaved(index, shown, f"not sent: {message}"))
+            plan.invalid.append(Unsaved(index, kept, f"not sent: {message}"))
     return plan
 
 
 def _bulk_parser(
     plan: BulkPlan[P], sent: list[dict[str, Any]], unsaved_key: str
-) -> Callable[[httpx.Response], BulkResult[P]]:
-    def parse(response: httpx.Response) -> BulkResult[P]:
+) -> Callable[[Answer], BulkResult[P]]:
+    def parse(response: Answer) -> BulkResult[P]:
         payload = _json(response)
         if not isinstance(payload, Mapping):
-            raise UnexpectedResponseError(f"expected a JSON object, got {payload!r}")
+            raise UnexpectedResponseError(f"expected a JSON object, got {shown(payload)}")
         returned = payload.get(unsaved_key) or []
         if not isinstance(returned, list):
-            raise UnexpectedResponseError(f"expected a {unsaved_key!r} list, got {returned!r}")
+            raise UnexpectedResponseError(f"expected a {unsaved_key!r} list, got {shown(returned)}")
         result: BulkResult[P] = BulkResult(unsaved=list(plan.invalid))
         matched: set[int] = set()
         for item in returned:
@@ -332,7 +333,7 @@ def _bulk_parser(
             position = next(
                 (n for n, body in enumerate(sent) if n not in matched and _same_person(body, item)), None
             )
-            reason = str(item.get("reason") or item.get("message") or "the server did not save it")
+            reason = str(item.get("reason") or item.get("message") or "the server did not save it")[:1000]
             if position is None:
                 result.unsaved.append(Unsaved(-1, dict(item), reason, dict(item)))
                 continue
@@ -376,7 +377,7 @@ def next_page_token(page: ContactPage, seen: set[str]) -> str | None:
     if token is None:
         return None
     if token in seen:
-        raise UnexpectedResponseError(f"the server returned nextPageToken {token!r} twice")
+        raise UnexpectedResponseError(f"the server returned nextPageToken {shown(token)} twice")
     seen.add(token)
     return token
 

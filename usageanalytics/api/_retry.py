@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +16,9 @@ class RetryPolicy:
     """Exponential backoff with jitter; the server's Retry-After wins when it gives one.
 
     A Retry-After longer than ``max_retry_after`` is not waited for: the call raises
-    :class:`RateLimitedError` at once, with ``retry_after``, and the caller decides.
+    :class:`RateLimitedError` at once, with ``retry_after``, and the caller decides. One that is
+    not a sane wait (``nan``, negative, more than a day: see ``parse_retry_after``) is ignored,
+    and the call backs off as after any 429.
     """
 
     max_retries: int = 3
@@ -29,10 +32,10 @@ class RetryPolicy:
             return None
         if isinstance(error, RateLimitedError):
             # The server turned the request away unapplied: safe to resend even for a create.
-            if error.retry_after is None:
+            wait = error.retry_after
+            if wait is None or not math.isfinite(wait) or wait < 0:
                 return self._backoff(attempt)
-            wait = float(error.retry_after)
-            return wait if wait <= self.max_retry_after else None
+            return float(wait) if wait <= self.max_retry_after else None
         if isinstance(error, ApiConnectionError) and not error.request_sent:
             return self._backoff(attempt)
         if isinstance(error, (ServerError, ApiConnectionError)) and call.retry_safe:

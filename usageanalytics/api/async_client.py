@@ -6,18 +6,19 @@ coroutine, and ``contacts.iter`` an async iterator.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
+import anyio
 import httpx
 
+from ..exchange import exchange_async
 from ..transport import new_async_http_client
 from . import _endpoints as ep
 from ._base import BaseClient, ClientSettings, resource, takes
-from .errors import connection_error, error_for_response
+from .errors import ApiError, connection_error, error_for_response, undecodable
 from .models import (
     AccountFinancialData,
     Agent,
@@ -185,7 +186,7 @@ class AsyncComments(_AsyncResource):
 
 
 class AsyncClient(BaseClient[httpx.AsyncClient]):
-    """SmartKarrot's REST API for asyncio; use one per event loop, as ``async with AsyncClient()``.
+    """SmartKarrot's REST API for asyncio (or trio); use one per event loop, as ``async with AsyncClient()``.
 
     Takes the same arguments, with the same defaults, as :class:`~usageanalytics.api.Client`.
     """
@@ -204,16 +205,26 @@ class AsyncClient(BaseClient[httpx.AsyncClient]):
         return new_async_http_client(settings.target.endpoint, settings.api_key, settings.timeout)
 
     async def _send(self, call: ep.Call[T]) -> T:
+        settings = self._settings
         attempt = 0
         while True:
+            error: ApiError
             try:
-                response = await self._http.send(self._request(call))
-                error = error_for_response(response, status_envelope=call.status_envelope)
-                if error is None:
-                    return call.parse(response)
+                answer = await exchange_async(
+                    self._http,
+                    self._request(call),
+                    timeout=settings.timeout,
+                    max_bytes=settings.max_response_size,
+                )
+                found = error_for_response(answer, status_envelope=call.status_envelope)
+                if found is None:
+                    return call.parse(answer)
+                error = found
             except httpx.TransportError as exc:
                 error = connection_error(exc)
-            await asyncio.sleep(self._delay_or_raise(call, attempt, error))
+            except httpx.DecodingError as exc:
+                raise undecodable(exc) from exc
+            await anyio.sleep(self._delay_or_raise(call, attempt, error))
             attempt += 1
 
     async def aclose(self) -> None:

@@ -10,10 +10,11 @@ from typing import Any, TypeVar
 
 import httpx
 
+from ..exchange import exchange
 from ..transport import new_http_client
 from . import _endpoints as ep
 from ._base import BaseClient, ClientSettings, resource, takes
-from .errors import connection_error, error_for_response
+from .errors import ApiError, connection_error, error_for_response, undecodable
 from .models import (
     AccountFinancialData,
     Agent,
@@ -183,8 +184,8 @@ class Client(BaseClient[httpx.Client]):
     """SmartKarrot's REST API, synchronous. Thread-safe; close it, or use it as a context manager.
 
     Arguments (all keyword, all optional): ``api_key``, ``app_id``, ``endpoint``,
-    ``financial_endpoint``, ``timeout``, ``max_retries``, ``retry_backoff``, ``max_retry_after``;
-    see :class:`~usageanalytics.api._base.BaseClient`.
+    ``financial_endpoint``, ``timeout``, ``max_retries``, ``retry_backoff``, ``max_retry_after``,
+    ``max_response_size``; see :class:`~usageanalytics.api._base.BaseClient`.
     """
 
     customers = resource(Customers)
@@ -201,15 +202,25 @@ class Client(BaseClient[httpx.Client]):
         return new_http_client(settings.target.endpoint, settings.api_key, settings.timeout)
 
     def _send(self, call: ep.Call[T]) -> T:
+        settings = self._settings
         attempt = 0
         while True:
+            error: ApiError
             try:
-                response = self._http.send(self._request(call))
-                error = error_for_response(response, status_envelope=call.status_envelope)
-                if error is None:
-                    return call.parse(response)
+                answer = exchange(
+                    self._http,
+                    self._request(call),
+                    timeout=settings.timeout,
+                    max_bytes=settings.max_response_size,
+                )
+                found = error_for_response(answer, status_envelope=call.status_envelope)
+                if found is None:
+                    return call.parse(answer)
+                error = found
             except httpx.TransportError as exc:
                 error = connection_error(exc)
+            except httpx.DecodingError as exc:
+                raise undecodable(exc) from exc
             time.sleep(self._delay_or_raise(call, attempt, error))
             attempt += 1
 

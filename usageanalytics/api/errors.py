@@ -2,6 +2,8 @@
 
 Every error carries the HTTP status and the server's request id when there is one. Errors found
 before anything is sent (a missing required field) are :class:`InvalidInputError` without a status.
+Whatever the server answers (a body nested 100,000 deep, invalid UTF-8, gigabytes, HTML), the
+clients raise one of these, never RecursionError, UnicodeDecodeError or MemoryError.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from typing import Any
 import httpx
 
 from ..errors import UsageAnalyticsError
+from ..exchange import Answer, DeadlineExceeded, NotJSON, one_line
 from ..transport import parse_retry_after
 
 # Where servers put the id of a request; AWS API Gateway (SmartKarrot's front) uses the second.
@@ -79,38 +82,52 @@ class ApiConnectionError(ApiError):
         self.request_sent = request_sent
 
 
+class ApiTimeoutError(ApiConnectionError):
+    """No complete answer within ``timeout`` seconds (connect, send and the whole answer).
+
+    One attempt of a call never takes longer, however slowly the server sends. Like any
+    :class:`ApiConnectionError` it is retried only when that is safe (see ``request_sent``).
+    """
+
+    def __init__(self, message: str, *, request_sent: bool, timeout: float) -> None:
+        super().__init__(message, request_sent=request_sent)
+        self.timeout = timeout
+
+
 class UnexpectedResponseError(ApiError):
-    """The server answered success with a body the spec does not describe."""
+    """The server answered with a body the spec does not describe: not JSON, the wrong shape,
+    nested too deep, or larger than the client's ``max_response_size``."""
 
 
-def request_id_of(response: httpx.Response) -> str | None:
+def request_id_of(answer: Answer) -> str | None:
     for name in REQUEST_ID_HEADERS:
-        value = response.headers.get(name)
+        value = answer.headers.get(name)
         if value:
-            return str(value)
+            return one_line(str(value), 200)
     return None
 
 
-def _payload(response: httpx.Response) -> Any:
+def _payload(answer: Answer) -> Any:
+    """The answer's JSON, else the start of its text (None when empty)."""
     try:
-        return response.json()
-    except ValueError:
-        return response.text or None
+        return answer.json()
+    except NotJSON:
+        return answer.text() or None
 
 
 def _server_message(payload: Any, status_code: int) -> str:
     if isinstance(payload, dict):
         for key in ("message", "error", "errorMessage", "detail"):
-            if isinstance(payload.get(key), str) and payload[key]:
-                return str(payload[key])
-        if isinstance(payload.get("status"), str):
-            return str(payload["status"])
+            if isinstance(payload.get(key), str) and payload[key].strip():
+                return one_line(payload[key], 500)
+        if isinstance(payload.get("status"), str) and payload["status"].strip():
+            return one_line(payload["status"], 100)
     if isinstance(payload, str) and payload.strip():
-        return payload.strip()[:500]
+        return one_line(payload, 500)
     return f"HTTP {status_code}"
 
 
-def error_for_response(response: httpx.Response, *, status_envelope: bool) -> ApiError | None:
+def error_for_response(response: Answer, *, status_envelope: bool) -> ApiError | None:
     """The exception an answer stands for, or None when it is a success.
 
     ``status_envelope``: the endpoint answers ``{"status": "SUCCESS" | "ERROR" | "INVALID_INPUT"}``
@@ -144,7 +161,19 @@ def error_for_response(response: httpx.Response, *, status_envelope: bool) -> Ap
 
 def connection_error(exc: httpx.TransportError) -> ApiConnectionError:
     """Wrap an httpx network error, noting whether the request could have reached the server."""
+    error: ApiConnectionError
+    if isinstance(exc, DeadlineExceeded):
+        error = ApiTimeoutError(
+            f"no complete answer within {exc.timeout:g} s", request_sent=exc.request_sent, timeout=exc.timeout
+        )
+        error.__cause__ = exc
+        return error
     not_sent = isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
     error = ApiConnectionError(f"{type(exc).__name__}: {exc}", request_sent=not not_sent)
     error.__cause__ = exc
     return error
+
+
+def undecodable(exc: httpx.DecodingError) -> UnexpectedResponseError:
+    """A body whose Content-Encoding does not decode (the clients ask for none)."""
+    return UnexpectedResponseError(f"the answer's body does not decode: {exc}")
