@@ -277,6 +277,26 @@ def measure(
     )
 
 
+def measure_isolated(
+    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
+) -> None:
+    """The hooks alone, with nothing else running: the tracking call stubbed throughout (no
+    records, so the SDK's threads stay idle), the patches off and on in turn; best round each."""
+    log_event = Client.log_event
+    Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    best: dict[bool, float] = {False: float("inf"), True: float("inf")}
+    try:
+        for _ in range(args.rounds):
+            for on in (False, True):
+                attach(name, on)
+                sample = serve(app, args.seconds)
+                best[on] = min(best[on], sample.thread / sample.pages)
+    finally:
+        Client.log_event = log_event  # type: ignore[method-assign]
+        attach(name, True)
+    print(f"| {name:7} | {(best[True] - best[False]) * 1e6:5.1f} µs |", flush=True)
+
+
 def measure_api_calls(
     name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
 ) -> None:
@@ -310,9 +330,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--seconds", type=float, default=0.5, help="per round and mode")
     parser.add_argument("--render-ms", type=float, default=1.0)
-    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api"], action="append")
+    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api", "isolated"], action="append")
     args = parser.parse_args()
-    only = set(args.only or ["flask", "django", "fastapi", "api"])
+    only = set(args.only or ["flask", "django", "fastapi", "api", "isolated"])
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
@@ -338,12 +358,20 @@ def main() -> None:
                 "|---------|---------|-----------|-----------|---------|-----------|----------------"
                 "|------------------|-------|"
             )
+            apps: dict[str, Callable[..., Any]] = {}
+
+            def app(framework: str) -> Callable[..., Any]:  # each built once (Django's settings)
+                if framework not in apps:
+                    make = {"Flask": flask_app, "Django": django_app, "FastAPI": fastapi_app}[framework]
+                    apps[framework] = make(args.render_ms)
+                return apps[framework]
+
             if "flask" in only:
-                measure("Flask", flask_app(args.render_ms), serve_wsgi, args)
+                measure("Flask", app("Flask"), serve_wsgi, args)
             if "django" in only:
-                measure("Django", django_app(args.render_ms), serve_wsgi, args)
+                measure("Django", app("Django"), serve_wsgi, args)
             if "fastapi" in only:
-                measure("FastAPI", fastapi_app(args.render_ms), serve_asgi, args)
+                measure("FastAPI", app("FastAPI"), serve_asgi, args)
             if "api" in only:
                 print()
                 print("JSON endpoint, capture_api_calls off and on (one API Call event per request)")
@@ -351,6 +379,17 @@ def main() -> None:
                 print("|---------|-----------|-----------|-----------|------------------|")
                 measure_api_calls("Flask", flask_api_app(), serve_wsgi, args)
                 measure_api_calls("FastAPI", fastapi_app(0), serve_asgi, args)
+            if "isolated" in only:
+                print()
+                print("The hooks alone, the tracking call stubbed throughout (best round of each)")
+                print("| app     | hooks/req |")
+                print("|---------|-----------|")
+                for framework, serve in (
+                    ("Flask", serve_wsgi),
+                    ("Django", serve_wsgi),
+                    ("FastAPI", serve_asgi),
+                ):
+                    measure_isolated(framework, app(framework), serve, args)
             ua.shutdown(timeout=30)
     finally:
         receiver.terminate()
