@@ -436,3 +436,22 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert response.text == "<!doctype html><h1>Home</h1>"
     assert "auto-capture page capture failed" in sdk_log.text
     assert logging.getLogger("usageanalytics").handlers
+
+
+def test_html_served_by_static_files_is_not_a_page(server: StrictServer, configure: Configure) -> None:
+    from pathlib import Path
+
+    from fastapi.staticfiles import StaticFiles
+
+    configure(capture_api_calls=True)
+    app = create_app()
+    site = Path(__file__).resolve().parent / "apps" / "static_site"
+    app.mount("/handbook", StaticFiles(directory=str(site), html=True), name="handbook")
+    client = browser(app)
+    response = client.get("/handbook/")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/html")
+    assert "set-cookie" not in response.headers
+    client.get("/")
+    assert [name for _, name in screen_views(flushed(server))] == ["/"]
+    assert server.events("API Call") == []
