@@ -331,6 +331,16 @@ def final_identity(visit: Visit, identified: Any, user_id: str | None) -> Identi
     return visit.identity(identified or user_id)
 
 
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A configuration mistake seen per request: logged once per process, not per request."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("usageanalytics: %s", message)
+
+
 def user_id_of(user: Any) -> str | None:
     """The id of an app's user object as apps keep it: an ``id`` attribute or an ``"id"`` key.
 

@@ -129,9 +129,7 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
         if result is _ASK:
             identify = _identify_callable()
             if identify is not None and inspect.iscoroutinefunction(identify):
-                logger.warning(
-                    "usageanalytics: an async USAGEANALYTICS_IDENTIFY is not called for a sync view"
-                )
+                web.warn_once("an async identify() is not called for a sync Django view")
                 identify = None
             result = call_safely("identify(request)", identify, request) if identify else None
         return web.final_identity(visit, result, _user_id(request))

@@ -21,6 +21,7 @@ gets a new guest id). Flask-Login's signals mark the same moments inside the vie
 
 from __future__ import annotations
 
+import inspect
 import logging
 import sys
 from collections.abc import Callable
@@ -199,6 +200,11 @@ def _report(
             client = autocapture.current_client()
             identify = client.settings.identify if client is not None else None
         identified = call_safely("identify(request)", identify, request) if identify else None
+        if inspect.isawaitable(identified):
+            if inspect.iscoroutine(identified):
+                identified.close()  # never awaited: say so once, not as a RuntimeWarning per request
+            web.warn_once("an async identify() cannot be awaited in a Flask (WSGI) request; ignored")
+            identified = None
         return web.final_identity(visit, identified, _user_id(session, state.flask_login, session_user))
 
     web.report(

@@ -476,3 +476,22 @@ assert ua.shutdown(timeout=30)
     done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
     assert "failed" not in done.stderr, done.stderr
     assert [name for _, name in screen_views(server)] == ["/"]
+
+
+def test_an_async_identify_in_flask_is_ignored_with_one_warning(
+    server: StrictServer, configure: Configure, sdk_log: pytest.LogCaptureFixture
+) -> None:
+    import warnings
+
+    async def identify(request: Any) -> str:
+        return "never"
+
+    configure(identify=identify)
+    client = create_app().test_client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        client.get("/")
+        client.get("/users/1")
+    guest = visitor_of(client)
+    assert screen_views(flushed(server)) == [(guest, "/"), (guest, "/users/<int:uid>")]
+    assert sdk_log.text.count("cannot be awaited") == 1
