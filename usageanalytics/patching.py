@@ -61,6 +61,22 @@ class Patcher:
             patched = wrapt.wrap_function_wrapper(owner, name, gate)
             self._patches[key] = _Patch(owner, name, original, patched)
 
+    def replace(self, owner: Any, name: str, build: Callable[[Any], Any]) -> None:
+        """Set ``owner.name`` to ``build(current)``, a plain function, once.
+
+        For the hottest paths, where a wrapper object per call costs too much: the function
+        ``build`` returns calls the current one itself, and checks :attr:`active` itself.
+        """
+        with self._lock:
+            self.active = True
+            key = (id(owner), name)
+            if key in self._patches:
+                return
+            original = vars(owner).get(name, _ABSENT)
+            patched = build(getattr(owner, name))
+            setattr(owner, name, patched)
+            self._patches[key] = _Patch(owner, name, original, patched)
+
     def restore(self) -> None:
         """Undo every patch still on top; deactivate those another library wrapped over."""
         with self._lock:

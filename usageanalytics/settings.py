@@ -73,6 +73,8 @@ class Settings:
     bundle_id: str | None = None
     collect_device_attributes: bool = True
     debug: bool = False  # the SDK's log to stderr at DEBUG (configure() attaches the handler)
+    capture_api_calls: bool = False
+    identify: Callable[[Any], Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def financial_endpoint(self) -> str:
@@ -191,6 +193,8 @@ DESCRIPTIONS: dict[str, str] = {
     "bundle_id": "device attribute App Bundle Identifier (default: package metadata)",
     "collect_device_attributes": "send the device attributes (once, and when they change)",
     "debug": "the SDK's log to stderr at DEBUG; set here, it wins over the code",
+    "capture_api_calls": 'log an "API Call" event for every routed request that is not a page',
+    "identify": "identify(request) -> user id or Identity, for Flask, Django and ASGI (module:attr)",
 }
 
 #: Switches an operator turns on from the environment whatever the code passes (True wins).

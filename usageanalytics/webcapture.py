@@ -1,25 +1,27 @@
-"""Web auto-capture shared by Flask and Django: which responses are pages, who the visitor is.
+"""Web auto-capture shared by Flask, Django and ASGI: which responses are pages, who the visitor is.
 
 A request is captured in two steps. :func:`start_visit` (before the framework handles it) reads
 the visitor cookie and opens an identity scope, so the app's own tracking calls in the view
-belong to this visitor. :func:`finish_visit` (after) closes the scope and, when the response is a
-page, logs a debounced "Screen View" named by the route template and a ``page_load_event``.
+belong to this visitor. :func:`report` (after) logs, when the response is a page, a "Screen View"
+named by the route template and a ``page_load_event``, and, with ``capture_api_calls``, an "API
+Call" for any other routed request; :func:`cookies_for` says which cookies the response carries.
 
 What counts:
 
 - a *page* is a GET answered with a 2xx status and a ``text/html`` Content-Type; redirects,
-  errors, JSON, files and excluded paths are not;
-- ``loadTime`` is the server time for the page in milliseconds: from the framework receiving the
-  request to its response being ready (middleware and view included, sending the body not);
+  errors, JSON, files and excluded paths are not. Every page the server sent counts: page views
+  are never debounced (a user who reloads twice in a second saw the page twice);
+- ``loadTime`` is the server time for the page in milliseconds, from the framework receiving the
+  request to the response being ready (WSGI) or sent, streaming included (ASGI);
 - ``requestCount`` is the number of requests the server answered to deliver the page: 1, plus one
-  for each redirect the browser followed to reach it (a login form's POST, then its redirect to
-  the page, makes 2). Redirects are counted in a short-lived cookie, so this holds across worker
-  processes;
+  for each redirect a known visitor's browser followed to reach it (a login form's POST, then its
+  redirect to the page, makes 2). Redirects are counted in a short-lived cookie, so this holds
+  across worker processes;
 - the *visitor* is a random id kept in the ``ua_visitor`` cookie: the guest id of anonymous
-  visitors and, once they log in, the guest whose history becomes the user's: the framework's
-  logged-in signal (connected to :func:`logged_in`) tells the core at once, so the transfer does
-  not wait for a page that reads the user. Its logged-out signal (:func:`logged_out`) gives the
-  browser a new visitor id, as ``reset_user()`` gives an app a new guest.
+  visitors and, once they log in, the guest whose history becomes the user's. The cookie is set
+  on page responses only (and on the response that logs a user out, which gives the browser a
+  new guest id): API clients and caches never see it. A request without it is a new guest
+  unless it carries a user.
 """
 
 from __future__ import annotations
@@ -31,11 +33,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from . import autocapture
-from .context import Identity, pop_identity, push_identity
-from .patching import call_safely
+from . import autocapture, wire
+from .context import Identity, current_identity, pop_identity, push_identity
+
+if TYPE_CHECKING:
+    from .client import Client
 
 logger = logging.getLogger("usageanalytics")
 
@@ -44,6 +48,8 @@ REDIRECTS_COOKIE = "ua_redirects"
 VISITOR_COOKIE_AGE = 2 * 365 * 24 * 3600
 REDIRECTS_COOKIE_AGE = 60
 MAX_REDIRECTS = 20
+API_CALL = "API Call"
+_SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "/static/",
@@ -58,14 +64,15 @@ DEFAULT_EXCLUDES: tuple[str, ...] = (
     "/metrics",
     "/.well-known/",
 )
-"""Paths that are never pages. A rule is a path prefix (``/health`` matches ``/health`` and
-``/health/db`` but not ``/healthy``; ``/static/`` matches everything under it) or, when it starts
-with ``^``, a regular expression matched at the start of the path."""
+"""Paths that are never pages nor API calls. A rule is a path prefix (``/health`` matches
+``/health`` and ``/health/db`` but not ``/healthy``; ``/static/`` matches everything under it)
+or, when it starts with ``^``, a regular expression matched at the start of the path."""
 
 # Read straight from the Cookie header: cheaper than parsing every cookie, and a value of any
 # other shape is not ours (the visitor gets a new id).
 _VISITOR_IN_HEADER = re.compile(rf"(?:^|[;,]\s*){VISITOR_COOKIE}=([0-9a-f]{{32}})(?=$|[;,\s])")
 _REDIRECTS_IN_HEADER = re.compile(rf"(?:^|[;,]\s*){REDIRECTS_COOKIE}=([0-9]{{1,2}})(?=$|[;,\s])")
+_new_id = uuid.uuid4
 
 
 class PathRules:
@@ -96,7 +103,9 @@ class PathRules:
     def excludes(self, path: str) -> bool:
         if path in self._exact or path.startswith(self._folders) or path.startswith(self._subtrees):
             return True
-        return any(pattern.match(path) for pattern in self._patterns)
+        if self._patterns:
+            return any(pattern.match(path) for pattern in self._patterns)
+        return False
 
 
 def path_rules(extra: Any, framework_prefixes: Iterable[str] = ()) -> PathRules:
@@ -117,8 +126,13 @@ def is_page(method: str, status: int, content_type: str | None) -> bool:
         method == "GET"
         and 200 <= status < 300
         and content_type is not None
-        and content_type.lstrip().lower().startswith("text/html")
+        and content_type.lstrip()[:9].lower() == "text/html"
     )
+
+
+def is_api_method(method: str) -> bool:
+    """Methods an API call can have: not HEAD (a probe) nor OPTIONS (a CORS preflight)."""
+    return method != "HEAD" and method != "OPTIONS"
 
 
 def route_screen_name(route: str) -> str:
@@ -130,7 +144,7 @@ def page_url(path: str, query: str, include_query: bool) -> str:
     return f"{path}?{query}" if include_query and query else path
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False, slots=True)
 class Visit:
     """One request being captured."""
 
@@ -139,73 +153,104 @@ class Visit:
     new_visitor: bool
     redirects: int
     source_ip: str | None
-    secure: bool
+    secure: bool | Callable[[], bool]  # or how to find out, asked only when setting a cookie
     token: Token[Identity | None] | None = None
     visit_token: Token[Visit | None] | None = None
     request: Any = None  # the framework's request object, for the integration's own use
+    user_id: str | None = None  # the user known when the visit started (a session's), if any
+    logged_in_as: str | None = None  # set by a login during the request
+    logged_out: bool = False  # set by a logout during the request
+    extra: Any = None  # the integration's own per-request state
+    base: Identity | None = None  # the identity opened at the start
+
+    def is_secure(self) -> bool:
+        secure = self.secure
+        if not isinstance(secure, bool):
+            secure = self.secure = bool(secure())
+        return secure
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
-        self.visitor_id = uuid.uuid4().hex
+        self.visitor_id = _new_id().hex
         self.new_visitor = True
+        self.logged_out = True
+        self.logged_in_as = None
         push_identity(Identity(guest_id=self.visitor_id, source_ip=self.source_ip))
 
     def logged_in(self, user_id: str) -> None:
         """The visitor logged in: the rest of the request is theirs, and their guest's past too."""
+        self.logged_in_as = user_id
         push_identity(Identity(user_id=user_id, guest_id=self.visitor_id, source_ip=self.source_ip))
         client = autocapture.current_client()
         if client is not None:
             client.identify()  # the login upsert naming the guest: guest-to-user transfer
 
+    def identity(self, user_id: str | None) -> Identity:
+        base = self.base
+        if base is not None and base.user_id == user_id and base.guest_id == self.visitor_id:
+            return base  # the common case: nobody logged in or out during the request
+        return _identity(user_id, self.visitor_id, self.source_ip)
+
+
+_identities: dict[tuple[str | None, str, str | None], Identity] = {}
+
+
+def _identity(user_id: str | None, visitor_id: str, source_ip: str | None) -> Identity:
+    """The request identity, the same object for a returning visitor: cheaper than building a
+    frozen dataclass each request, and the core keys its per-identity cache on it."""
+    key = (user_id, visitor_id, source_ip)
+    found = _identities.get(key)
+    if found is None:
+        if len(_identities) >= 10_000:
+            _identities.clear()
+        found = _identities[key] = Identity(user_id, visitor_id, None, None, None, source_ip)
+    return found
+
 
 _current_visit: ContextVar[Visit | None] = ContextVar("usageanalytics_visit", default=None)
 
 
+def current_visit() -> Visit | None:
+    """The visit of the request running in this context, if it is captured."""
+    return _current_visit.get()
+
+
+def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
+    """The visitor id and redirect count from a Cookie header (None, 0 when absent)."""
+    if not cookie_header or "ua_" not in cookie_header:
+        return None, 0
+    visitor = _VISITOR_IN_HEADER.search(cookie_header)
+    if "ua_redirects=" not in cookie_header:
+        return (visitor.group(1) if visitor else None), 0
+    redirects = _REDIRECTS_IN_HEADER.search(cookie_header)
+    return (
+        visitor.group(1) if visitor else None,
+        min(int(redirects.group(1)), MAX_REDIRECTS) if redirects else 0,
+    )
+
+
 def start_visit(
-    cookie_header: str | None, source_ip: str | None, secure: bool, user_hint: str | None = None
+    cookie_header: str | None,
+    source_ip: str | None,
+    secure: bool | Callable[[], bool],
+    user_hint: str | None = None,
 ) -> Visit:
     """Read the visitor's cookies from the request's Cookie header; open its identity scope."""
     started = time.perf_counter()
-    visitor = redirects = None
-    if cookie_header and "ua_" in cookie_header:
-        visitor = _VISITOR_IN_HEADER.search(cookie_header)
-        redirects = _REDIRECTS_IN_HEADER.search(cookie_header)
+    visitor, redirects = read_cookies(cookie_header)
     visit = Visit(
         started,
-        visitor.group(1) if visitor else uuid.uuid4().hex,
+        visitor or _new_id().hex,
         visitor is None,
-        min(int(redirects.group(1)), MAX_REDIRECTS) if redirects else 0,
+        redirects,
         source_ip or None,
         secure,
+        user_id=user_hint,
     )
-    visit.token = push_identity(
-        Identity(user_id=user_hint, guest_id=visit.visitor_id, source_ip=visit.source_ip)
-    )
+    visit.base = base = _identity(user_hint, visit.visitor_id, visit.source_ip)
+    visit.token = push_identity(base)
     visit.visit_token = _current_visit.set(visit)
     return visit
-
-
-def around_request(
-    handle: Callable[[], Any],
-    start: Callable[[], Visit | None],
-    finish: Callable[[Visit, Any], None],
-) -> Any:
-    """Run a framework's synchronous request handler ``handle`` inside a captured visit.
-
-    ``start`` opens the visit (None: not captured), ``finish(visit, response)`` reports it; the
-    handler's own exceptions pass through untouched, the capture's are logged.
-    """
-    if autocapture.current_client() is None:
-        return handle()
-    visit = call_safely("request start", start)
-    if visit is None:
-        return handle()
-    try:
-        response = handle()
-    finally:
-        close_scope(visit)
-    call_safely("page capture", finish, visit, response)
-    return response
 
 
 def close_scope(visit: Visit) -> None:
@@ -238,6 +283,30 @@ def logged_out(*args: Any, **kwargs: Any) -> None:
             logger.exception("usageanalytics: handling a logout failed; the app is unaffected")
 
 
+def login_seen(visit: Visit, user_id: str) -> None:
+    """After the view: the request logged a user in (their id appeared in the session).
+
+    Announces the login at once (the guest's history becomes the user's) without leaving an
+    identity behind in the caller's context.
+    """
+    visit.logged_in_as = user_id
+    client = autocapture.current_client()
+    if client is not None:
+        token = push_identity(visit.identity(user_id))
+        try:
+            client.identify()
+        finally:
+            pop_identity(token)
+
+
+def logout_seen(visit: Visit) -> None:
+    """After the view: the request logged the user out; the browser becomes a new guest."""
+    visit.visitor_id = _new_id().hex
+    visit.new_visitor = True
+    visit.logged_out = True
+    visit.logged_in_as = None
+
+
 def final_identity(visit: Visit, identified: Any, user_id: str | None) -> Identity:
     """The request's identity from the app's ``identify(request)`` result or the framework user.
 
@@ -251,12 +320,141 @@ def final_identity(visit: Visit, identified: Any, user_id: str | None) -> Identi
             source_ip=identified.source_ip or visit.source_ip,
         )
     if identified is not None and not isinstance(identified, str):
-        logger.warning(
-            "usageanalytics: identify() returned %s; expected None, a user id or an Identity",
-            type(identified).__name__,
-        )
-        identified = None
-    return Identity(user_id=identified or user_id, guest_id=visit.visitor_id, source_ip=visit.source_ip)
+        if isinstance(identified, int) and not isinstance(identified, bool):
+            identified = str(identified)
+        else:
+            logger.warning(
+                "usageanalytics: identify() returned %s; expected None, a user id or an Identity",
+                type(identified).__name__,
+            )
+            identified = None
+    return visit.identity(identified or user_id)
+
+
+_warned: set[str] = set()
+
+
+def warn_once(message: str) -> None:
+    """A configuration mistake seen per request: logged once per process, not per request."""
+    if message not in _warned:
+        _warned.add(message)
+        logger.warning("usageanalytics: %s", message)
+
+
+def user_id_of(user: Any) -> str | None:
+    """The id of an app's user object as apps keep it: an ``id`` attribute or an ``"id"`` key.
+
+    Read without a query: an ORM object's id only where it is already loaded (SQLAlchemy keeps
+    loaded columns in ``__dict__``); a ``sqlite3.Row`` or a dict by key. A username or an email
+    is not an id.
+    """
+    if user is None or isinstance(user, (str, bytes, int, float)):
+        return None
+    value: Any = None
+    state = getattr(user, "__dict__", None)
+    if isinstance(user, dict):
+        value = user.get("id")
+    elif state is not None and "_sa_instance_state" in state:
+        value = state.get("id")
+    else:
+        value = getattr(user, "id", None)
+        if value is None and hasattr(user, "keys"):
+            try:
+                # keys(): ``in`` on a sqlite3.Row looks at its values, not its column names.
+                value = user["id"] if "id" in user.keys() else None  # noqa: SIM118
+            except Exception:
+                value = None
+    if value is None or isinstance(value, bool) or callable(value):
+        return None
+    text = str(value)
+    return text or None
+
+
+def cookies_for(visit: Visit, page: bool, status: int) -> list[tuple[str, str, int]]:
+    """The cookies ``(name, value, max_age)`` to set on the response; max_age 0 deletes one.
+
+    The visitor cookie goes on pages only, and on the response of a logout (a browser flow
+    whose response already changes the session cookie), never on API, static, redirect or
+    error responses. The redirect counter is kept only for a browser that has our cookie.
+    """
+    cookies: list[tuple[str, str, int]] = []
+    if visit.new_visitor and (page or visit.logged_out):
+        cookies.append((VISITOR_COOKIE, visit.visitor_id, VISITOR_COOKIE_AGE))
+    if 300 <= status < 400:
+        if not visit.new_visitor:
+            count = str(min(visit.redirects + 1, MAX_REDIRECTS))
+            cookies.append((REDIRECTS_COOKIE, count, REDIRECTS_COOKIE_AGE))
+    elif page and visit.redirects:
+        cookies.append((REDIRECTS_COOKIE, "", 0))
+    return cookies
+
+
+def set_cookies(visit: Visit, response: Any, cookies: list[tuple[str, str, int]]) -> None:
+    """Apply :func:`cookies_for` to a Werkzeug or Django response (their cookie APIs agree)."""
+    for name, value, max_age in cookies:
+        if max_age:
+            response.set_cookie(
+                name, value, max_age=max_age, secure=visit.is_secure(), httponly=True, samesite="Lax"
+            )
+        else:
+            response.delete_cookie(name, samesite="Lax")
+
+
+def cookie_header(visit: Visit, name: str, value: str, max_age: int) -> bytes:
+    """A ``Set-Cookie`` header value for ASGI responses, as Werkzeug and Django write it."""
+    if not max_age:
+        return f"{name}=; Max-Age=0; Path=/; SameSite=Lax".encode("latin-1")
+    secure = "; Secure" if visit.is_secure() else ""
+    return f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
+
+
+def report(
+    client: Client | None,
+    visit: Visit,
+    *,
+    page: bool,
+    method: str,
+    status: int,
+    route: Callable[[], str | None],
+    url: str | Callable[[], str],
+    identity: Callable[[], Identity],
+    elapsed_ms: float | None = None,
+) -> None:
+    """Log what the request was: a page (Screen View and page load) or, when the client's
+    ``capture_api_calls`` is on, an API call. ``route`` and ``identity`` run only when needed."""
+    if client is None:
+        return
+    if not page and not (client.settings.capture_api_calls and is_api_method(method)):
+        return
+    if elapsed_ms is None:
+        elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
+    template = route()
+    if not template:
+        return
+    if not isinstance(url, str):
+        url = url()
+    who = identity()
+    token = push_identity(who) if current_identity() is not who else None
+    try:
+        if page:
+            client.log_event(wire.SCREEN_VIEW, {_SCREEN_NAME: template})
+            client.log_event(
+                wire.PAGE_LOAD,
+                {"requestCount": visit.redirects + 1, "loadTime": round(elapsed_ms, 3), "pageUrl": url},
+            )
+        else:
+            client.log_event(
+                API_CALL,
+                {
+                    "Route": template,
+                    "Method": method,
+                    "Status Code": status,
+                    "Duration": round(elapsed_ms, 3),
+                },
+            )
+    finally:
+        if token is not None:
+            pop_identity(token)
 
 
 def finish_visit(
@@ -267,48 +465,26 @@ def finish_visit(
     status: int,
     content_type: str | None,
     screen_name: Callable[[], str | None],
-    url: str,
+    url: str | Callable[[], str],
     identity: Callable[[], Identity],
 ) -> None:
-    """Set the visitor cookies on ``response`` and, if it is a page, log its events.
+    """Set the cookies on a Werkzeug or Django ``response`` and report the request.
 
-    ``response`` needs ``set_cookie`` and ``delete_cookie`` (Werkzeug's and Django's agree).
-    Call after :func:`close_scope`; ``screen_name`` and ``identity`` run only for pages.
+    ``screen_name`` and ``identity`` run only when needed.
     """
-    load_ms = (time.perf_counter() - visit.started) * 1000.0
+    elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
     page = is_page(method, status, content_type)
-    if visit.new_visitor:
-        response.set_cookie(
-            VISITOR_COOKIE,
-            visit.visitor_id,
-            max_age=VISITOR_COOKIE_AGE,
-            secure=visit.secure,
-            httponly=True,
-            samesite="Lax",
-        )
-    if 300 <= status < 400:
-        response.set_cookie(
-            REDIRECTS_COOKIE,
-            str(min(visit.redirects + 1, MAX_REDIRECTS)),
-            max_age=REDIRECTS_COOKIE_AGE,
-            secure=visit.secure,
-            httponly=True,
-            samesite="Lax",
-        )
-    elif page and visit.redirects:
-        response.delete_cookie(REDIRECTS_COOKIE, samesite="Lax")
-    if not page:
-        return
-    client = autocapture.current_client()
-    if client is None:
-        return
-    screen = screen_name()
-    if not screen:
-        logger.debug("usageanalytics: %s has no route to name its screen; not captured", url)
-        return
-    token = push_identity(identity())
-    try:
-        client.log_screen_view(screen, debounce=True)
-        client.log_page_load(url, round(load_ms, 3), visit.redirects + 1)
-    finally:
-        pop_identity(token)
+    cookies = cookies_for(visit, page, status)
+    if cookies:
+        set_cookies(visit, response, cookies)
+    report(
+        autocapture.current_client(),
+        visit,
+        page=page,
+        method=method,
+        status=status,
+        route=screen_name,
+        url=url,
+        identity=identity,
+        elapsed_ms=elapsed_ms,
+    )

@@ -47,6 +47,8 @@ _SIGNAL_UID = "usageanalytics.auto_capture"
 _REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
 _ASK = object()  # identify(request) not called yet
 _settings_cache: dict[str, Any] = {}
+_django_settings: Any = None  # django.conf.settings, imported once
+_lazy: tuple[Any, Any] | None = None  # django.utils.functional's LazyObject and empty
 
 
 def install(base_module: ModuleType) -> None:
@@ -67,12 +69,27 @@ def uninstall() -> None:
 
 
 def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+    if autocapture.current_client() is None:
+        return wrapped(*args, **kwargs)
     request = args[0] if args else kwargs.get("request")
-    return web.around_request(
-        lambda: wrapped(*args, **kwargs),
-        lambda: _start(request),
-        lambda visit, response: _finish(request, visit, response, _ASK),
-    )
+    try:
+        visit = _start(request)
+    except Exception:
+        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+        visit = None
+    if visit is None:
+        return wrapped(*args, **kwargs)
+    try:
+        response = wrapped(*args, **kwargs)
+    except BaseException:
+        web.close_scope(visit)
+        raise
+    try:
+        _finish(request, visit, response, _ASK)  # still in the visit's identity scope
+    except Exception:
+        logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+    web.close_scope(visit)
+    return response
 
 
 async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
@@ -88,7 +105,7 @@ async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, k
         web.close_scope(visit)
     identified: Any = _ASK
     identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable)
-    if identify is not None and inspect.iscoroutinefunction(identify) and _is_page(request, response):
+    if identify is not None and inspect.iscoroutinefunction(identify) and _is_reported(request, response):
         try:
             identified = await identify(request)
         except Exception:
@@ -104,9 +121,8 @@ def _start(request: Any) -> web.Visit | None:
         return None
     if _auth_signals is None and "django.contrib.auth" in sys.modules:
         _watch_logins()
-    return web.start_visit(
-        request.META.get("HTTP_COOKIE"), request.META.get("REMOTE_ADDR"), request.is_secure()
-    )
+    meta = request.META
+    return web.start_visit(meta.get("HTTP_COOKIE"), meta.get("REMOTE_ADDR"), request.is_secure)
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
@@ -115,9 +131,7 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
         if result is _ASK:
             identify = _identify_callable()
             if identify is not None and inspect.iscoroutinefunction(identify):
-                logger.warning(
-                    "usageanalytics: an async USAGEANALYTICS_IDENTIFY is not called for a sync view"
-                )
+                web.warn_once("an async identify() is not called for a sync Django view")
                 identify = None
             result = call_safely("identify(request)", identify, request) if identify else None
         return web.final_identity(visit, result, _user_id(request))
@@ -129,7 +143,7 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
         status=response.status_code,
         content_type=response.get("Content-Type"),
         screen_name=lambda: _screen_name(request),
-        url=web.page_url(
+        url=lambda: web.page_url(
             request.path,
             request.META.get("QUERY_STRING", ""),
             bool(_setting("USAGEANALYTICS_PAGE_QUERY")),
@@ -138,8 +152,12 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> N
     )
 
 
-def _is_page(request: Any, response: Any) -> bool:
-    return web.is_page(request.method, response.status_code, response.get("Content-Type"))
+def _is_reported(request: Any, response: Any) -> bool:
+    """A page, or an API call while they are captured: what needs the request's identity."""
+    if web.is_page(request.method, response.status_code, response.get("Content-Type")):
+        return True
+    client = autocapture.current_client()
+    return client is not None and client.settings.capture_api_calls
 
 
 def _screen_name(request: Any) -> str | None:
@@ -155,8 +173,12 @@ def _screen_name(request: Any) -> str | None:
 
 def _user_id(request: Any) -> str | None:
     """The request's user if something already loaded it; never evaluates ``request.user``."""
-    from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
+    global _lazy
+    if _lazy is None:
+        from django.utils.functional import LazyObject, empty  # type: ignore[import-untyped]
 
+        _lazy = (LazyObject, empty)
+    LazyObject, empty = _lazy
     state = request.__dict__
     user = state.get("user")
     if isinstance(user, LazyObject):
@@ -185,8 +207,12 @@ def _setting(name: str) -> Any:
 def _settings() -> tuple[Any, dict[str, Any]]:
     """Django's settings object and a cache that lasts while they stay the same object
     (``override_settings`` swaps it), so a request reads no setting Django lacks twice."""
-    from django.conf import settings  # type: ignore[import-untyped]
+    global _django_settings
+    settings = _django_settings
+    if settings is None:
+        from django import conf  # type: ignore[import-untyped]
 
+        settings = _django_settings = conf.settings
     holder = settings._wrapped
     if _settings_cache.get("holder") is not holder:
         _settings_cache.clear()
@@ -195,10 +221,14 @@ def _settings() -> tuple[Any, dict[str, Any]]:
 
 
 def _identify_callable() -> Callable[..., Any] | None:
+    """``USAGEANALYTICS_IDENTIFY`` (a callable or its dotted path), else ``configure(identify=...)``."""
     setting = _setting("USAGEANALYTICS_IDENTIFY")
     if isinstance(setting, str):
         return _import(setting)
-    return cast("Callable[..., Any] | None", setting)
+    if setting is None:
+        client = autocapture.current_client()
+        return client.settings.identify if client is not None else None
+    return cast("Callable[..., Any]", setting)
 
 
 @functools.lru_cache(maxsize=8)

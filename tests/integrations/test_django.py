@@ -112,8 +112,11 @@ def test_async_views_and_the_asgi_handler(server: StrictServer, configure: Confi
 
     asyncio.run(browse())
     guest = visitor_of(browser)
-    # The second view of /async/<int:n>/ is a repeat within the debounce window.
-    assert screen_views(flushed(server)) == [(guest, "/async/<int:n>/"), (guest, "/users/<int:uid>/")]
+    assert screen_views(flushed(server)) == [
+        (guest, "/async/<int:n>/"),
+        (guest, "/users/<int:uid>/"),
+        (guest, "/async/<int:n>/"),
+    ]
     assert [load["pageUrl"] for load in page_loads(server)] == ["/async/1/", "/users/2/", "/async/3/"]
 
 
@@ -127,15 +130,44 @@ def test_load_time_and_redirects_followed(server: StrictServer, configure: Confi
     assert 50 <= loads[0]["loadTime"] < 60_000
 
 
-def test_debounced_per_visitor_page_loads_never(server: StrictServer, configure: Configure) -> None:
-    configure()
+def test_every_page_served_counts_even_the_same_page_twice_at_once(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()  # a 60 s debounce window: page views are never debounced
     first, second = client(), client()
     for _ in range(3):
         first.get("/")
     second.get("/")
     flushed(server)
-    assert sorted(screen_views(server)) == sorted([(visitor_of(first), "/"), (visitor_of(second), "/")])
+    expected = [(visitor_of(first), "/")] * 3 + [(visitor_of(second), "/")]
+    assert sorted(screen_views(server)) == sorted(expected)
     assert len(page_loads(server)) == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/api/items/", "GET", 200),  # JSON
+        ("/go/", "GET", 302),  # a redirect
+        ("/users/7", "GET", 301),  # APPEND_SLASH's redirect
+        ("/boom/", "GET", 500),  # an error
+        ("/missing/", "GET", 404),
+        ("/assets/site.css", "GET", 200),  # under STATIC_URL
+        ("/", "POST", 200),
+        ("/health/", "GET", 200),
+    ],
+)
+def test_the_visitor_cookie_is_set_on_pages_only(
+    server: StrictServer, configure: Configure, path: str, method: str, status: int
+) -> None:
+    configure()
+    browser = client()
+    response = browser.generic(method, path)
+    assert response.status_code == status
+    assert "ua_visitor" not in response.cookies, response.cookies
+    assert browser.cookies.get("ua_visitor") is None
+    browser.get("/users/1/")
+    assert visitor_of(browser)
 
 
 def test_login_transfers_the_guest_without_queries_and_logout_makes_a_new_guest(
@@ -278,10 +310,51 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
 
     configure()
 
-    monkeypatch.setattr(web, "finish_visit", broken_capture)
+    monkeypatch.setattr(web, "report", broken_capture)
     response = client().get("/")
     assert response.status_code == 200
     assert response.content == b"<h1>Home</h1>"
     response = asyncio.run(async_client().get("/async/1/"))
     assert response.status_code == 200
     assert sdk_log.text.count("auto-capture page capture failed") == 2
+
+
+def test_api_calls_sync_and_async(server: StrictServer, configure: Configure) -> None:
+    configure(capture_api_calls=True)
+    browser = client()
+    browser.get("/api/items/")
+    browser.post("/")
+    browser.get("/go/")
+    browser.get("/boom/")
+    browser.get("/api/items/")  # never debounced
+    for not_an_api_call in ("/", "/assets/site.css", "/health/", "/nowhere/"):
+        browser.get(not_an_api_call)
+    browser.head("/api/items/")
+    asyncio.run(async_client().get("/api/items/"))
+    flushed(server)
+    calls = [params(e) for e in server.events("API Call")]
+    assert sorted((c["Route"], c["Method"], c["Status Code"]) for c in calls) == sorted(
+        [
+            ("/api/items/", "GET", 200),
+            ("/", "POST", 200),
+            ("/go/", "GET", 302),
+            ("/boom/", "GET", 500),
+            ("/api/items/", "GET", 200),
+            ("/api/items/", "GET", 200),
+        ]
+    )
+    assert all(0 <= c["Duration"] < 60_000 for c in calls)
+    assert len(server.events("Screen View")) == 1
+
+
+def test_configure_identify_is_the_default_for_django(
+    server: StrictServer, configure: Configure, settings_override: Callable[..., Any]
+) -> None:
+    configure(identify=identify_by_header)
+    client().get("/users/1/", HTTP_X_USER="carol")
+    settings_override(USAGEANALYTICS_IDENTIFY=lambda request: "own")
+    client().get("/users/2/", HTTP_X_USER="carol")
+    assert sorted(screen_views(flushed(server))) == [
+        ("carol", "/users/<int:uid>/"),
+        ("own", "/users/<int:uid>/"),
+    ]

@@ -116,3 +116,27 @@ def test_qt_example_demo(server: StrictServer, tmp_path: Path, binding: str) -> 
         ("MailWindow", "Delete"),
     ]
     assert server.rejected == []
+
+
+def test_fastapi_example(server: StrictServer, tmp_path: Path) -> None:
+    env = sdk_env(server, tmp_path / "sdk")
+    command = [str(EXAMPLES / "fastapi_app.py"), "--port", "0"]
+    with serving(command, env, interrupt=True) as served, http_client() as browser:
+        for path in ("/", "/articles/latest", "/api/articles", "/favicon.ico", "/login"):
+            browser.get(served.url + path)
+        assert browser.post(served.url + "/login", data={"name": "grace"}).status_code == 200  # to "/"
+        browser.get(served.url + "/articles/2")
+    assert names(server) == ["/", "/articles/{article_id}", "/login", "/", "/articles/{article_id}"]
+    loads = [params(e) for e in server.events("page_load_event")]
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads][:3] == [
+        ("/", 1),
+        ("/articles/3", 2),
+        ("/login", 1),
+    ]
+    views = screen_views(server)
+    assert views[-1] == ("grace", "/articles/{article_id}")
+    calls = sorted(
+        (params(e)["Route"], params(e)["Method"], params(e)["Status Code"]) for e in server.events("API Call")
+    )
+    assert calls == [("/api/articles", "GET", 200), ("/articles/latest", "GET", 302), ("/login", "POST", 303)]
+    assert server.rejected == []

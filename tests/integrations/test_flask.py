@@ -98,22 +98,65 @@ def test_load_time_is_the_server_time_of_the_page(server: StrictServer, configur
 def test_a_redirect_followed_counts_in_request_count(server: StrictServer, configure: Configure) -> None:
     configure()
     client = create_app().test_client()
+    client.get("/users/1")  # a known visitor: the browser has our cookie
     client.get("/go", follow_redirects=True)
     client.get("/users/3")
     loads = page_loads(flushed(server))
-    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [("/", 2), ("/users/3", 1)]
+    assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [
+        ("/users/1", 1),
+        ("/", 2),
+        ("/users/3", 1),
+    ]
 
 
-def test_repeated_views_are_debounced_per_visitor_but_page_loads_are_not(
+def test_a_new_visitors_redirect_sets_no_cookie_and_counts_one(
     server: StrictServer, configure: Configure
 ) -> None:
     configure()
+    client = create_app().test_client()
+    redirect = client.get("/go")
+    assert redirect.status_code == 302
+    assert "Set-Cookie" not in redirect.headers
+    client.get("/")
+    assert [(load["pageUrl"], load["requestCount"]) for load in page_loads(flushed(server))] == [("/", 1)]
+
+
+def test_every_page_served_counts_even_the_same_page_twice_at_once(
+    server: StrictServer, configure: Configure
+) -> None:
+    configure()  # a 60 s debounce window: page views are never debounced
     app = create_app()
     first = visit(app, "/", "/", "/")
     second = visit(app, "/")
     flushed(server)
-    assert screen_views(server) == [(visitor_of(first), "/"), (visitor_of(second), "/")]
+    assert screen_views(server) == [(visitor_of(first), "/")] * 3 + [(visitor_of(second), "/")]
     assert len(page_loads(server)) == 4
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "status"),
+    [
+        ("/api/items", "GET", 200),  # JSON
+        ("/go", "GET", 302),  # a redirect
+        ("/missing", "GET", 404),  # an error
+        ("/boom", "GET", 500),
+        ("/static/site.css", "GET", 200),  # a static file
+        ("/form", "POST", 200),
+        ("/nowhere", "GET", 404),
+        ("/health", "GET", 200),
+    ],
+)
+def test_the_visitor_cookie_is_set_on_pages_only(
+    server: StrictServer, configure: Configure, path: str, method: str, status: int
+) -> None:
+    configure()
+    client = create_app().test_client()
+    response = client.open(path, method=method)
+    assert response.status_code == status
+    assert "Set-Cookie" not in response.headers, response.headers
+    page = client.get("/users/1")
+    assert "ua_visitor=" in page.headers["Set-Cookie"]
+    assert visitor_of(client)
 
 
 def test_flask_login_user_without_loading_it_and_guest_to_user(
@@ -281,7 +324,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert "auto-capture request start failed" in sdk_log.text
     sdk_log.clear()
     monkeypatch.undo()
-    monkeypatch.setattr(web, "finish_visit", broken_capture)
+    monkeypatch.setattr(web, "report", broken_capture)
     response = create_app().test_client().get("/")
     assert response.status_code == 200
     assert "auto-capture page capture failed" in sdk_log.text
@@ -310,3 +353,145 @@ ua.shutdown(timeout=30)
     done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
     assert "auto-capture for flask failed and is off" in done.stderr
     assert screen_views(server) == []
+
+
+def test_the_flask_tutorials_login_session_user_id_and_g_user(
+    server: StrictServer, configure: Configure, tmp_path: Path
+) -> None:
+    from tests.integrations.apps.flaskr import create_app as create_flaskr
+
+    configure()
+    app = create_flaskr(str(tmp_path / "flaskr.sqlite"))
+    client = app.test_client()
+    client.post("/auth/register", data={"username": "ada", "password": "pw"})
+    client.get("/")
+    client.get("/auth/login")
+    guest = visitor_of(client)
+    flushed(server)  # sent as the guest's (what is still queued at login becomes the user's)
+    login = client.post("/auth/login", data={"username": "ada", "password": "pw"})
+    assert login.status_code == 302
+    client.get("/")
+    client.get("/7/update")
+    logout = client.get("/auth/logout")
+    assert logout.status_code == 302
+    assert "ua_visitor=" in " ".join(logout.headers.getlist("Set-Cookie"))  # a new guest id
+    client.get("/")
+    new_guest = visitor_of(client)
+    assert new_guest != guest
+
+    flushed(server)
+    assert screen_views(server) == [
+        (guest, "/"),
+        (guest, "/auth/login"),
+        ("1", "/"),
+        ("1", "/<int:id>/update"),
+        (new_guest, "/"),
+    ]
+    (login_upsert,) = [b for b in server.bodies("usageanalytics/user") if b["userId"] == "1"]
+    assert login_upsert["lastLoggedInUserId"] == guest
+    assert login_upsert["loginMechanism"] == "AUTH"
+
+
+def test_the_user_conventions_are_read_in_order(server: StrictServer, configure: Configure) -> None:
+    from flask import g, session
+
+    configure()
+    app = Flask(__name__)
+    app.secret_key = "not-a-secret"
+
+    @app.get("/both")
+    def both() -> str:
+        session["user_id"] = 1
+        g.user = {"id": 2, "username": "bea"}  # g.user wins over the session
+        return "<h1>both</h1>"
+
+    @app.get("/session")
+    def session_only() -> str:
+        return "<h1>session</h1>"
+
+    class Named:
+        username = "cy"  # a username is not an id
+
+    @app.get("/named")
+    def named() -> str:
+        g.user = Named()
+        return "<h1>named</h1>"
+
+    client = app.test_client()
+    client.get("/both")
+    client.get("/session")  # the session still says 1, g.user is gone with the request
+    client.get("/named")
+    flushed(server)
+    assert screen_views(server) == [("2", "/both"), ("1", "/session"), ("1", "/named")]
+
+
+def test_configure_identify_applies_to_every_flask_app(server: StrictServer, configure: Configure) -> None:
+    configure(identify=lambda request: request.headers.get("X-User"))
+    create_app().test_client().get("/", headers={"X-User": "zed"})
+    create_app(USAGEANALYTICS_IDENTIFY=lambda request: "own").test_client().get(
+        "/", headers={"X-User": "zed"}
+    )
+    assert sorted(screen_views(flushed(server))) == [("own", "/"), ("zed", "/")]
+
+
+def test_api_calls(server: StrictServer, configure: Configure) -> None:
+    configure(capture_api_calls=True)
+    client = create_app().test_client()
+    client.get("/api/items")
+    client.post("/form")
+    client.get("/go")
+    client.get("/boom")
+    client.get("/api/items")  # never debounced
+    for not_an_api_call in ("/", "/static/site.css", "/health", "/nowhere"):
+        client.get(not_an_api_call)
+    client.head("/api/items")
+    client.options("/api/items")
+    flushed(server)
+    calls = [params(e) for e in server.events("API Call")]
+    assert [(c["Route"], c["Method"], c["Status Code"]) for c in calls] == [
+        ("/api/items", "GET", 200),
+        ("/form", "POST", 200),
+        ("/go", "GET", 302),
+        ("/boom", "GET", 500),
+        ("/api/items", "GET", 200),
+    ]
+    assert all(0 <= c["Duration"] < 60_000 for c in calls)
+    assert len(server.events("Screen View")) == 1
+
+
+def test_importing_the_integration_before_flask_still_attaches(server: StrictServer, tmp_path: Path) -> None:
+    """``import usageanalytics_flask`` (as an app using its extension does) before Flask itself:
+    the import hook then fires while the integration is still being imported."""
+    script = """
+import usageanalytics as ua
+ua.configure(customer_account_id="acct-1", collect_device_attributes=False)
+import usageanalytics_flask  # before flask
+import flask
+
+app = flask.Flask("site")
+app.get("/")(lambda: "<p>hi</p>")
+assert app.test_client().get("/").status_code == 200
+assert ua.shutdown(timeout=30)
+"""
+    done = run_script(["-c", script], sdk_env(server, tmp_path / "sdk"))
+    assert "failed" not in done.stderr, done.stderr
+    assert [name for _, name in screen_views(server)] == ["/"]
+
+
+def test_an_async_identify_in_flask_is_ignored_with_one_warning(
+    server: StrictServer, configure: Configure, sdk_log: pytest.LogCaptureFixture
+) -> None:
+    import warnings
+
+    async def identify(request: Any) -> str:
+        return "never"
+
+    configure(identify=identify)
+    client = create_app().test_client()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "coroutine was never awaited"
+        client.get("/")
+        client.get("/users/1")
+    guest = visitor_of(client)
+    assert screen_views(flushed(server)) == [(guest, "/"), (guest, "/users/<int:uid>")]
+    assert sdk_log.text.count("cannot be awaited") == 1

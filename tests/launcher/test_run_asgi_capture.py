@@ -1,11 +1,5 @@
-"""PENDING the ASGI integration (branch ``web``): page capture under ``usageanalytics run`` with
-uvicorn, hypercorn and gunicorn's uvicorn workers, for a FastAPI app that has no usageanalytics
-code at all.
-
-Not collected by pytest (the name does not start with ``test_``) because it fails until ``web``
-is merged: rename it ``test_run_asgi_capture.py`` then. Run it by hand with
-``.venv/bin/python -m pytest tests/launcher/pending_web_asgi_capture.py``.
-"""
+"""Page capture under ``usageanalytics run`` with uvicorn, hypercorn and gunicorn's uvicorn workers,
+for a FastAPI app that has no usageanalytics code at all."""
 
 from __future__ import annotations
 

@@ -1,0 +1,184 @@
+"""The Starlette patches: capture at the app's entry, set the user at the router's.
+
+``Starlette.__call__`` opens the captured request (:mod:`usageanalytics.asgi`) for the outermost
+app a request reaches; apps mounted inside it pass straight through. ``Router.__call__`` runs
+after the app's middleware: there the request's user is known (``request.user`` from an
+``AuthenticationMiddleware``, ``request.state.user`` from the app's own middleware, or
+``configure(identify=...)`` given a ``Request``), so the view, its dependencies and its
+background tasks are attributed to them.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+from usageanalytics import asgi, autocapture
+from usageanalytics import webcapture as web
+from usageanalytics.context import pop_identity
+from usageanalytics.patching import Patcher, call_safely
+
+from .routes import RouteTemplates
+
+_patcher = Patcher("starlette")
+_KEY = "_usageanalytics_capture"  # on the app object: its route templates and settings
+logger = logging.getLogger("usageanalytics")
+
+
+class _AppCapture:
+    """Per app: its route templates and its settings on ``app.state``, read again when changed."""
+
+    __slots__ = ("exclude", "page_query", "rules", "templates")
+
+    def __init__(self, app: Any) -> None:
+        self.templates = RouteTemplates(app)
+        self.exclude: Any = None
+        self.rules = web.path_rules(None)
+        self.page_query = False
+        self.refresh(app)
+
+    def refresh(self, app: Any) -> None:
+        state = _state_values(app)
+        exclude = state.get("usageanalytics_exclude")
+        if exclude is not self.exclude:
+            self.exclude = exclude
+            self.rules = web.path_rules(exclude)
+        self.page_query = bool(state.get("usageanalytics_page_query", False))
+
+    def route_for(self, scope: Any, root_path: str) -> str | None:
+        return self.templates.template(scope, scope.get("route"), root_path)
+
+
+def _state_values(app: Any) -> dict[str, Any]:
+    state = getattr(app, "state", None)
+    values = getattr(state, "_state", None)
+    return values if isinstance(values, dict) else {}
+
+
+def install(applications: ModuleType) -> None:
+    from starlette.routing import Router
+
+    _patcher.replace(applications.Starlette, "__call__", _app_call)
+    _patcher.replace(Router, "__call__", _router_call)
+
+
+def uninstall() -> None:
+    _patcher.restore()
+
+
+def _app_capture(app: Any) -> _AppCapture:
+    own = vars(app)
+    found: _AppCapture | None = own.get(_KEY)
+    if found is None:
+        found = own[_KEY] = _AppCapture(app)
+    else:
+        found.refresh(app)
+    return found
+
+
+def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
+    captured = _app_capture(app)
+    if captured.rules.excludes(asgi.route_path(scope)):
+        return None
+    root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
+    request = asgi.start(
+        client, scope, lambda inner: captured.route_for(inner, root_path), captured.page_query
+    )
+    request.owner = "starlette"
+    return request
+
+
+def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Starlette.__call__``, capturing: a coroutine function still (servers check that)."""
+
+    @functools.wraps(original)
+    async def __call__(app: Any, scope: Any, receive: Any, send: Any) -> None:
+        if not _patcher.active or scope["type"] != "http":
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        if asgi.SCOPE_KEY in scope:
+            # A mounted app, or an app inside the generic middleware: captured (or excluded)
+            # already. Starlette knows its routes better than the middleware's guess.
+            outer = scope[asgi.SCOPE_KEY]
+            if outer is not None and outer.owner != "starlette":
+                call_safely("route lookup", _adopt, outer, app, scope)
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        client = autocapture.current_client()
+        if client is None:
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        try:
+            request = _open(client, app, scope)
+        except Exception:
+            logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+            request = None
+        if request is None:
+            scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
+            return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        try:
+            await original(app, scope, receive, request.wrap_send(send))
+        finally:
+            web.close_scope(request.visit)
+
+    return __call__
+
+
+def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:
+    captured = _app_capture(app)
+    root_path = scope.get("root_path", "")
+    fallback = request.route_for
+
+    def route_for(inner: Any) -> str | None:
+        return captured.route_for(inner, root_path) or fallback(inner)
+
+    request.route_for = route_for
+    request.owner = "starlette"
+    request.page_query = request.page_query or captured.page_query
+
+
+def _router_call(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Router.__call__``: returns the router's own coroutine when there is nothing to change
+    (no extra frame on every request), else one that sets the request's user around it."""
+
+    @functools.wraps(original)
+    def __call__(router: Any, scope: Any, receive: Any, send: Any) -> Any:
+        request = scope.get(asgi.SCOPE_KEY) if _patcher.active else None
+        if request is None or scope["type"] != "http":
+            return original(router, scope, receive, send)
+        request.inner_scope = scope  # the innermost router's: the route and the user are there
+        if request.routed:
+            return original(router, scope, receive, send)
+        request.routed = True
+        if request.client.settings.identify is not None:
+            return _identified(request, original, router, scope, receive, send)
+        token = asgi.refresh_identity(request)
+        if token is None:
+            return original(router, scope, receive, send)
+        return _with_identity(token, original(router, scope, receive, send))
+
+    return __call__
+
+
+async def _identified(
+    request: asgi.CapturedRequest,
+    original: Callable[..., Any],
+    router: Any,
+    scope: Any,
+    receive: Any,
+    send: Any,
+) -> Any:
+    from starlette.requests import Request
+
+    await request.run_identify(Request(scope, receive))
+    token = asgi.refresh_identity(request)
+    if token is None:
+        return await original(router, scope, receive, send)
+    return await _with_identity(token, original(router, scope, receive, send))
+
+
+async def _with_identity(token: Any, routing: Any) -> Any:
+    try:
+        return await routing
+    finally:
+        pop_identity(token)

@@ -1,0 +1,380 @@
+"""Auto-capture for ASGI apps: pages, page loads and API calls, measured until the response is sent.
+
+:class:`UsageAnalyticsMiddleware` captures any ASGI app (Quart, Litestar, BlackSheep, a bare ASGI
+callable): add it around the app. Starlette and FastAPI need nothing: the ``usageanalytics_starlette``
+integration runs the same capture from inside ``Starlette.__call__`` and names screens by matching
+the request against the app's router.
+
+Per HTTP request (websockets and lifespan events pass through untouched):
+
+- the visitor is read from the ``ua_visitor`` cookie (a new guest without it) and set as the
+  identity of everything the app tracks while the request runs;
+- at ``http.response.start`` a GET answered 2xx with ``text/html`` *and* a route is a page: the
+  visitor cookie is added to it when the browser has none (never to any other response);
+- once the last body message has been sent (streaming included), a page logs a "Screen View"
+  named by its route and a ``page_load_event`` whose ``loadTime`` runs until then; with
+  ``capture_api_calls`` any other routed request logs an "API Call".
+
+Who: ``configure(identify=...)`` (called with the request object, here the ASGI scope; sync or
+async) wins; else ``scope["user"]`` when an authentication middleware set an authenticated user
+(its ``identity``, else ``display_name``); else ``scope["state"]["user"]`` (``request.state.user``:
+its ``id`` attribute or ``"id"`` key). Nothing is read that costs I/O.
+
+The core imports no framework: this module only speaks the ASGI protocol.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import TYPE_CHECKING, Any
+
+from . import autocapture
+from . import webcapture as web
+from .context import Identity, pop_identity, push_identity
+from .patching import call_safely
+
+if TYPE_CHECKING:
+    from .client import Client
+
+logger = logging.getLogger("usageanalytics")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+SCOPE_KEY = "usageanalytics.request"
+"""Where the captured request's state sits in the scope: an app nested in a captured one (a
+mount, or a Starlette app inside this middleware) sees it and is not captured twice."""
+
+_FINAL = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value
+    return None
+
+
+def scope_user_id(scope: Scope) -> str | None:
+    """The user an authentication middleware or the app left in the scope, read without I/O.
+
+    ``scope["user"]`` (Starlette's ``request.user``) when authenticated: its ``identity``, else
+    its ``display_name``; else ``scope["state"]["user"]`` (``request.state.user``): its ``id``
+    attribute or ``"id"`` key.
+    """
+    user = scope.get("user")
+    if user is not None and getattr(user, "is_authenticated", False):
+        try:
+            identity = user.identity
+        except (NotImplementedError, AttributeError):
+            identity = None
+        if identity is None or identity == "":
+            try:
+                identity = user.display_name
+            except (NotImplementedError, AttributeError):
+                identity = None
+        if identity is not None and identity != "" and not isinstance(identity, bool):
+            return str(identity)
+    state = scope.get("state")
+    if state:
+        found = state.get("user") if isinstance(state, dict) else getattr(state, "user", None)
+        if found is not None:
+            return web.user_id_of(found)
+    return None
+
+
+def _request_url(scope: Scope, include_query: bool) -> str:
+    """The path the browser asked for, behind any proxy prefix (``root_path``) too."""
+    path: str = scope.get("path", "/")
+    root: str = scope.get("root_path", "")
+    if root and not path.startswith(root):
+        path = root + path  # servers that predate ASGI 2.4 leave root_path out of path
+    query = scope.get("query_string", b"") if include_query else b""
+    return web.page_url(path, query.decode("latin-1"), include_query)
+
+
+def route_path(scope: Scope) -> str:
+    """The path inside the app, without the proxy prefix: what exclusions are matched against."""
+    path: str = scope.get("path", "/")
+    root: str = scope.get("root_path", "")
+    if root and path.startswith(root) and (len(path) == len(root) or path[len(root)] == "/"):
+        return path[len(root) :] or "/"
+    return path
+
+
+def _client_ip(scope: Scope) -> str | None:
+    client = scope.get("client")
+    return str(client[0]) if client else None
+
+
+class CapturedRequest:
+    """One HTTP request under capture: its visit, and what the app and framework tell about it.
+
+    ``route_for(scope)`` names the route (None: not a routed endpoint); an integration that
+    knows the framework better may replace it while the request runs, and may point
+    ``inner_scope`` at the scope its router saw (auth middleware leave the user there).
+    """
+
+    __slots__ = (
+        "client",
+        "identified",
+        "identify_done",
+        "inner_scope",
+        "owner",
+        "page",
+        "page_query",
+        "route",
+        "route_for",
+        "routed",
+        "scope",
+        "status",
+        "visit",
+    )
+
+    def __init__(
+        self,
+        client: Client,
+        visit: web.Visit,
+        scope: Scope,
+        route_for: Callable[[Scope], str | None],
+        page_query: bool,
+    ) -> None:
+        self.client = client
+        self.visit = visit
+        self.scope = scope
+        self.inner_scope = scope
+        self.route_for = route_for
+        self.owner = "asgi"  # or the integration that knows the framework's routes
+        self.page_query = page_query
+        self.route: str | bool | None = False  # False: not resolved yet
+        self.identified: Any = None
+        self.identify_done = False
+        self.routed = False  # an integration's router has refreshed the identity
+        self.page = False
+        self.status = 0
+
+    def resolve_route(self) -> str | None:
+        route = self.route
+        if route is False:
+            try:
+                route = self.route_for(self.inner_scope)
+            except Exception:
+                logger.exception("usageanalytics: auto-capture route lookup failed; the app is unaffected")
+                route = None
+            self.route = route
+        return route if isinstance(route, str) else None
+
+    async def run_identify(self, request: Any) -> None:
+        """Call ``configure(identify=...)`` once, with ``request`` (sync or async)."""
+        if self.identify_done:
+            return
+        self.identify_done = True
+        identify = self.client.settings.identify
+        if identify is None:
+            return
+        try:
+            result = identify(request)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception:
+            logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+            result = None
+        self.identified = result
+
+    def identity(self) -> Identity:
+        identified = self.identified
+        if identified is not None:
+            return web.final_identity(self.visit, identified, None)
+        user = scope_user_id(self.inner_scope)
+        if user is None and self.inner_scope is not self.scope:
+            user = scope_user_id(self.scope)
+        return self.visit.identity(user)
+
+    def wrap_send(self, send: Send) -> Send:
+        visit = self.visit
+        method = self.scope.get("method", "GET")
+
+        def on_start(message: Message) -> Message:
+            status = self.status = int(message.get("status", 200))
+            headers = message.get("headers") or []
+            page = web.is_page(method, status, _content_type(headers))
+            if page and self.resolve_route() is None:
+                page = False  # a file or a sub-app's answer: not a page of this app
+            self.page = page
+            cookies = web.cookies_for(visit, page, status)
+            if cookies:
+                added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
+                message = dict(message, headers=[*headers, *added])
+            return message
+
+        async def sending(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                try:
+                    message = on_start(message)
+                except Exception:
+                    self.status = 0
+                    logger.exception(
+                        "usageanalytics: auto-capture page capture failed; the app is unaffected"
+                    )
+                await send(message)
+                return
+            await send(message)
+            if self.status and (
+                (kind == "http.response.body" and not message.get("more_body", False)) or kind in _FINAL
+            ):
+                self.status_sent()
+
+        return sending
+
+    def status_sent(self) -> None:
+        """The whole response has been sent: report it, once."""
+        try:
+            self._report()
+        except Exception:
+            logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+        self.status = 0
+
+    def _url(self) -> str:
+        return _request_url(self.scope, self.page_query)
+
+    def _report(self) -> None:
+        web.report(
+            self.client,
+            self.visit,
+            page=self.page,
+            method=self.scope.get("method", "GET"),
+            status=self.status,
+            route=self.resolve_route,
+            url=self._url,
+            identity=self.identity,
+        )
+
+
+def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
+    value = _header(headers, b"content-type")
+    return value.decode("latin-1") if value is not None else None
+
+
+def start(
+    client: Client,
+    scope: Scope,
+    route_for: Callable[[Scope], str | None],
+    page_query: bool = False,
+) -> CapturedRequest:
+    """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
+    cookie = None
+    for key, value in scope.get("headers") or ():
+        if key == b"cookie":
+            cookie = value.decode("latin-1") if cookie is None else cookie + "; " + value.decode("latin-1")
+    visit = web.start_visit(cookie, _client_ip(scope), scope.get("scheme") == "https")
+    request = CapturedRequest(client, visit, scope, route_for, page_query)
+    scope[SCOPE_KEY] = request
+    return request
+
+
+async def run(app: ASGIApp, request: CapturedRequest, receive: Receive, send: Send) -> None:
+    """Run ``app`` for a request :func:`start` opened; close its identity scope after."""
+    try:
+        await app(request.scope, receive, request.wrap_send(send))
+    finally:
+        web.close_scope(request.visit)
+
+
+def reporting_client() -> Client | None:
+    """The client auto-capture reports to, else the shared ``configure()`` one."""
+    client = autocapture.current_client()
+    if client is None:
+        import usageanalytics
+
+        client = usageanalytics.get_client()
+    return client
+
+
+def scope_route(scope: Scope) -> str | None:
+    """A route template a framework left in the scope: ``scope["route"]`` as a string or an
+    object with ``path_format``/``path`` (Starlette), or ``scope["path_template"]``."""
+    for key in ("route", "path_template", "route_path"):
+        found = scope.get(key)
+        if isinstance(found, str) and found:
+            return web.route_screen_name(found)
+        if found is not None:
+            for attribute in ("path_format", "path"):
+                value = getattr(found, attribute, None)
+                if isinstance(value, str) and value:
+                    return web.route_screen_name(value)
+    return None
+
+
+class UsageAnalyticsMiddleware:
+    """Capture an ASGI app's pages, page loads and (with ``capture_api_calls``) API calls.
+
+    ``name_for(scope)`` names a request's screen when the framework left no route in the scope
+    (return None for "not a routed endpoint"); a request is never named by its raw URL unless
+    ``name_for`` does so. ``exclude`` adds path rules to the defaults (``/static/``, ``/health``,
+    ...). ``page_query=True`` keeps the query string in ``pageUrl``.
+
+    >>> app = UsageAnalyticsMiddleware(app, name_for=lambda scope: scope.get("route_name"))
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        name_for: Callable[[Scope], str | None] | None = None,
+        exclude: Iterable[str] | str | None = None,
+        page_query: bool = False,
+    ) -> None:
+        self.app = app
+        self.name_for = name_for
+        self.rules = web.path_rules(exclude)
+        self.page_query = page_query
+
+    def _route_for(self, scope: Scope) -> str | None:
+        found = scope_route(scope)
+        if found is None and self.name_for is not None:
+            named = self.name_for(scope)
+            found = web.route_screen_name(named) if isinstance(named, str) and named else None
+        return found
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or SCOPE_KEY in scope:
+            await self.app(scope, receive, send)
+            return
+        client = reporting_client()
+        request = None
+        if client is not None and not self.rules.excludes(route_path(scope)):
+            request = call_safely("request start", start, client, scope, self._route_for, self.page_query)
+        if request is None:
+            if client is not None:
+                scope[SCOPE_KEY] = None  # excluded: apps inside must not capture it either
+            await self.app(scope, receive, send)
+            return
+        token = None
+        try:
+            if request.client.settings.identify is not None:
+                await request.run_identify(scope)
+                token = refresh_identity(request)
+            await self.app(scope, receive, request.wrap_send(send))
+        finally:
+            if token is not None:
+                pop_identity(token)
+            web.close_scope(request.visit)
+
+
+def refresh_identity(request: CapturedRequest) -> Any:
+    """Set the request's identity now that middleware has run (the user is known); returns
+    the token for :func:`usageanalytics.context.pop_identity`, or None when it is unchanged."""
+    try:
+        identity = request.identity()
+        if identity is request.visit.base:
+            return None
+        return push_identity(identity)
+    except Exception:
+        logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+        return None
