@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import signals
@@ -166,16 +167,28 @@ def set_user_attributes(attributes: Mapping[UserAttribute | str, Value]) -> None
         client.set_user_attributes(attributes)
 
 
-def log_event(name: str, attributes: Mapping[str, Value] | None = None, *, debounce: bool = False) -> None:
-    """Log a custom event with up to five typed attributes."""
+def log_event(
+    name: str,
+    attributes: Mapping[str, Value] | None = None,
+    *,
+    debounce: bool = False,
+    timestamp: datetime | None = None,
+) -> None:
+    """Log a custom event with up to five typed attributes; ``timestamp`` backfills one."""
     if (client := _shared()) is not None:
-        client.log_event(name, attributes, debounce=debounce)
+        client.log_event(name, attributes, debounce=debounce, timestamp=timestamp)
 
 
-def log_screen_view(screen_name: str, *, debounce: bool = False) -> None:
-    """Log the event "Screen View" with attribute "Screen Name"."""
+def log_screen_view(
+    screen_name: str,
+    *,
+    debounce: bool = False,
+    attributes: Mapping[str, Value] | None = None,
+    timestamp: datetime | None = None,
+) -> None:
+    """Log the event "Screen View" with attribute "Screen Name"; ``timestamp`` backfills one."""
     if (client := _shared()) is not None:
-        client.log_screen_view(screen_name, debounce=debounce)
+        client.log_screen_view(screen_name, debounce=debounce, attributes=attributes, timestamp=timestamp)
 
 
 def log_page_load(page_url: str, load_time_ms: float, request_count: int = 1) -> None:

@@ -18,13 +18,14 @@ import uuid
 import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 import platformdirs
 
-from . import batching, device, signals, wire
+from . import backfill, batching, device, signals, wire
 from .context import Identity, current_identity
 from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
@@ -92,6 +93,9 @@ class Client:
         self._identity_lock = threading.RLock()
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._sessions = SessionTracker(
+            self.settings.session_timeout, self._on_session_start, self._on_session_end
+        )
+        self._history = backfill.HistoricalSessions(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
         self._envelopes: dict[tuple[Actor, str | None], tuple[str, dict[str, Any]]] = {}
@@ -244,13 +248,20 @@ class Client:
             cached = self._envelopes[key] = (str(next(self._envelope_keys)), envelope)
         return cached
 
-    def _emit(self, kind: str, actor: Actor, session_id: str | None, body: Any, now: float) -> None:
+    def _emit(
+        self, kind: str, actor: Actor, session_id: str | None, body: Any, now: float, at: float | None = None
+    ) -> None:
         """Serialize the record here (about a microsecond) so the writer only joins bytes: a
         writer that did the formatting could not keep pace with a busy caller under the GIL,
-        and a backlog of JSON text is a third the memory of a backlog of Python objects."""
+        and a backlog of JSON text is a third the memory of a backlog of Python objects.
+
+        ``now`` is when the record was logged (what ``max_record_age`` counts from); ``at`` is
+        the event's own time when it differs (a backfill).
+        """
         envelope_key, envelope = self._envelope(actor, session_id)
+        body = wire_body(kind, body, now if at is None else at)
         # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
-        row = _dumps((kind, envelope_key, wire_body(kind, body, now), now, 1 if actor.guest else 0)).decode()
+        row = _dumps((kind, envelope_key, body, now, 1 if actor.guest else 0)).decode()
         pending: Pending = (envelope_key, envelope, row)
         writer = self._writer or self._restart_after_fork()
         if self._durable:
@@ -266,6 +277,13 @@ class Client:
     def _event(self, actor: Actor, name: str, pairs: Pairs, now: float) -> None:
         session_id = self._session_for(actor, now)
         self._emit(batching.EVENT, actor, session_id, (name, pairs), now)
+        if signals.event_logged.receivers:
+            self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
+
+    def _backfilled_event(self, actor: Actor, name: str, pairs: Pairs, at: float) -> None:
+        """An event with its own time: in the actor's historical session, never the live one."""
+        session_id = self._history.touch(actor.session_key, actor, at).id
+        self._emit(batching.EVENT, actor, session_id, (name, pairs), time.time(), at)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
 
@@ -334,12 +352,20 @@ class Client:
     # -- public tracking API ------------------------------------------------------------------------
 
     def log_event(
-        self, name: str, attributes: Mapping[str, wire.Value] | None = None, *, debounce: bool = False
+        self,
+        name: str,
+        attributes: Mapping[str, wire.Value] | None = None,
+        *,
+        debounce: bool = False,
+        timestamp: datetime | None = None,
     ) -> None:
         """Log a custom event with up to five typed attributes.
 
         ``debounce=True`` drops it when the same user logged the same event with the same
         attributes within ``debounce_window`` seconds (what auto-capture uses).
+        ``timestamp`` backfills: the event happened then (from 2000-01-01 up to ten minutes
+        ahead; naive datetimes are local time). It goes in the actor's historical session
+        and never starts or extends the live one; it is not debounced.
         """
         if not self._live():
             return
@@ -347,8 +373,17 @@ class Client:
             event = self._valid_name("event name", name)
             if event is None:
                 return
+            at: float | None = None
+            if timestamp is not None:
+                at, problem = backfill.event_time(timestamp)
+                if problem is not None:
+                    self._bad_input(f"event {event!r} refused: {problem}")
+                    return
             pairs = self._pairs(event, attributes)
             actor = self._current_actor()
+            if at is not None:
+                self._backfilled_event(actor, event, pairs, at)
+                return
             if debounce and self._debouncer.is_repeat((actor.user_id, event, pairs)):
                 if signals.event_debounced.receivers:
                     self._signal(signals.event_debounced, name=event, user_id=actor.user_id)
@@ -360,7 +395,12 @@ class Client:
             logger.exception("usageanalytics: log_event failed; the event was not recorded")
 
     def log_screen_view(
-        self, screen_name: str, *, debounce: bool = False, attributes: Mapping[str, wire.Value] | None = None
+        self,
+        screen_name: str,
+        *,
+        debounce: bool = False,
+        attributes: Mapping[str, wire.Value] | None = None,
+        timestamp: datetime | None = None,
     ) -> None:
         """Log the event "Screen View" with the attribute "Screen Name"."""
         if not self._live():
@@ -371,7 +411,7 @@ class Client:
         merged: dict[str, Any] = {wire.EventAttribute.SCREEN_NAME.value: screen}
         if attributes:
             merged.update(attributes)
-        self.log_event(wire.SCREEN_VIEW, merged, debounce=debounce)
+        self.log_event(wire.SCREEN_VIEW, merged, debounce=debounce, timestamp=timestamp)
 
     def log_page_load(self, page_url: str, load_time_ms: float, request_count: int = 1) -> None:
         """Log ``page_load_event`` (spec: requestCount, loadTime, pageUrl); never debounced."""
@@ -464,6 +504,7 @@ class Client:
         with self._identity_lock:
             previous = self._actor
             self._sessions.end(PROCESS)
+            self._history.end(PROCESS)
             guest = str(uuid.uuid4())
             self._product_override = None
             self._actor = Actor(
@@ -538,6 +579,7 @@ class Client:
                     },
                 ],
             ),
+            time.time(),
             wall,
         )
         self._signal(signals.session_started, session_id=session.id, user_id=actor.user_id)
@@ -555,6 +597,7 @@ class Client:
                     {"attributeName": "endTime", "dataType": "Date", "stringValue": wire.timestamp(wall)},
                 ],
             ),
+            time.time(),  # logged now (max_record_age counts from here), dated at the session's end
             wall,
         )
         self._signal(signals.session_ended, session_id=session.id, user_id=actor.user_id)
@@ -617,6 +660,7 @@ class Client:
 
     def _tick(self) -> None:
         self._sessions.expire()
+        self._history.expire()
 
     def _on_persisted(self, batch: list[Pending]) -> None:
         """Writer thread: count what reached the disk and wake the sender when a batch is full.
@@ -693,6 +737,7 @@ class Client:
         deadline = time.monotonic() + timeout
         try:
             self._sessions.end_all()
+            self._history.end_all()
         except Exception:
             logger.exception("usageanalytics: ending sessions at shutdown failed")
         sent = self.flush(timeout)
@@ -761,6 +806,9 @@ class Client:
         self.backlog = Backlog()
         self._identity_lock = threading.RLock()
         self._sessions = SessionTracker(
+            self.settings.session_timeout, self._on_session_start, self._on_session_end
+        )
+        self._history = backfill.HistoricalSessions(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
         self._debouncer = Debouncer(self.settings.debounce_window)
