@@ -62,7 +62,7 @@ class Adapter:
                 "Signed In", {"Module": "Login", "Index": i}
             )
             self.flush: Callable[[], Any] = lambda: client.flush(300)
-            self.settle: Callable[[], Any] = lambda: client._writer.persist_now(300)
+            self.settle: Callable[[], Any] = lambda: client._pipeline.writer.persist_now(300)
             self.kept: Callable[[], int] = lambda: _usageanalytics_kept(client)
             self.close: Callable[[], Any] = lambda: client.shutdown(2)
         elif name == "posthog":

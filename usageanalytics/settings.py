@@ -47,6 +47,7 @@ class Settings:
     session_timeout: float = 30 * 60.0
     debounce_window: float = 1.0
     batch_size: int = 500
+    max_request_bytes: int = 1_000_000
     max_queued_records: int = 1_000_000
     max_record_age: float = 7 * 24 * 3600.0
     write_interval: float = 0.1
@@ -107,7 +108,11 @@ def resolve_credentials(
             f"An API key is required: pass api_key=... or set {ENV_API_KEY}. "
             "Requests use Basic auth with user 'apikey' and this key."
         )
-    return str(app_id).strip(), str(api_key).strip(), check_endpoint(endpoint)
+    return (
+        _text("app id", str(app_id).strip()),
+        _text("API key", str(api_key).strip()),
+        check_endpoint(endpoint),
+    )
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -146,12 +151,29 @@ def _positive(name: str, value: Any) -> None:
         raise ConfigurationError(f"{name} must be a positive number of seconds, got {value!r}")
 
 
+MAX_ID_LENGTH = 1024
+
+
 def _optional_id(name: str, value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string or None, got {value!r}")
-    return value.strip()
+    return _text(name, value.strip())
+
+
+def _text(name: str, value: str) -> str:
+    """``value`` if it can go on the wire: valid Unicode, at most :data:`MAX_ID_LENGTH` characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{name} is not valid Unicode text (it has lone surrogates, as bytes decoded with "
+            f"errors='surrogateescape' do): {value!r}"
+        ) from None
+    if len(value) > MAX_ID_LENGTH:
+        raise ConfigurationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    return value
 
 
 def resolve_settings(
@@ -197,16 +219,20 @@ def resolve_settings(
         window = options["debounce_window"]
         if isinstance(window, bool) or not isinstance(window, (int, float)) or window < 0:
             raise ConfigurationError(f"debounce_window must be >= 0 seconds, got {window!r}")
-    for name, upper in (("batch_size", 1000), ("max_queued_records", None)):
+    for name, lower, upper in (
+        ("batch_size", 1, 1000),
+        ("max_queued_records", 1, None),
+        ("max_request_bytes", 10_000, 8_000_000),
+    ):
         if name in options:
             value = options[name]
             if (
                 isinstance(value, bool)
                 or not isinstance(value, int)
-                or value < 1
+                or value < lower
                 or (upper is not None and value > upper)
             ):
-                bound = f"between 1 and {upper}" if upper else "a positive integer"
+                bound = f"between {lower} and {upper}" if upper else "a positive integer"
                 raise ConfigurationError(f"{name} must be {bound}, got {value!r}")
     for name in (
         "user_id",
