@@ -514,6 +514,15 @@ class Client:
 
     def log_page_load(self, page_url: str, load_time_ms: float, request_count: int = 1) -> None:
         """Log ``page_load_event`` (spec: requestCount, loadTime, pageUrl); never debounced."""
+        if not self._live():
+            return
+        problem = _page_load_problem(page_url, load_time_ms, request_count)
+        if problem is not None:
+            try:
+                self._refuse(f"page load refused: {problem}")
+            except TrackingInputError:
+                raise
+            return
         self.log_event(
             wire.PAGE_LOAD,
             {
@@ -976,6 +985,20 @@ def _str_or_none(value: Any) -> str | None:
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _page_load_problem(page_url: Any, load_time_ms: Any, request_count: Any) -> str | None:
+    """Why a page load cannot be sent (the spec requires all three fields, typed)."""
+    if not isinstance(page_url, str) or not page_url:
+        return f"page_url must be a non-empty string, got {inputs.describe(page_url)}"
+    for what, value in (("load_time_ms", load_time_ms), ("request_count", request_count)):
+        if (
+            wire.value_problem(value) is not None
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+        ):
+            return f"{what} must be a number, got {inputs.describe(value)}"
+    return None
 
 
 def _token_problem(token: Any) -> str | None:

@@ -43,7 +43,7 @@ TABLES = ("inbox", "outbox", "held")
 
 _ACKED = int(AckStatus.acked)
 _IN_FLIGHT = int(AckStatus.unack)
-_COUNT = re.compile(rb'"n":(\d+)')
+_COUNT = re.compile(rb'"n"\s*:\s*(\d+)')
 
 
 def table_name(queue: str) -> str:
