@@ -376,20 +376,25 @@ class Pipeline:
             if writer is not None:
                 writer.stop(max(0.1, min(1.0, deadline - time.monotonic())))
             if sender is not None:
-                stopped = sender.stop(max(0.1, min(1.0, deadline - time.monotonic())))
-                if stopped:
-                    sender.close()
-                    for store in self.stores:
-                        try:
-                            if store.pending() == 0 and store.held_items() == 0:
-                                store.remove()
-                            else:
-                                store.release()
-                        except Exception:
-                            logger.exception("usageanalytics could not close the queue in %s", store.folder)
+                # A request still waiting on the server when time is up: the queues are closed
+                # when it ends, so another process can adopt them.
+                sender.stop(max(0.1, min(1.0, deadline - time.monotonic())), then=self._close_stores)
             self.save_totals()
             self._shutdown_result = sent
             return sent
+
+    def _close_stores(self) -> None:
+        """After the sender stopped: remove emptied queue folders, release the others."""
+        if self.sender is not None:
+            self.sender.close()
+        for store in self.stores:
+            try:
+                if store.pending() == 0 and store.held_items() == 0:
+                    store.remove()
+                else:
+                    store.release()
+            except Exception:
+                logger.exception("usageanalytics could not close the queue in %s", store.folder)
 
     # -- dead letters ----------------------------------------------------------------------------
 

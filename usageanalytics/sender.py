@@ -121,8 +121,10 @@ class Sender:
         self._cycles = 0
         self._cycle_done = threading.Condition()
         self._empty = True
+        self._exit_lock = threading.Lock()
+        self._on_exit: Callable[[], None] | None = None
         self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="usageanalytics-sender", daemon=True)
+        self._thread = threading.Thread(target=self._main, name="usageanalytics-sender", daemon=True)
 
     # -- control (other threads) -------------------------------------------------------------
 
@@ -160,17 +162,42 @@ class Sender:
                     target = self._cycles + 1  # not empty yet: the next cycle may finish it
                 self._cycle_done.wait(min(remaining, 0.25))
 
-    def stop(self, timeout: float) -> bool:
-        self._stopping = True
+    def stop(self, timeout: float, then: Callable[[], None] | None = None) -> bool:
+        """Stop the thread, waiting up to ``timeout`` seconds; run ``then`` once it has stopped
+        (now, or when a request it is still waiting on ends)."""
+        with self._exit_lock:
+            self._stopping = True
+            self._on_exit = then
         self._wake.set()
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        with self._exit_lock:
+            if self._thread.is_alive() or self._on_exit is None:
+                return not self._thread.is_alive()
+            then, self._on_exit = self._on_exit, None
+        then()
+        return True
+
+    def _exited(self) -> None:
+        with self._exit_lock:
+            then, self._on_exit = self._on_exit, None
+        if then is not None:
+            try:
+                then()
+            except Exception:
+                logger.exception("usageanalytics could not close the queues")
 
     def close(self) -> None:
         if self._transport is not None:
             self._transport.close()
 
     # -- the thread ----------------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._release_taken()
+            self._exited()
 
     def _run(self) -> None:
         next_flush = time.monotonic() + self._settings.flush_interval

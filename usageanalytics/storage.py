@@ -166,11 +166,20 @@ class AckQueue:
         self._acked_since_clear = 0
 
     def ready(self) -> int:
-        """Items waiting (not in flight)."""
-        return max(0, int(self._queue.qsize()))
+        """Items waiting (not in flight), counted in the table: persist-queue's own count drifts
+        when an item is acknowledged without being taken first (a round finished after a crash)."""
+        return self._count("status < ?", _IN_FLIGHT)
 
     def in_flight(self) -> int:
-        return int(self._queue.unack_count())
+        return self._count("status = ?", _IN_FLIGHT)
+
+    def _count(self, where: str, status: int) -> int:
+        getter = cast(sqlite3.Connection, self._queue._getter)
+        with self._queue.tran_lock:
+            row = getter.execute(
+                f"SELECT COUNT(*) FROM `{table_name(self.name)}` WHERE {where}", (status,)
+            ).fetchone()
+        return int(row[0])
 
     def rows(self) -> list[StoredItem]:
         """Every item not yet acknowledged, oldest first, without taking them."""

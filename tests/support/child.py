@@ -54,9 +54,9 @@ def log(options: dict[str, Any]) -> None:
 
 
 def deliver(options: dict[str, Any]) -> None:
-    configure(options)
+    client = configure(options)
     ok = ua.flush(options.get("timeout", 60))
-    print("FLUSHED" if ok else "NOT FLUSHED", flush=True)
+    print("FLUSHED" if ok else f"NOT FLUSHED {client.stats()}", flush=True)
     sys.exit(0 if ua.shutdown(10) and ok else 1)
 
 

@@ -10,6 +10,7 @@ hostile answers: a fault's body may be raw bytes (garbage, JSON nested 100,000 d
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -150,6 +151,16 @@ class StrictServer:
         body: dict[str, Any] | bytes | Drip | Stall,
         headers: dict[str, str] | None = None,
     ) -> None:
+        with contextlib.suppress(OSError):  # the client gave up (a timeout): nothing to answer
+            self._send(handler, status, body, headers)
+
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: dict[str, Any] | bytes | Drip | Stall,
+        headers: dict[str, str] | None,
+    ) -> None:
         if isinstance(body, Stall):
             time.sleep(body.seconds)
             body = body.body
@@ -169,13 +180,10 @@ class StrictServer:
         if drip is None:
             handler.wfile.write(payload)
             return
-        try:
-            for index in range(len(payload)):
-                handler.wfile.write(payload[index : index + 1])
-                handler.wfile.flush()
-                time.sleep(drip)
-        except OSError:  # the client gave up
-            pass
+        for index in range(len(payload)):
+            handler.wfile.write(payload[index : index + 1])
+            handler.wfile.flush()
+            time.sleep(drip)
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length", "0"))
