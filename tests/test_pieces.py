@@ -24,16 +24,18 @@ from usageanalytics.records import (
     CorruptItem,
     OutboxItem,
     Record,
+    RoundPlan,
     decode_chunk,
     decode_outbox,
     encode_outbox,
     encode_pending,
+    encode_plan,
     encode_records,
     records_of_request,
     without_entries,
 )
 from usageanalytics.retry import RetryPolicy, backoff_delay, usable_retry_after
-from usageanalytics.sender import finish_interrupted_rounds
+from usageanalytics.sender import Repaired, finish_interrupted_rounds, form_round
 from usageanalytics.sessions import Session, SessionTracker
 from usageanalytics.state import Alias
 from usageanalytics.storage import QueueStore, wal_problem
@@ -315,27 +317,68 @@ def test_a_cut_write_ahead_log_is_noticed(tmp_path: Path) -> None:
     assert "no whole header" in (wal_problem(tmp_path) or "")
 
 
-def test_an_interrupted_round_is_finished_or_undone(tmp_path: Path) -> None:
+def _store(tmp_path: Path) -> QueueStore:
     lock = FileLock(tmp_path / "store.lock")
     assert lock.try_acquire()
     (tmp_path / "store").mkdir()
-    store = QueueStore(tmp_path / "store", lock, tmp_path / "quarantine")
+    return QueueStore(tmp_path / "store", lock, tmp_path / "quarantine")
+
+
+def _plan(sources: list[int], **changes: Any) -> RoundPlan:
+    plan = RoundPlan(
+        id="round-1", at=1000.0, batch_size=2, max_bytes=1_000_000, max_age=100.0, aliases={},
+        sources=sources, done=False,
+    )  # fmt: skip
+    plan.update(changes)  # type: ignore[typeddict-item]
+    return plan
+
+
+def test_an_interrupted_round_is_formed_again_exactly(tmp_path: Path) -> None:
+    store = _store(tmp_path)
     try:
-        chunk = encode_records([_event()], "c")
-        done_source, undone_source, untouched = (store.inbox.put(chunk) for _ in range(3))
-        request = batching.form_requests([_event()], {}, 10).requests
-        # A round whose requests and held records reached the disk: its chunk is acknowledged.
-        store.outbox.put(
-            encode_outbox(OutboxItem(requests=request, sources=[done_source], round="r1", held=1))
-        )
-        store.held.put(encode_records([_event()], "h", round_id="r1", sources=[done_source]))
-        # A round that died before its held records were written: its requests are undone.
-        store.outbox.put(
-            encode_outbox(OutboxItem(requests=request, sources=[undone_source], round="r2", held=1))
-        )
-        finish_interrupted_rounds(store)
-        assert [item.id for item in store.inbox.rows()] == [undone_source, untouched]
-        assert len(store.outbox.rows()) == 1 and len(store.held.rows()) == 1
+        guest = dict(ENVELOPE, userId="guest-1")
+        records = [
+            Record(kind=EVENT, envelope=guest, body={"name": str(i)}, logged_at=950.0, guest=True)
+            for i in range(5)
+        ]
+        stale = Record(kind=EVENT, envelope=ENVELOPE, body={"name": "old"}, logged_at=800.0, guest=False)
+        sources = [
+            store.inbox.put(encode_records(records[:3], "a")),
+            store.inbox.put(encode_records([*records[3:], stale], "b")),
+        ]
+        plan = _plan(sources, aliases={"guest-1": ["user-1", "acct-1", None]})
+        store.rounds.put(encode_plan(plan))
+        _, first = form_round([*records, stale], plan)  # what the dead process posted
+        repaired = finish_interrupted_rounds(store)
+        assert repaired == Repaired(too_old=1, superseded=0, held=0)
+        (outbox,) = [decode_outbox(item.data) for item in store.outbox.rows()]
+        assert [r["id"] for r in outbox["requests"]] == [r["id"] for r in first.requests]
+        assert [r["body"]["events"] for r in outbox["requests"]] == [
+            r["body"]["events"] for r in first.requests
+        ]
+        assert {r["body"]["userId"] for r in outbox["requests"]} == {"user-1"}, "with the plan's aliases"
+        assert store.inbox.rows() == [] and store.rounds.rows() == []
+        assert finish_interrupted_rounds(store) == Repaired(), "finishing twice changes nothing"
+        assert len(store.outbox.rows()) == 1
     finally:
         store.close()
-        lock.release()
+        store.lock.release()
+
+
+def test_a_finished_round_only_has_its_chunks_acknowledged(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        done_source = store.inbox.put(encode_records([_event()], "a"))
+        listed_source = store.inbox.put(encode_records([_event()], "b"))
+        untouched = store.inbox.put(encode_records([_event()], "c"))
+        store.rounds.put(encode_plan(_plan([done_source]), done=True))
+        request = batching.form_requests([_event()], {}, 10).requests  # an earlier release's item
+        store.outbox.put(
+            encode_outbox(OutboxItem(requests=request, sources=[listed_source], round=None, held=0))
+        )
+        assert finish_interrupted_rounds(store) == Repaired()
+        assert [item.id for item in store.inbox.rows()] == [untouched]
+        assert len(store.outbox.rows()) == 1 and store.rounds.rows() == []
+    finally:
+        store.close()
+        store.lock.release()

@@ -24,6 +24,7 @@ from .records import (
     USER_ATTRIBUTE,
     Record,
     Request,
+    encode_request,
 )
 from .state import Alias
 
@@ -53,6 +54,7 @@ class Formed:
     """The outcome of forming requests from a list of records."""
 
     requests: list[Request] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)  # each request on disk (records.encode_request)
     held: list[Record] = field(default_factory=list)
     superseded: int = 0  # a guest's own user upsert, made obsolete by their login
 
@@ -94,12 +96,15 @@ def form_requests(
     aliases: Mapping[str, Alias],
     batch_size: int,
     max_bytes: int = MAX_REQUEST_BYTES,
+    seed: str | None = None,
 ) -> Formed:
     """Group ``records`` into requests of at most ``batch_size`` records and ``max_bytes`` bytes.
 
     A record too large for a request on its own still gets one (the sender dead-letters it
-    without posting). Each request gets a new idempotency id: the sender persists requests
-    before their first post, so a request's id always names the same records.
+    without posting). Forming is deterministic: the same records, aliases and bounds give the
+    same requests, and with a ``seed`` (a round's id) the same idempotency ids. That is what
+    lets the next process re-form an interrupted round exactly, so an id always names the same
+    records. Without a seed, ids are random.
     """
     formed = Formed()
     groups: dict[tuple[Any, ...], list[Record]] = {}
@@ -127,7 +132,11 @@ def form_requests(
     for key in sorted(groups, key=lambda k: ORDER[k[0]]):
         kind = key[0]
         for members in _split(kind, groups[key], batch_size):
-            formed.requests.extend(_bounded(_request(kind, members), max_bytes))
+            index = len(formed.requests)
+            request_id = str(uuid.uuid5(_NAMESPACE, f"{seed}:{index}")) if seed else str(uuid.uuid4())
+            for request, encoded in _bounded(_request(kind, members, request_id), max_bytes):
+                formed.requests.append(request)
+                formed.encoded.append(encoded)
     return formed
 
 
@@ -139,7 +148,7 @@ def _split(kind: str, members: list[Record], batch_size: int) -> list[list[Recor
     return [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
 
 
-def _request(kind: str, members: list[Record]) -> Request:
+def _request(kind: str, members: list[Record], request_id: str) -> Request:
     envelope = members[-1]["envelope"]
     body: dict[str, Any] = {
         name: envelope[name] for name in ENVELOPE_FIELDS[kind] if envelope.get(name) is not None
@@ -158,7 +167,7 @@ def _request(kind: str, members: list[Record]) -> Request:
     else:  # USER, DEVICE_TOKEN: one record's body
         body.update(members[-1]["body"])
     return Request(
-        id=str(uuid.uuid4()),
+        id=request_id,
         path=PATHS[kind],
         body=body,
         count=len(members),
@@ -172,13 +181,16 @@ def body_size(request: Request) -> int:
     return len(orjson.dumps(request["body"])) + _ID_OVERHEAD
 
 
-def _bounded(request: Request, max_bytes: int) -> list[Request]:
-    """``request`` split in halves until each part fits ``max_bytes`` (or is one record)."""
-    if request["count"] == 1 or body_size(request) <= max_bytes:
-        return [request]
+def _bounded(request: Request, max_bytes: int) -> list[tuple[Request, bytes]]:
+    """``request`` (with its encoding) split in halves until each part fits ``max_bytes`` (or
+    is one record). The encoding is what the outbox stores, and a little longer than the body
+    as posted, so its length is a safe bound that costs nothing more to know."""
+    encoded = encode_request(request)
+    if request["count"] == 1 or len(encoded) <= max_bytes:
+        return [(request, encoded)]
     halves = split_request(request)
     if halves is None:
-        return [request]
+        return [(request, encoded)]
     return [part for half in halves for part in _bounded(half, max_bytes)]
 
 

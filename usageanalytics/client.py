@@ -47,6 +47,7 @@ logger = logging.getLogger("usageanalytics")
 PROCESS = "process"  # session key of the process-wide actor
 _WARN_EVERY = 60.0
 COULD_NOT_RECORD = "could not be recorded"
+_INT_MIN, _INT_END = -(2**63), 2**64  # what a JSON number (orjson) carries exactly
 
 
 Pairs = tuple[tuple[str, Any], ...]
@@ -405,6 +406,8 @@ class Client:
                     )
                     if note:
                         self._bad_input(note)
+            elif type(value) is int and _INT_MIN <= value < _INT_END:
+                pass  # the common case, checked without a call
             else:
                 problem = wire.value_problem(value)
                 if problem is not None:

@@ -135,6 +135,9 @@ class Pipeline:
             ),
             disk_lock=self._disk_lock,
         )
+        # append: queue one record (the caller's thread: no lock, no I/O). Bound to the writer
+        # itself, so a tracking call pays for no extra call on its way.
+        self.append: Callable[[Pending], None] = self.writer.append
         self.writer.start()
         self.sender.start()
 
@@ -148,9 +151,8 @@ class Pipeline:
 
     # -- the caller's side -----------------------------------------------------------------------
 
-    def append(self, pending: Pending) -> None:
-        """Queue one record (caller's thread: no lock, no I/O)."""
-        (self.writer or self._restart()).append(pending)
+    def _append_after_fork(self, pending: Pending) -> None:
+        self._restart().append(pending)
 
     def write_through(self, pending: Pending) -> None:
         """Queue one record and write it to disk before returning (``durable=True``)."""
@@ -550,6 +552,7 @@ class Pipeline:
         abandon(self.sender)
         self.writer = None
         self.sender = None
+        self.append = self._append_after_fork
         self._lock = threading.Lock()
         self.ledger = Ledger(on_dropped=self._on_dropped)
 

@@ -56,7 +56,7 @@ class Record(TypedDict):
     envelope: dict[str, Any]  # the spec's envelope fields: appId, userId, sessionId, ...
     body: dict[str, Any]  # the event, attribute, user or device body, wire-ready
     logged_at: float  # when the call queued it: what max_record_age counts from
-    guest: bool  # the user was a guest (their records move to the user who logs in)
+    guest: bool | int  # truthy: the user was a guest (their records move to who logs in)
 
 
 class Request(TypedDict):
@@ -77,6 +77,50 @@ class OutboxItem(TypedDict):
     sources: list[int]
     round: str | None
     held: int
+
+
+class RoundPlan(TypedDict):
+    """How a round of inbox chunks was formed into requests: enough to form it again, exactly.
+
+    Written before the round's first post; its source chunks stay in the inbox until the round
+    is settled. A process that finds a plan whose chunks are still there (its owner died in the
+    middle) re-forms the same requests under the same ids, so a server that drops repeated ids
+    neither loses nor duplicates what the first attempt may have delivered.
+    """
+
+    id: str  # the round's id: request ids derive from it
+    at: float  # when it was formed: records older than max_age then were left out
+    batch_size: int
+    max_bytes: int
+    max_age: float
+    aliases: dict[str, list[str | None]]  # guest id -> [user id, account, product] used
+    sources: list[int]  # the inbox items it was formed from
+    done: bool  # settled: its chunks are being acknowledged
+
+
+def encode_plan(plan: RoundPlan, *, done: bool = False) -> bytes:
+    """A plan on disk (``"n": 0``: its records are counted in its chunks). ``done``: the round
+    is settled and its chunks are being acknowledged."""
+    return orjson.dumps({"n": 0, **plan, "done": done})
+
+
+def decode_plan(data: bytes) -> RoundPlan:
+    """A round plan; raises :class:`CorruptItem` if it is not one."""
+    try:
+        item = orjson.loads(data)
+        plan = RoundPlan(
+            id=str(item["id"]),
+            at=float(item["at"]),
+            batch_size=int(item["batch_size"]),
+            max_bytes=int(item["max_bytes"]),
+            max_age=float(item["max_age"]),
+            aliases={str(k): list(v) for k, v in item["aliases"].items()},
+            sources=[int(s) for s in item["sources"]],
+            done=bool(item.get("done")),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise CorruptItem("not a round plan") from None
+    return plan
 
 
 class Chunk(NamedTuple):
@@ -147,7 +191,8 @@ def encode_records(
 def decode_chunk(data: bytes) -> Chunk:
     """An inbox or held item's records; raises :class:`CorruptItem` if it is not a chunk.
 
-    A row that is not a record is left out and counted in ``bad_rows``.
+    The fast path checks only the row shape; a row whose fields are of the wrong type surfaces
+    when the records are formed, and :func:`valid_records` then sorts them out.
     """
     try:
         item = orjson.loads(data)
@@ -157,39 +202,18 @@ def decode_chunk(data: bytes) -> Chunk:
         raise CorruptItem("not a chunk of records")
     envelopes = item.get("e")
     rows = item["r"]
-    records: list[Record] = []
+    records: list[Record]
     bad = 0
-    if envelopes is None:  # an earlier release's held chunk: one-letter record dicts
-        for row in rows:
-            try:
-                record = Record(
-                    kind=row["k"],
-                    envelope=row["e"],
-                    body=row["b"],
-                    logged_at=row["t"],
-                    guest=bool(row.get("g")),
-                )
-            except (KeyError, TypeError):
-                bad += 1
-                continue
-            if _is_record(record):
-                records.append(record)
-            else:
-                bad += 1
-    elif isinstance(envelopes, dict):
-        for row in rows:
-            try:
-                kind, key, body, logged_at, guest = row
-                record = Record(
-                    kind=kind, envelope=envelopes[key], body=body, logged_at=logged_at, guest=bool(guest)
-                )
-            except (KeyError, TypeError, ValueError):
-                bad += 1
-                continue
-            if _is_record(record):
-                records.append(record)
-            else:
-                bad += 1
+    if isinstance(envelopes, dict):
+        try:
+            records = [
+                {"kind": k, "envelope": envelopes[key], "body": b, "logged_at": t, "guest": g}
+                for k, key, b, t, g in rows
+            ]
+        except (KeyError, TypeError, ValueError):
+            records, bad = _rows_one_by_one(rows, envelopes)
+    elif envelopes is None:  # an earlier release's held chunk: one-letter record dicts
+        records, bad = _legacy_rows(rows)
     else:
         raise CorruptItem("a chunk whose envelopes are not an object")
     round_id = item.get("round")
@@ -199,8 +223,45 @@ def decode_chunk(data: bytes) -> Chunk:
         records,
         bad,
         round_id if isinstance(round_id, str) else None,
-        tuple(int(s) for s in sources if isinstance(s, int)),
+        tuple(s for s in sources if isinstance(s, int)),
     )
+
+
+def _rows_one_by_one(rows: list[Any], envelopes: dict[str, Any]) -> tuple[list[Record], int]:
+    records: list[Record] = []
+    bad = 0
+    for row in rows:
+        try:
+            k, key, b, t, g = row
+            records.append({"kind": k, "envelope": envelopes[key], "body": b, "logged_at": t, "guest": g})
+        except (KeyError, TypeError, ValueError):
+            bad += 1
+    return records, bad
+
+
+def _legacy_rows(rows: list[Any]) -> tuple[list[Record], int]:
+    records: list[Record] = []
+    bad = 0
+    for row in rows:
+        try:
+            records.append(
+                {
+                    "kind": row["k"],
+                    "envelope": row["e"],
+                    "body": row["b"],
+                    "logged_at": row["t"],
+                    "guest": row.get("g"),
+                }
+            )
+        except (KeyError, TypeError, AttributeError):
+            bad += 1
+    return records, bad
+
+
+def valid_records(records: list[Record]) -> tuple[list[Record], int]:
+    """The records whose fields have the types this SDK writes, and how many did not."""
+    good = [record for record in records if _is_record(record)]
+    return good, len(records) - len(good)
 
 
 def _is_record(record: Record) -> bool:
@@ -215,17 +276,20 @@ def _is_record(record: Record) -> bool:
 # -- outbox items -------------------------------------------------------------------------------------
 
 
-def encode_outbox(item: OutboxItem) -> bytes:
-    """An outbox item on disk; ``"n"`` first (``status`` reads it from the first bytes)."""
-    return orjson.dumps(
-        {
-            "n": sum(request["count"] for request in item["requests"]),
-            "requests": [_request_on_disk(request) for request in item["requests"]],
-            "sources": item["sources"],
-            "round": item["round"],
-            "held": item["held"],
-        }
-    )
+def encode_outbox(item: OutboxItem, encoded: list[bytes] | None = None) -> bytes:
+    """An outbox item on disk; ``"n"`` first (``status`` reads it from the first bytes).
+
+    ``encoded``: the requests already encoded (:func:`encode_request`), to join rather than redo.
+    """
+    requests = encoded if encoded is not None else [encode_request(r) for r in item["requests"]]
+    head = b'{"n":%d,"requests":[' % sum(request["count"] for request in item["requests"])
+    tail = orjson.dumps({"sources": item["sources"], "round": item["round"], "held": item["held"]})
+    return b"".join((head, b",".join(requests), b"],", tail[1:]))
+
+
+def encode_request(request: Request) -> bytes:
+    """One request in its on-disk form (its length bounds the body's size as posted)."""
+    return orjson.dumps(_request_on_disk(request))
 
 
 def _request_on_disk(request: Request) -> dict[str, Any]:

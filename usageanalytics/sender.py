@@ -39,11 +39,15 @@ from .records import (
     OutboxItem,
     Record,
     Request,
+    RoundPlan,
     decode_chunk,
     decode_outbox,
+    decode_plan,
     encode_outbox,
+    encode_plan,
     encode_records,
     request_on_disk,
+    valid_records,
 )
 from .retry import RetryPolicy
 from .state import Alias, StateStore
@@ -257,8 +261,9 @@ class Sender:
             self._callbacks.adopt()
         for store in self._stores:
             if store.folder in self._repair:
-                finish_interrupted_rounds(store)
                 self._repair.discard(store.folder)
+                with self._disk_lock:
+                    self._repair_now(store)
         self._refresh_aliases()
         try:
             for store in self._stores:
@@ -348,8 +353,8 @@ class Sender:
 
     def _drain(self, store: QueueStore) -> None:
         self._send_outbox(store)
-        while not self._stopping and self._move_round(store):
-            self._send_outbox(store)
+        while not self._stopping and self._round(store):
+            pass
 
     def _send_outbox(self, store: QueueStore) -> None:
         while not self._stopping:
@@ -368,8 +373,23 @@ class Sender:
     def _send_item(self, store: QueueStore, stored: StoredItem, item: OutboxItem) -> None:
         """Post an item's requests in order; keep what is left on disk, then ack or put back."""
         todo = collections.deque(item["requests"])
+        changed, failure = self._post_requests(todo)
+        with self._disk_lock:
+            if not todo:
+                self._done(store.outbox, stored.id, ack=True)
+            else:
+                if changed:
+                    remaining = OutboxItem(requests=list(todo), sources=[], round=None, held=0)
+                    store.outbox.update(stored.id, encode_outbox(remaining))
+                self._done(store.outbox, stored.id, ack=False)
+        if failure is not None:
+            self._fail(*failure)
+            raise Stop
+
+    def _post_requests(self, todo: collections.deque[Request]) -> tuple[bool, tuple[Request, Result] | None]:
+        """Post requests in order until one must wait; ``todo`` keeps what is left (that one
+        first). Returns whether anything was settled or changed, and the failure if any."""
         changed = False
-        failure: tuple[Request, Result] | None = None
         while todo and not self._stopping:
             request = todo.popleft()
             count = request["count"]
@@ -380,8 +400,8 @@ class Sender:
                 self._ledger.discarded(count, TOO_OLD)
                 changed = True
                 continue
-            if count == 1 and batching.body_size(request) > self._settings.max_request_bytes:
-                size = batching.body_size(request)
+            size = batching.body_size(request) if count == 1 else 0
+            if size > self._settings.max_request_bytes:
                 limit = self._settings.max_request_bytes
                 self._dead_letter(
                     request, None, f"a single record of {size:,} bytes is over the {limit:,}-byte cap"
@@ -407,20 +427,8 @@ class Sender:
                 continue
             request["attempts"] += 1
             todo.appendleft(request)
-            failure = (request, result)
-            changed = True
-            break
-        with self._disk_lock:
-            if not todo:
-                self._done(store.outbox, stored.id, ack=True)
-            else:
-                if changed:
-                    remaining = OutboxItem(requests=list(todo), sources=[], round=None, held=0)
-                    store.outbox.update(stored.id, encode_outbox(remaining))
-                self._done(store.outbox, stored.id, ack=False)
-        if failure is not None:
-            self._fail(*failure)
-            raise Stop
+            return True, (request, result)
+        return changed, None
 
     def _settle(self, request: Request) -> None:
         self._settled[request["id"]] = None
@@ -467,71 +475,115 @@ class Sender:
 
     # -- rounds: inbox to outbox ---------------------------------------------------------------
 
-    def _move_round(self, store: QueueStore) -> bool:
-        """Form one round of inbox chunks into requests and persist them; False if none."""
+    def _round(self, store: QueueStore) -> bool:
+        """Form a round of inbox chunks into requests and send them; False if the inbox is empty.
+
+        The round's plan goes to disk first and its chunks stay in the inbox (in flight) until
+        the round is settled: sent, or what is left moved to the outbox. A process that dies in
+        between leaves the plan, and whoever adopts the queue re-forms the same requests.
+        """
         with self._disk_lock:
-            taken: list[StoredItem] = []
-            records: list[Record] = []
-            while len(records) < RECORDS_PER_ROUND:
-                stored = self._take(store.inbox)
-                if stored is None:
-                    break
-                try:
-                    chunk = decode_chunk(stored.data)
-                except CorruptItem as exc:
-                    self._quarantine(store, store.inbox, stored, str(exc))
-                    continue
-                if chunk.bad_rows:
-                    self._ledger.discarded(
-                        chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows in a chunk"
-                    )
-                taken.append(stored)
-                records.extend(chunk.records)
+            taken, records = self._take_chunks(store)
             if not taken:
                 return False
-            now = time.time()
-            max_age = self._settings.max_record_age
-            fresh = [r for r in records if now - r["logged_at"] <= max_age]
-            self._learn_aliases(fresh)
-            formed = batching.form_requests(
-                fresh, self._aliases, self._settings.batch_size, self._settings.max_request_bytes
+            plan = RoundPlan(
+                id=uuid.uuid4().hex,
+                at=time.time(),
+                batch_size=self._settings.batch_size,
+                max_bytes=self._settings.max_request_bytes,
+                max_age=self._settings.max_record_age,
+                aliases={},
+                sources=[stored.id for stored in taken],
+                done=False,
             )
-            self._persist_round(store, taken, formed)
             try:
+                fresh, formed = self._form(records, plan)
+            except Exception:
+                # A row with fields of the wrong type (damaged on disk): drop those, form the rest.
+                records, bad = valid_records(records)
+                self._ledger.discarded(bad, CORRUPT, f"{bad} malformed rows")
+                fresh, formed = self._form(records, plan)
+            plan_id = store.rounds.put(encode_plan(plan)) if formed.requests else None
+        try:
+            todo = collections.deque(formed.requests)
+            _, failure = self._post_requests(todo)
+            with self._disk_lock:
+                if todo:  # a failure (or stopping): the rest waits in the outbox, under its ids
+                    item = OutboxItem(
+                        requests=list(todo), sources=plan["sources"], round=plan["id"], held=len(formed.held)
+                    )
+                    store.outbox.put(encode_outbox(item))
+                if formed.held:
+                    held = encode_records(
+                        formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"]
+                    )
+                    store.held.put(held)
+                if plan_id is not None:
+                    store.rounds.update(plan_id, encode_plan(plan, done=True))
                 for stored in taken:
                     self._done(store.inbox, stored.id, ack=True)
-            except Exception:
-                # The round is whole on disk: the repair at the next cycle acknowledges the
-                # chunks it lists as its sources, so they are not formed (and sent) again.
-                self._repair.add(store.folder)
-                raise
-            self._ledger.discarded(len(records) - len(fresh), TOO_OLD)
-            self._ledger.discarded(formed.superseded, SUPERSEDED)
-            if formed.held:
-                self._ledger.hold(len(formed.held))
+                if plan_id is not None:
+                    store.rounds.ack(plan_id)
+                self._ledger.discarded(len(records) - len(fresh), TOO_OLD)
+                self._ledger.discarded(formed.superseded, SUPERSEDED)
+                if formed.held:
+                    self._ledger.hold(len(formed.held))
+        except Exception:
+            with self._disk_lock:
+                self._release_taken()
+                self._repair_now(store)
+            raise
+        if failure is not None:
+            self._fail(*failure)
+            raise Stop
         return True
 
-    def _persist_round(self, store: QueueStore, taken: list[StoredItem], formed: batching.Formed) -> None:
-        """Put a round's requests in the outbox, then its held records, or neither."""
-        sources = [stored.id for stored in taken]
-        round_id = uuid.uuid4().hex
-        written: list[tuple[AckQueue, int]] = []
+    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Record]]:
+        taken: list[StoredItem] = []
+        records: list[Record] = []
+        while len(records) < RECORDS_PER_ROUND:
+            stored = self._take(store.inbox)
+            if stored is None:
+                break
+            try:
+                chunk = decode_chunk(stored.data)
+            except CorruptItem as exc:
+                self._quarantine(store, store.inbox, stored, str(exc))
+                continue
+            if chunk.bad_rows:
+                self._ledger.discarded(chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows")
+            taken.append(stored)
+            records.extend(chunk.records)
+        return taken, records
+
+    def _form(self, records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
+        """Learn the logins in the round, note the aliases it uses in its plan, and form it."""
+        cutoff = plan["at"] - plan["max_age"]
+        self._learn_aliases([r for r in records if r["logged_at"] >= cutoff])
+        aliases = self._aliases
+        if aliases:
+            guests = {r["envelope"].get("userId") for r in records if r["guest"]}
+            plan["aliases"] = {
+                guest: [alias.user_id, alias.customer_account_id, alias.product_id]
+                for guest in guests
+                if isinstance(guest, str) and (alias := aliases.get(guest)) is not None
+            }
+        return form_round(records, plan)
+
+    def _repair_now(self, store: QueueStore) -> None:
         try:
-            if formed.requests:
-                item = OutboxItem(
-                    requests=formed.requests, sources=sources, round=round_id, held=len(formed.held)
-                )
-                written.append((store.outbox, store.outbox.put(encode_outbox(item))))
-            if formed.held:
-                data = encode_records(formed.held, round_id, round_id=round_id, sources=sources)
-                written.append((store.held, store.held.put(data)))
+            repaired = finish_interrupted_rounds(store)
         except Exception:
-            for queue, item_id in written:
-                try:
-                    queue.ack(item_id)
-                except Exception:
-                    self._repair.add(store.folder)
-            raise
+            logger.exception("usageanalytics could not finish an interrupted round; will retry")
+            self._repair.add(store.folder)
+            return
+        self._book(repaired)
+
+    def _book(self, repaired: Repaired) -> None:
+        """Book what re-forming a round of this process decided (the round itself did not)."""
+        self._ledger.discarded(repaired.too_old, TOO_OLD)
+        self._ledger.discarded(repaired.superseded, SUPERSEDED)
+        self._ledger.hold(repaired.held)
 
     def _release_held(self, store: QueueStore) -> None:
         """Send held records whose guest has logged in since they were held."""
@@ -645,41 +697,101 @@ class Sender:
         return candidates[0]
 
 
-def finish_interrupted_rounds(store: QueueStore) -> None:
-    """Complete, or undo, a round its process did not finish (it died, or a write failed).
+@dataclass(frozen=True)
+class Repaired:
+    """What finishing interrupted rounds decided about records (for the owner's ledger)."""
 
-    A round puts its requests in the outbox, then its held records, then acknowledges its inbox
-    chunks. Chunks still unacknowledged whose round reached the disk whole are acknowledged now
-    (else they would be sent twice); a round whose held records never reached the disk is undone
-    (its requests were never posted: the chunks are formed again).
+    too_old: int = 0
+    superseded: int = 0
+    held: int = 0
+
+
+def form_round(records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
+    """Form a round exactly as its plan says (the same requests, under the same ids)."""
+    cutoff = plan["at"] - plan["max_age"]
+    fresh = [r for r in records if r["logged_at"] >= cutoff]
+    aliases = {
+        guest: Alias(str(user), account, product)
+        for guest, (user, account, product) in plan["aliases"].items()
+    }
+    formed = batching.form_requests(fresh, aliases, plan["batch_size"], plan["max_bytes"], seed=plan["id"])
+    return fresh, formed
+
+
+def finish_interrupted_rounds(store: QueueStore) -> Repaired:
+    """Complete, or redo, the rounds a process did not finish (it died, or a write failed).
+
+    A round writes its plan, posts its requests, then puts what is left in the outbox and its
+    held records aside, marks its plan done and acknowledges its inbox chunks. Found midway:
+
+    - a plan not done, its chunks all there: the round is formed again from its plan (the same
+      requests, the same ids: what the server already has it drops as repeats) and its requests
+      go to the outbox, unless they already did;
+    - a plan done, or an outbox item or held records listing chunks still there: those chunks
+      are acknowledged (else they would be sent twice).
+
+    Earlier releases' outbox items list their source chunks too.
     """
-    waiting = {item.id for item in store.inbox.rows()}
+    waiting = {item.id: item for item in store.inbox.rows()}
+    plans = store.rounds.rows()
     if not waiting:
-        return
-    held_rounds: dict[str, tuple[int, ...]] = {}
-    for item in store.held.rows():
-        try:
-            chunk = decode_chunk(item.data)
-        except CorruptItem:
-            continue
-        if chunk.round is not None:
-            held_rounds[chunk.round] = chunk.sources
+        for stored in plans:
+            store.rounds.ack(stored.id)
+        return Repaired()
+    outbox_rounds: set[str] = set()
     done: set[int] = set()
     for stored in store.outbox.rows():
         try:
-            outbox_item = decode_outbox(stored.data)
+            item = decode_outbox(stored.data)
         except CorruptItem:
             continue
-        live = [source for source in outbox_item["sources"] if source in waiting]
-        if not live:
+        if item["round"] is not None:
+            outbox_rounds.add(item["round"])
+        done.update(source for source in item["sources"] if source in waiting)
+    held_rounds: set[str] = set()
+    for stored in store.held.rows():
+        try:
+            chunk = decode_chunk(stored.data)
+        except CorruptItem:
             continue
-        if outbox_item["held"] and outbox_item["round"] not in held_rounds:
-            store.outbox.ack(stored.id)
+        if chunk.round is not None:
+            held_rounds.add(chunk.round)
+            done.update(source for source in chunk.sources if source in waiting)
+    too_old = superseded = held = 0
+    for stored in plans:
+        try:
+            plan = decode_plan(stored.data)
+        except CorruptItem:
+            store.rounds.ack(stored.id)
             continue
+        live = [source for source in plan["sources"] if source in waiting]
+        if plan["done"] or len(live) < len(plan["sources"]) or not live:
+            done.update(live)
+            store.rounds.ack(stored.id)
+            continue
+        records: list[Record] = []
+        for source in plan["sources"]:
+            try:
+                records.extend(decode_chunk(waiting[source].data).records)
+            except CorruptItem:
+                continue  # quarantined when the sender reads it
+        fresh, formed = form_round(records, plan)
+        if formed.requests and plan["id"] not in outbox_rounds:
+            item = OutboxItem(
+                requests=formed.requests, sources=plan["sources"], round=plan["id"], held=len(formed.held)
+            )
+            store.outbox.put(encode_outbox(item, formed.encoded))
+        if formed.held and plan["id"] not in held_rounds:
+            store.held.put(
+                encode_records(formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"])
+            )
+            held += len(formed.held)
+        too_old += len(records) - len(fresh)
+        superseded += formed.superseded
         done.update(live)
-    for sources in held_rounds.values():
-        done.update(source for source in sources if source in waiting)
+        store.rounds.ack(stored.id)
     for source in sorted(done):
         store.inbox.ack(source)
     if done:
         store.inbox.clear_acked()
+    return Repaired(too_old, superseded, held)

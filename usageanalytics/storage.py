@@ -3,9 +3,10 @@
 Each folder holds three persist-queue ``SQLiteAckQueue`` tables in one SQLite file:
 
 - ``inbox``: chunks of records as the writer thread persisted them (one item per ~100 ms);
-- ``outbox``: requests formed from inbox chunks, persisted before their first post so a retry
-  (even by another process after a crash) resends the same records under the same id;
-- ``held``: records that cannot be sent yet (a guest with no customer account).
+- ``outbox``: requests that failed once, kept with their idempotency ids so a retry (even by
+  another process after a crash) resends the same records under the same id;
+- ``held``: records that cannot be sent yet (a guest with no customer account);
+- ``rounds``: the plan of each round being sent (see :class:`usageanalytics.records.RoundPlan`).
 
 persist-queue does not support several processes on one file (a second opener re-releases the
 first one's unacknowledged items), hence the folder per process guarded by a :class:`FileLock`.
@@ -116,7 +117,7 @@ class AckQueue:
     identity, which breaks as soon as an item is copied.
     """
 
-    def __init__(self, folder: Path, name: str) -> None:
+    def __init__(self, folder: Path, name: str, *, sync_each_commit: bool = True) -> None:
         self.name = name
         self.folder = folder
         self._queue = SQLiteAckQueue(
@@ -134,11 +135,23 @@ class AckQueue:
         found: list[Any] = [self._queue._putter, self._queue._getter]
         for connection in {id(c): c for c in found if c is not None}.values():
             connection.execute("PRAGMA cache_size=-256")
+            if not sync_each_commit:
+                connection.execute("PRAGMA synchronous=NORMAL")
 
     def put(self, data: bytes) -> int:
         item_id = self._queue.put(data)
         assert item_id is not None
         return int(item_id)
+
+    def take(self, item_id: int) -> StoredItem | None:
+        """The item ``item_id``, marked in flight like :meth:`get`; None if it is not ready."""
+        if self._count("_id = ? AND status < ?", item_id, _IN_FLIGHT) == 0:
+            return None
+        try:
+            raw = self._queue.get(block=False, raw=True, id=item_id)
+        except Empty:
+            return None
+        return StoredItem(int(raw["pqid"]), raw["data"], float(raw["timestamp"]))
 
     def get(self) -> StoredItem | None:
         """The oldest ready item, marked in flight until acked or nacked; None if empty."""
@@ -173,11 +186,11 @@ class AckQueue:
     def in_flight(self) -> int:
         return self._count("status = ?", _IN_FLIGHT)
 
-    def _count(self, where: str, status: int) -> int:
+    def _count(self, where: str, *parameters: int) -> int:
         getter = cast(sqlite3.Connection, self._queue._getter)
         with self._queue.tran_lock:
             row = getter.execute(
-                f"SELECT COUNT(*) FROM `{table_name(self.name)}` WHERE {where}", (status,)
+                f"SELECT COUNT(*) FROM `{table_name(self.name)}` WHERE {where}", parameters
             ).fetchone()
         return int(row[0])
 
@@ -203,8 +216,13 @@ class QueueStore:
         self.quarantine_dir = quarantine
         _create_private_file(folder / DB_FILE)
         self.inbox = AckQueue(folder, "inbox")
-        self.outbox = AckQueue(folder, "outbox")
-        self.held = AckQueue(folder, "held")
+        # The outbox and held records are written before the inbox chunks they come from are
+        # acknowledged, and that acknowledgement syncs the (shared) write-ahead log: what they
+        # hold is on disk before its source is gone, without a sync of their own per commit.
+        self.outbox = AckQueue(folder, "outbox", sync_each_commit=False)
+        self.held = AckQueue(folder, "held", sync_each_commit=False)
+        # Plans of the rounds being sent (records.RoundPlan): no records of their own.
+        self.rounds = AckQueue(folder, "rounds", sync_each_commit=False)
 
     @property
     def queues(self) -> tuple[AckQueue, AckQueue, AckQueue]:
@@ -243,7 +261,7 @@ class QueueStore:
         return count, path
 
     def close(self) -> None:
-        for queue in self.queues:
+        for queue in (*self.queues, self.rounds):
             try:
                 queue.close()
             except Exception:  # pragma: no cover - closing is best effort
