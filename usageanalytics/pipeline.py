@@ -13,7 +13,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from .records import (
     Request,
     decode_chunk,
     decode_outbox,
+    decode_plan,
     encode_outbox,
+    encode_plan,
     encode_records,
     records_of_request,
     request_from_disk,
@@ -46,6 +48,7 @@ from .storage import (
     QUARANTINE_DIR,
     AckQueue,
     QueueStore,
+    StoredItem,
     Stores,
     abandon,
     create_own_store,
@@ -318,9 +321,11 @@ class Pipeline:
             ids: dict[int, int] = {}
             for item in found["inbox"]:
                 ids[item.id] = store.inbox.put(item.data)
-            for name, queue in (("outbox", store.outbox), ("held", store.held)):
+            for name, queue in (("outbox", store.outbox), ("held", store.held), ("rounds", store.rounds)):
                 for item in found[name]:
-                    queue.put(_renumbered(name, item.data, ids))
+                    data = _renumbered(name, item.data, ids)
+                    if data is not None:
+                        queue.put(data)
             finish_interrupted_rounds(store)
             queued, held = store.record_counts()
             self._adopt(store, queued, held)
@@ -475,7 +480,7 @@ class Pipeline:
     ) -> int:
         held = queue is store.held
         total = 0
-        for stored in _take_all(queue):
+        for stored in _each_ready(queue):
             try:
                 chunk = decode_chunk(stored.data)
             except CorruptItem:
@@ -501,7 +506,7 @@ class Pipeline:
 
     def _discard_requests(self, queue: AckQueue, predicate: RecordFilter, reason: str) -> int:
         total = 0
-        for stored in _take_all(queue):
+        for stored in _each_ready(queue):
             try:
                 item = decode_outbox(stored.data)
             except CorruptItem:
@@ -557,11 +562,13 @@ class Pipeline:
         self.ledger = Ledger(on_dropped=self._on_dropped)
 
 
-def _take_all(queue: AckQueue) -> list[Any]:
-    taken = []
-    while (item := queue.get()) is not None:
-        taken.append(item)
-    return taken
+def _each_ready(queue: AckQueue) -> Iterator[StoredItem]:
+    """Take the queue's waiting items one at a time (so memory holds one), in flight until the
+    caller acks or nacks each."""
+    for item_id in queue.ready_ids():
+        item = queue.take(item_id)
+        if item is not None:
+            yield item
 
 
 def _matches(predicate: RecordFilter, record: Record) -> bool:
@@ -572,9 +579,15 @@ def _matches(predicate: RecordFilter, record: Record) -> bool:
         return False
 
 
-def _renumbered(queue: str, data: bytes, ids: dict[int, int]) -> bytes:
+def _renumbered(queue: str, data: bytes, ids: dict[int, int]) -> bytes | None:
     """A salvaged outbox or held item with its source chunk ids mapped to their new ids."""
     try:
+        if queue == "rounds":
+            plan = decode_plan(data)
+            if not all(source in ids for source in plan["sources"]):
+                return None  # formed again without a lost chunk, it would not be the same round
+            plan["sources"] = [ids[source] for source in plan["sources"]]
+            return encode_plan(plan, done=plan["done"])
         if queue == "outbox":
             item = decode_outbox(data)
             item["sources"] = [ids[s] for s in item["sources"] if s in ids]

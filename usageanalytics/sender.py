@@ -732,7 +732,7 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
 
     Earlier releases' outbox items list their source chunks too.
     """
-    waiting = {item.id: item for item in store.inbox.rows()}
+    waiting = store.inbox.unacked_ids()  # ids only: an adopted backlog can be large
     plans = store.rounds.rows()
     if not waiting:
         for stored in plans:
@@ -771,8 +771,9 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
             continue
         records: list[Record] = []
         for source in plan["sources"]:
+            data = store.inbox.read(source)
             try:
-                records.extend(decode_chunk(waiting[source].data).records)
+                records.extend(decode_chunk(data).records if data is not None else ())
             except CorruptItem:
                 continue  # quarantined when the sender reads it
         fresh, formed = form_round(records, plan)

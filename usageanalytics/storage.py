@@ -40,7 +40,7 @@ logger = logging.getLogger("usageanalytics")
 DB_FILE = "queue.sqlite"
 QUEUES_DIR = "queues"
 QUARANTINE_DIR = "quarantine"
-TABLES = ("inbox", "outbox", "held")
+TABLES = ("inbox", "outbox", "held", "rounds")
 
 _ACKED = int(AckStatus.acked)
 _IN_FLIGHT = int(AckStatus.unack)
@@ -142,6 +142,28 @@ class AckQueue:
         item_id = self._queue.put(data)
         assert item_id is not None
         return int(item_id)
+
+    def ready_ids(self) -> list[int]:
+        """The ids of the items waiting (not in flight), oldest first, without their data."""
+        getter = cast(sqlite3.Connection, self._queue._getter)
+        sql = f"SELECT _id FROM `{table_name(self.name)}` WHERE status < ? ORDER BY _id"
+        with self._queue.tran_lock:
+            return [int(row[0]) for row in getter.execute(sql, (_IN_FLIGHT,)).fetchall()]
+
+    def unacked_ids(self) -> set[int]:
+        """The ids of every item not yet acknowledged (waiting or in flight), without data."""
+        getter = cast(sqlite3.Connection, self._queue._getter)
+        sql = f"SELECT _id FROM `{table_name(self.name)}` WHERE status < ?"
+        with self._queue.tran_lock:
+            return {int(row[0]) for row in getter.execute(sql, (_ACKED,)).fetchall()}
+
+    def read(self, item_id: int) -> bytes | None:
+        """An item's data, without taking it; None if it is gone or acknowledged."""
+        getter = cast(sqlite3.Connection, self._queue._getter)
+        sql = f"SELECT data FROM `{table_name(self.name)}` WHERE _id = ? AND status < ?"
+        with self._queue.tran_lock:
+            row = getter.execute(sql, (item_id, _ACKED)).fetchone()
+        return None if row is None else _Bytes.loads(row[0])
 
     def take(self, item_id: int) -> StoredItem | None:
         """The item ``item_id``, marked in flight like :meth:`get`; None if it is not ready."""
