@@ -8,7 +8,7 @@ local sink (``benchmarks/sink.py``, its own process) that accepts everything:
 1. caller-thread cost of one tracking call (mean, median, p99 over 20,000 calls, while the SDK's
    own sender works), with a floor: building a dict and appending it to a deque;
 2. end-to-end delivered events per second: 50,000 events logged, then flushed, until the sink
-   has counted them all;
+   has counted them all, and the process CPU time (all threads) per delivered event;
 3. with the server down, 100,000 events logged: how many each SDK keeps, and its peak memory
    above the baseline measured just before the loop.
 
@@ -62,7 +62,7 @@ class Adapter:
                 "Signed In", {"Module": "Login", "Index": i}
             )
             self.flush: Callable[[], Any] = lambda: client.flush(300)
-            self.settle: Callable[[], Any] = lambda: client._writer.persist_now(300)
+            self.settle: Callable[[], Any] = lambda: client._pipeline.writer.persist_now(300)
             self.kept: Callable[[], int] = lambda: _usageanalytics_kept(client)
             self.close: Callable[[], Any] = lambda: client.shutdown(2)
         elif name == "posthog":
@@ -140,15 +140,22 @@ def sink_total(host: str) -> int:
 def measure_throughput(adapter: Adapter, host: str) -> dict[str, Any]:
     before = sink_total(host)
     start = time.perf_counter()
+    cpu_start = time.process_time()
     for i in range(THROUGHPUT_EVENTS):
         adapter.track(i)
     adapter.flush()  # returns once every batch is answered: the sink has counted it
     elapsed = time.perf_counter() - start
+    cpu = time.process_time() - cpu_start  # every thread of the process: caller, writer, sender
     delivered = sink_total(host) - before
     adapter.close()
     # Peers keep at most 10,000 events in memory by default and drop the rest while their sender
     # catches up: the rate counts what was delivered, and "delivered" shows what was lost.
-    return {"events_per_s": delivered / elapsed, "delivered": delivered, "seconds": elapsed}
+    return {
+        "events_per_s": delivered / elapsed,
+        "delivered": delivered,
+        "seconds": elapsed,
+        "cpu_us_per_event": cpu * 1e6 / delivered if delivered else None,
+    }
 
 
 class PeakRSS:
@@ -286,11 +293,15 @@ def main() -> None:
             f"{ratio(lat['mean_us'], ours['latency']['mean_us']):>13}"
         )
     print(f"\nDelivered events per second ({THROUGHPUT_EVENTS:,} events, log then flush, local sink)")
-    print(f"{'SDK':16} {'events/s':>10} {'vs ours':>9} {'delivered':>10}")
+    print(f"{'SDK':16} {'events/s':>10} {'vs ours':>9} {'delivered':>10} {'CPU µs/event':>13}")
     for sdk in sdks:
         rate = results[sdk]["throughput"]["events_per_s"]
         delivered = results[sdk]["throughput"]["delivered"]
-        print(f"{sdk:16} {rate:10,.0f} {ratio(rate, ours['throughput']['events_per_s']):>9} {delivered:10,}")
+        cpu = results[sdk]["throughput"].get("cpu_us_per_event") or 0.0
+        print(
+            f"{sdk:16} {rate:10,.0f} {ratio(rate, ours['throughput']['events_per_s']):>9} "
+            f"{delivered:10,} {cpu:13.1f}"
+        )
     print(f"\nServer down, {OFFLINE_EVENTS:,} events logged")
     print(f"{'SDK':16} {'kept':>9} {'peak MB':>9} {'where':>8}")
     for sdk in sdks:

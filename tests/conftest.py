@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 import usageanalytics as ua
 from tests.support.strict_server import StrictServer
 
 API_KEY = "test-key"
+
+# Property tests (tests/test_properties.py): CI runs a fixed seed and a bounded budget, so a run is
+# deterministic and takes about two minutes; the "long" profile searches far more widely:
+#   USAGEANALYTICS_HYPOTHESIS=long .venv/bin/python -m pytest tests/test_properties.py
+_SLOW_IS_FINE = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large]
+settings.register_profile(
+    "ci", max_examples=40, derandomize=True, database=None, deadline=None, suppress_health_check=_SLOW_IS_FINE
+)
+settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_SLOW_IS_FINE)
+settings.load_profile(os.environ.get("USAGEANALYTICS_HYPOTHESIS", "ci"))
 
 
 @pytest.fixture

@@ -109,7 +109,7 @@ def test_429_retry_after_is_honoured(server: StrictServer, make_client: Any) -> 
         return None
 
     server.fault = limited
-    client = make_client(**FAST_RETRY)
+    client = make_client(retry_base=0.05, retry_cap=5.0)  # Retry-After is honoured up to retry_cap
     client.log_event("Limited")
     assert client.flush(60)
     attempts = [a for a in server.attempts if a.path == "usageanalytics/event"]
@@ -187,7 +187,7 @@ def test_size_bound_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
             for batch in range(3):
                 for i in range(100):
                     client.log_event("Bounded", {"i": batch * 100 + i})
-                assert client._writer.persist_now(30)
+                assert client._pipeline.writer.persist_now(30)
             assert client.flush(0.5) is False
         assert _eventually(lambda: read_status(tmp_path).queued <= 100)
         with StrictServer(port=port) as server:
@@ -266,20 +266,20 @@ def test_a_full_batch_is_sent_without_waiting_for_the_interval(
 def test_many_visitors_wake_the_sender_per_full_batch_not_per_record(make_client: Any) -> None:
     client = make_client(flush_interval=3600, batch_size=50)
     wakes: list[bool] = []
-    original = client._sender.wake
+    original = client._pipeline.sender.wake
 
     def counting_wake(forced: bool = False) -> None:
         wakes.append(forced)
         original(forced)
 
-    client._sender.wake = counting_wake
+    client._pipeline.sender.wake = counting_wake
     for visitor in range(200):  # 400 records over 200 envelopes: no envelope has a full batch
         with ua.identity(guest_id=f"visitor-{visitor}"):
             client.log_screen_view("Home")
-    assert client._writer.persist_now(30)
+    assert client._pipeline.writer.persist_now(30)
     assert wakes == []
     with ua.identity(guest_id="visitor-7"):
         for i in range(60):
             client.log_event("Busy Visitor", {"i": i})
-    assert client._writer.persist_now(30)
+    assert client._pipeline.writer.persist_now(30)
     assert wakes == [False]

@@ -59,6 +59,7 @@ def sample_text(name: str, field: dataclasses.Field[Any]) -> tuple[str, Any]:
         "endpoint": ("https://example.com/v4", "https://example.com/v4/"),
         "platform": ("android", "Android"),
         "batch_size": ("250", 250),
+        "max_request_bytes": ("500000", 500_000),
         "data_dir": ("~/ua-data", Path("~/ua-data").expanduser()),
     }
     if name in special:

@@ -34,7 +34,7 @@ def test_the_key_is_never_logged_or_shown(
     assert "refused the API key" in text
     assert SECRET not in text and token not in text
     assert SECRET not in repr(client) and SECRET not in repr(client.settings)
-    assert SECRET not in repr(client._sender._transport)
+    assert SECRET not in repr(client._pipeline.sender._transport)
 
 
 def test_data_folder_and_queue_files_are_private(

@@ -23,6 +23,7 @@ from . import signals
 from ._version import __version__
 from .context import Identity, identity
 from .errors import ConfigurationError, TrackingInputError, UsageAnalyticsError
+from .ledger import Stats
 from .wire import EventAttribute, UserAttribute, Value
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ __all__ = [
     "ConfigurationError",
     "EventAttribute",
     "Identity",
+    "Stats",
     "TrackingInputError",
     "UsageAnalyticsError",
     "UserAttribute",

@@ -1,13 +1,8 @@
-"""Records to requests: re-attribute guests who logged in, hold what cannot be sent yet, group the
-rest by envelope into the spec's request bodies.
+"""Records to requests: re-attribute guests who logged in, hold what cannot be sent yet, and group
+the rest by envelope into the spec's request bodies, bounded in records and in bytes.
 
-A record is the JSON-ready dict a tracking call queues::
-
-    {"k": kind, "e": envelope, "b": body, "t": epoch seconds, "g": 1 if the user is a guest}
-
-A request is what the sender posts, with the idempotency id it keeps across retries::
-
-    {"path": ..., "body": {...}, "id": idempotency id, "n": records, "first": oldest epoch}
+Pure functions of their arguments (the sender decides when, and keeps what they return), so
+they are tested alone.
 """
 
 from __future__ import annotations
@@ -17,22 +12,24 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import wire
+import orjson
+
+from .records import (
+    DEVICE_ATTRIBUTE,
+    DEVICE_TOKEN,
+    EVENT,
+    KINDS,
+    PATHS,
+    USER,
+    USER_ATTRIBUTE,
+    Record,
+    Request,
+    encode_request,
+)
 from .state import Alias
 
-EVENT = "event"
-USER = "user"
-USER_ATTRIBUTE = "user_attribute"
-DEVICE_ATTRIBUTE = "device_attribute"
-DEVICE_TOKEN = "device_token"
-
-PATHS = {
-    USER: wire.USER_PATH,
-    EVENT: wire.EVENT_PATH,
-    USER_ATTRIBUTE: wire.USER_ATTRIBUTE_PATH,
-    DEVICE_ATTRIBUTE: wire.DEVICE_ATTRIBUTE_PATH,
-    DEVICE_TOKEN: wire.DEVICE_TOKEN_PATH,
-}
+MAX_REQUEST_BYTES = 1_000_000  # default cap on a request body; the collector accepts 8 MB
+_ID_OVERHEAD = 64  # the ',"idempotencyId":"<uuid>"' the transport adds
 
 _COMMON = ("appId", "userId", "platform", "sessionId", "deviceId")
 # Envelope fields each endpoint's table lists (plus the samples' appVersion and userSourceIP).
@@ -47,6 +44,7 @@ ENVELOPE_FIELDS: dict[str, tuple[str, ...]] = {
 NEEDS_ACCOUNT = frozenset({EVENT, USER})
 # Sent first, so the server knows the user before their events arrive.
 ORDER = {USER: 0, DEVICE_ATTRIBUTE: 1, DEVICE_TOKEN: 2, USER_ATTRIBUTE: 3, EVENT: 4}
+_LIST_KEYS = {EVENT: "events", USER_ATTRIBUTE: "userAttributes"}
 
 _NAMESPACE = uuid.UUID("6f1c7c5e-2a55-4d0e-9c7b-5a8f3f0e6a11")
 
@@ -55,63 +53,73 @@ _NAMESPACE = uuid.UUID("6f1c7c5e-2a55-4d0e-9c7b-5a8f3f0e6a11")
 class Formed:
     """The outcome of forming requests from a list of records."""
 
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    held: list[dict[str, Any]] = field(default_factory=list)
-    superseded: int = 0
+    requests: list[Request] = field(default_factory=list)
+    encoded: list[bytes] = field(default_factory=list)  # each request on disk (records.encode_request)
+    held: list[Record] = field(default_factory=list)
+    superseded: int = 0  # a guest's own user upsert, made obsolete by their login
 
 
-def reattribute(record: dict[str, Any], aliases: Mapping[str, Alias]) -> dict[str, Any] | None:
+def reattribute(record: Record, aliases: Mapping[str, Alias]) -> Record | None:
     """The record as its logged-in user's, if its guest has logged in since; None if obsolete.
 
     A guest's own "create user" request is obsolete once they logged in: the login's request,
     which names the guest in ``lastLoggedInUserId``, replaces it.
     """
-    if not record.get("g"):
+    if not record["guest"]:
         return record
-    envelope = record["e"]
+    envelope = record["envelope"]
     alias = aliases.get(envelope.get("userId", ""))
     if alias is None:
         return record
-    if record["k"] == USER and record["b"].get("loginMechanism") == "GUEST":
+    if record["kind"] == USER and record["body"].get("loginMechanism") == "GUEST":
         return None
     envelope = dict(envelope, userId=alias.user_id)
     if alias.customer_account_id:
         envelope["customerAccountId"] = alias.customer_account_id
     if alias.product_id:
         envelope["productId"] = alias.product_id
-    return {"k": record["k"], "e": envelope, "b": record["b"], "t": record["t"]}
+    return Record(
+        kind=record["kind"],
+        envelope=envelope,
+        body=record["body"],
+        logged_at=record["logged_at"],
+        guest=False,
+    )
 
 
-def is_sendable(record: Mapping[str, Any]) -> bool:
-    return record["k"] not in NEEDS_ACCOUNT or bool(record["e"].get("customerAccountId"))
+def is_sendable(record: Record) -> bool:
+    return record["kind"] not in NEEDS_ACCOUNT or bool(record["envelope"].get("customerAccountId"))
 
 
 def form_requests(
-    records: Iterable[dict[str, Any]],
+    records: Iterable[Record],
     aliases: Mapping[str, Alias],
     batch_size: int,
+    max_bytes: int = MAX_REQUEST_BYTES,
     seed: str | None = None,
 ) -> Formed:
-    """Group ``records`` into requests of at most ``batch_size`` items each.
+    """Group ``records`` into requests of at most ``batch_size`` records and ``max_bytes`` bytes.
 
-    With a ``seed`` (the ids of the chunks the records came from), idempotency ids are derived
-    from it, so forming the same chunks again after a crash gives the same ids and the server
-    can drop what it already has.
+    A record too large for a request on its own still gets one (the sender dead-letters it
+    without posting). Forming is deterministic: the same records, aliases and bounds give the
+    same requests, and with a ``seed`` (a round's id) the same idempotency ids. That is what
+    lets the next process re-form an interrupted round exactly, so an id always names the same
+    records. Without a seed, ids are random.
     """
     formed = Formed()
-    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    groups: dict[tuple[Any, ...], list[Record]] = {}
     # Records of one chunk share envelope objects: compute each group key once per envelope.
     keys: dict[tuple[str, int], tuple[Any, ...]] = {}
     for original in records:
-        record = reattribute(original, aliases) if aliases and original.get("g") else original
+        record = reattribute(original, aliases) if aliases and original["guest"] else original
         if record is None:
             formed.superseded += 1
             continue
         if not is_sendable(record):
             formed.held.append(record)
             continue
-        kind = record["k"]
-        envelope = record["e"]
+        kind = record["kind"]
+        envelope = record["envelope"]
         key = keys.get((kind, id(envelope)))
         if key is None:
             key = keys[(kind, id(envelope))] = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
@@ -123,15 +131,16 @@ def form_requests(
 
     for key in sorted(groups, key=lambda k: ORDER[k[0]]):
         kind = key[0]
-        members = groups[key]
-        for chunk in _split(kind, members, batch_size):
-            formed.requests.append(_request(kind, chunk))
-    for index, request in enumerate(formed.requests):
-        request["id"] = str(uuid.uuid5(_NAMESPACE, f"{seed}:{index}")) if seed else str(uuid.uuid4())
+        for members in _split(kind, groups[key], batch_size):
+            index = len(formed.requests)
+            request_id = str(uuid.uuid5(_NAMESPACE, f"{seed}:{index}")) if seed else str(uuid.uuid4())
+            for request, encoded in _bounded(_request(kind, members, request_id), max_bytes):
+                formed.requests.append(request)
+                formed.encoded.append(encoded)
     return formed
 
 
-def _split(kind: str, members: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
+def _split(kind: str, members: list[Record], batch_size: int) -> list[list[Record]]:
     if kind == USER:
         return [[member] for member in members]
     if kind in (DEVICE_ATTRIBUTE, DEVICE_TOKEN):
@@ -139,31 +148,79 @@ def _split(kind: str, members: list[dict[str, Any]], batch_size: int) -> list[li
     return [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
 
 
-def _request(kind: str, members: list[dict[str, Any]]) -> dict[str, Any]:
-    envelope = members[-1]["e"]
+def _request(kind: str, members: list[Record], request_id: str) -> Request:
+    envelope = members[-1]["envelope"]
     body: dict[str, Any] = {
         name: envelope[name] for name in ENVELOPE_FIELDS[kind] if envelope.get(name) is not None
     }
     if kind == EVENT:
-        body["events"] = [member["b"] for member in members]
+        body["events"] = [member["body"] for member in members]
     elif kind == USER_ATTRIBUTE:
-        body["userAttributes"] = [member["b"] for member in members]
+        body["userAttributes"] = [member["body"] for member in members]
     elif kind == DEVICE_ATTRIBUTE:
-        merged: dict[str, str] = {}
+        merged: dict[str, Any] = {}
         for member in members:
-            merged.update(member["b"]["deviceAttributes"])
+            attributes = member["body"].get("deviceAttributes")
+            if isinstance(attributes, dict):
+                merged.update(attributes)
         body["deviceAttributes"] = merged
     else:  # USER, DEVICE_TOKEN: one record's body
-        body.update(members[-1]["b"])
-    return {  # "n" first: `usageanalytics status` reads counts from the first bytes of items
-        "n": len(members),
-        "first": min(member["t"] for member in members),
-        "attempts": 0,
-        "path": PATHS[kind],
-        "body": body,
-    }
+        body.update(members[-1]["body"])
+    return Request(
+        id=request_id,
+        path=PATHS[kind],
+        body=body,
+        count=len(members),
+        first=min(member["logged_at"] for member in members),
+        attempts=0,
+    )
 
 
-def with_idempotency(request: Mapping[str, Any]) -> dict[str, Any]:
+def body_size(request: Request) -> int:
+    """Bytes of the request's body as posted (its idempotency id included)."""
+    return len(orjson.dumps(request["body"])) + _ID_OVERHEAD
+
+
+def _bounded(request: Request, max_bytes: int) -> list[tuple[Request, bytes]]:
+    """``request`` (with its encoding) split in halves until each part fits ``max_bytes`` (or
+    is one record). The encoding is what the outbox stores, and a little longer than the body
+    as posted, so its length is a safe bound that costs nothing more to know."""
+    encoded = encode_request(request)
+    if request["count"] == 1 or len(encoded) <= max_bytes:
+        return [(request, encoded)]
+    halves = split_request(request)
+    if halves is None:
+        return [(request, encoded)]
+    return [part for half in halves for part in _bounded(half, max_bytes)]
+
+
+def split_request(request: Request) -> tuple[Request, Request] | None:
+    """Two requests with the halves of ``request``'s records; None if it cannot be split.
+
+    Their ids derive from the parent's, so splitting the same request again (a retry after a
+    413, in this process or the next) gives the same ids and the server can drop repeats.
+    """
+    kind = KINDS[request["path"]]
+    key = _LIST_KEYS.get(kind)
+    if key is None or request["count"] < 2:
+        return None
+    entries = request["body"][key]
+    middle = len(entries) // 2
+    parts = []
+    for suffix, chunk in (("a", entries[:middle]), ("b", entries[middle:])):
+        parts.append(
+            Request(
+                id=str(uuid.uuid5(_NAMESPACE, f"{request['id']}/{suffix}")),
+                path=request["path"],
+                body=dict(request["body"], **{key: chunk}),
+                count=len(chunk),
+                first=request["first"],
+                attempts=request["attempts"],
+            )
+        )
+    return parts[0], parts[1]
+
+
+def with_idempotency(request: Request) -> dict[str, Any]:
     """The body to post: the request's body with its idempotency id (kept across retries)."""
     return dict(request["body"], idempotencyId=request["id"])

@@ -1,17 +1,20 @@
-"""The client: identity, sessions and tracking calls, in front of the writer and sender threads.
+"""The client: identity, sessions and tracking calls, in front of the pipeline.
 
-A tracking call validates its input, builds one JSON-ready record and appends it to an in-memory
-deque; it never waits on disk or network and never raises into the app (unless ``strict=True``).
+A tracking call validates its input, builds one JSON-ready record and hands it to the pipeline
+(:mod:`usageanalytics.pipeline`), which appends it to an in-memory deque; it never waits on disk
+or network and never raises into the app (unless ``strict=True``). Input that cannot be made
+valid is refused at the call: reported, and counted in the ledger as dropped.
 """
 
 from __future__ import annotations
 
-import atexit
 import collections
 import itertools
 import json
 import logging
+import math
 import os
+import sqlite3
 import threading
 import time
 import uuid
@@ -25,26 +28,26 @@ from typing import Any
 import orjson
 import platformdirs
 
-from . import backfill, batching, device, signals, wire
+from . import backfill, device, inputs, lifecycle, signals, wire
 from .context import Identity, current_identity
 from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
-from .errors import TrackingInputError
-from .records import Pending, wire_body
-from .sender import RECORDS_PER_ROUND as WAKE_RECORDS
-from .sender import Backlog, Sender
+from .errors import ConfigurationError, TrackingInputError
+from .inputs import MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Refused
+from .ledger import INVALID_INPUT, Stats
+from .pipeline import Pipeline, RecordFilter
+from .records import DEVICE_ATTRIBUTE, DEVICE_TOKEN, EVENT, USER, USER_ATTRIBUTE, Pending, wire_body
 from .sessions import Session, SessionTracker
 from .settings import Settings, resolve_settings
 from .state import StateStore
-from .storage import create_own_store, private_dir
-from .transport import Transport
-from .writer import WAKE_AT, Writer
+from .storage import ensure_dir
 
 logger = logging.getLogger("usageanalytics")
 
 PROCESS = "process"  # session key of the process-wide actor
-MAX_PENDING_IN_MEMORY = 100_000  # records; only reached if the disk refuses writes
 _WARN_EVERY = 60.0
+COULD_NOT_RECORD = "could not be recorded"
+_INT_MIN, _INT_END = -(2**63), 2**64  # what a JSON number (orjson) carries exactly
 
 
 Pairs = tuple[tuple[str, Any], ...]
@@ -70,6 +73,24 @@ def default_data_dir(app_id: str) -> Path:
     return Path(platformdirs.user_data_dir("usageanalytics", appauthor=False)) / safe
 
 
+def prepare_data_dir(folder: Path) -> Path:
+    """``folder`` made ready for the SDK (created 0700 if missing, an existing one left as it
+    is), or :class:`ConfigurationError` saying why it cannot be used."""
+    try:
+        ensure_dir(folder)
+        probe = folder / f".usageanalytics-probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise ConfigurationError(
+            f"data_dir {str(folder)!r} cannot be used: {reason}. Give configure(data_dir=...) (or "
+            "USAGEANALYTICS_DATA_DIR) a folder this process can create and write."
+        ) from None
+    return folder
+
+
 class Client:
     """A SmartKarrot usage-analytics client; ``usageanalytics.configure()`` makes the shared one.
 
@@ -83,13 +104,19 @@ class Client:
         self._strict = self.settings.strict
         self._durable = self.settings.durable
         self._warned: dict[str, float] = {}
+        self._shutdown_lock = threading.Lock()
+        self._closed = False
+        self._shutdown_result = True
         if self.settings.disabled:
             logger.info("usageanalytics is disabled: tracking calls do nothing")
             return
-        self.data_dir = private_dir(self.settings.data_dir or default_data_dir(self.settings.app_id))
-        self.dead_letters = DeadLetters(self.data_dir)
-        self._state = StateStore(self.data_dir / "state.sqlite")
-        self.device_id = self._state.get_or_create("device_id", lambda: str(uuid.uuid4()))
+        self.data_dir = prepare_data_dir(self.settings.data_dir or default_data_dir(self.settings.app_id))
+        try:
+            self.dead_letters = DeadLetters(self.data_dir)
+            self._state = StateStore(self.data_dir / "state.sqlite")
+            self.device_id = self._state.get_or_create("device_id", lambda: str(uuid.uuid4()))
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"data_dir {str(self.data_dir)!r} cannot be used: {exc}") from None
         self._identity_lock = threading.RLock()
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._sessions = SessionTracker(
@@ -100,26 +127,31 @@ class Client:
         )
         self._envelopes: dict[tuple[Actor, str | None], tuple[str, dict[str, Any]]] = {}
         self._envelope_keys = itertools.count()
-        self._context_actors: collections.OrderedDict[Identity, Actor] = collections.OrderedDict()
+        self._context_actors: collections.OrderedDict[Identity, Actor | Refused] = collections.OrderedDict()
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
         self._actor = self._initial_actor()
-        self.backlog = Backlog()
-        self._writer: Writer | None = None
-        self._sender: Sender | None = None
-        self._fork_lock = threading.Lock()
-        self._closed = False
         # The process user is announced (user upsert) with its first record, not here: a web
         # server whose events all belong to requests, or a CLI that only replays dead letters,
         # must not create a guest user in SmartKarrot.
         self._announce_process_user = True
-        self._start_pipeline()
+        try:
+            self._pipeline = Pipeline(
+                self.settings,
+                self.data_dir,
+                self._state,
+                self.dead_letters,
+                on_tick=self._tick,
+                signal=self._signal,
+            )
+        except (OSError, sqlite3.Error) as exc:
+            raise ConfigurationError(f"data_dir {str(self.data_dir)!r} cannot be used: {exc}") from None
         self._active = True
         if self.settings.collect_device_attributes:
-            self._submit(self._send_device_attributes)
-        self_ref = weakref.ref(self)
-        atexit.register(_shutdown_at_exit, self_ref)
+            self._pipeline.submit(self._send_device_attributes)
+        lifecycle.register(self)
         if hasattr(os, "register_at_fork"):
+            self_ref = weakref.ref(self)
             os.register_at_fork(after_in_child=lambda: _after_fork(self_ref))
 
     # -- set-up -----------------------------------------------------------------------------------
@@ -130,94 +162,98 @@ class Client:
             return Actor(settings.user_id, False, settings.customer_account_id, settings.product_id, PROCESS)
         saved = self._state.get("identity")
         if saved:
-            data = json.loads(saved)
-            self._product_override = data.get("product_override")
-            if data.get("user_id"):
-                return Actor(
-                    data["user_id"],
-                    False,
-                    data.get("customer_account_id") or settings.customer_account_id,
-                    self._product_override or data.get("product_id") or settings.product_id,
-                    PROCESS,
-                )
+            try:
+                data = json.loads(saved)
+                self._product_override = _str_or_none(data.get("product_override"))
+                user = _str_or_none(data.get("user_id"))
+                if user:
+                    return Actor(
+                        user,
+                        False,
+                        _str_or_none(data.get("customer_account_id")) or settings.customer_account_id,
+                        self._product_override or _str_or_none(data.get("product_id")) or settings.product_id,
+                        PROCESS,
+                    )
+            except (ValueError, AttributeError):
+                logger.warning("usageanalytics: the saved identity is unreadable; starting as a guest")
         guest = self._state.get_or_create("guest_id", lambda: str(uuid.uuid4()))
         return Actor(
             guest, True, settings.customer_account_id, self._product_override or settings.product_id, PROCESS
         )
 
-    def _start_pipeline(self) -> None:
-        store = create_own_store(self.data_dir)
-        settings = self.settings
-        self._sender = Sender(
-            client=self,
-            own=store,
-            data_dir=self.data_dir,
-            state=self._state,
-            transport_factory=lambda: Transport(settings.endpoint, settings.api_key, settings.timeout),
-            dead_letters=self.dead_letters,
-            backlog=self.backlog,
-            flush_interval=settings.flush_interval,
-            batch_size=settings.batch_size,
-            max_record_age=settings.max_record_age,
-            retry_base=settings.retry_base,
-            retry_cap=settings.retry_cap,
-        )
-        self._writer = Writer(
-            store,
-            settings.write_interval,
-            MAX_PENDING_IN_MEMORY,
-            on_persisted=self._on_persisted,
-            on_dropped=self._record_dropped,
-            on_tick=self._tick,
-        )
-        self._since_wake = self._fullest = 0
-        self._waiting: dict[str, int] = {}  # records persisted since the sender's last wake, per envelope
-        self._writer.start()
-        self._sender.start()
-
     # -- the hot path -------------------------------------------------------------------------------
 
     def _current_actor(self) -> Actor:
+        """The actor of the running context; raises :class:`Refused` if its identity is unusable."""
         scoped = current_identity()
         if scoped is None:
             if self._announce_process_user:
                 self._announce_process_user = False
                 self._queue_user_upsert(self._actor, previous_guest=None)
             return self._actor
-        actor = self._context_actors.get(scoped)
+        try:
+            actor = self._context_actors.get(scoped)
+        except TypeError:  # an unhashable id: not a string, certainly
+            actor = Refused(f"identity {scoped!r} has values that are not strings")
         if actor is None:
             actor = self._context_actor(scoped)
+        if isinstance(actor, Refused):
+            raise actor
         return actor
 
-    def _context_actor(self, scoped: Identity) -> Actor:
+    def _context_actor(self, scoped: Identity) -> Actor | Refused:
         """Resolve a request identity; the first time a user or guest is seen, upsert them."""
         with self._identity_lock:
+            try:
+                fields = self._identity_fields(scoped)
+            except Refused as refused:
+                self._context_actors[scoped] = refused
+                self._trim_context_actors()
+                return refused
+            user, guest_id, account, product, session_id, source_ip = fields
             process = self._actor
-            if scoped.user_id:
-                user_id, guest = scoped.user_id, False
-            elif scoped.guest_id:
-                user_id, guest = scoped.guest_id, True
+            if user:
+                user_id, guest = user, False
+            elif guest_id:
+                user_id, guest = guest_id, True
             else:
                 user_id, guest = process.user_id, process.guest
             # A request's own user gets configure()'s defaults, never the process user's account.
-            own_user = bool(scoped.user_id or scoped.guest_id)
-            account = scoped.customer_account_id or (
+            own_user = bool(user or guest_id)
+            account = account or (
                 self.settings.customer_account_id if own_user else process.customer_account_id
             )
-            product = scoped.product_id or (self.settings.product_id if own_user else process.product_id)
-            key: Hashable = ("visitor", scoped.guest_id or user_id) if own_user else PROCESS
-            actor = Actor(user_id, guest, account, product, key, scoped.session_id, scoped.source_ip)
+            product = product or (self.settings.product_id if own_user else process.product_id)
+            key: Hashable = ("visitor", guest_id or user_id) if own_user else PROCESS
+            actor = Actor(user_id, guest, account, product, key, session_id, source_ip)
             self._context_actors[scoped] = actor
-            if len(self._context_actors) > 10_000:
-                self._context_actors.popitem(last=False)
+            self._trim_context_actors()
             if own_user:
-                seen = (user_id, None if guest else scoped.guest_id)
+                seen = (user_id, None if guest else guest_id)
                 if seen not in self._known_users:
                     self._known_users[seen] = None
                     if len(self._known_users) > 100_000:
                         self._known_users.popitem(last=False)
-                    self._queue_user_upsert(actor, previous_guest=None if guest else scoped.guest_id)
+                    self._queue_user_upsert(actor, previous_guest=None if guest else guest_id)
             return actor
+
+    def _identity_fields(self, scoped: Identity) -> tuple[str | None, ...]:
+        """The identity's ids, checked (a surrogate escaped and reported, a non-string refused)."""
+        checked: list[str | None] = []
+        for name in ("user_id", "guest_id", "customer_account_id", "product_id", "session_id", "source_ip"):
+            value = getattr(scoped, name)
+            if value is None:
+                checked.append(None)
+                continue
+            cleaned, note = inputs.clean_id(f"identity {name}", value)
+            if note:
+                self._bad_input(note)
+            checked.append(cleaned)
+        return tuple(checked)
+
+    def _trim_context_actors(self) -> None:
+        if len(self._context_actors) > 10_000:
+            self._context_actors.popitem(last=False)
 
     def _envelope(self, actor: Actor, session_id: str | None) -> tuple[str, dict[str, Any]]:
         """The envelope for ``actor`` in ``session_id``, with a key unique in this process.
@@ -256,18 +292,28 @@ class Client:
         and a backlog of JSON text is a third the memory of a backlog of Python objects.
 
         ``now`` is when the record was logged (what ``max_record_age`` counts from); ``at`` is
-        the event's own time when it differs (a backfill).
+        the event's own time when it differs (a backfill). Raises :class:`Refused` if the
+        record cannot be encoded even with its text made valid.
         """
         envelope_key, envelope = self._envelope(actor, session_id)
         body = wire_body(kind, body, now if at is None else at)
-        # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
-        row = _dumps((kind, envelope_key, body, now, 1 if actor.guest else 0)).decode()
+        guest = 1 if actor.guest else 0
+        try:
+            # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
+            row = _dumps((kind, envelope_key, body, now, guest)).decode()
+        except TypeError:  # orjson: lone surrogates, an integer past 64 bits
+            try:
+                row = _dumps((kind, envelope_key, inputs.plain(body), now, guest)).decode()
+            except TypeError as exc:
+                raise Refused(f"it cannot be encoded as JSON ({exc})") from None
+            self._bad_input(
+                f"a {kind.replace('_', ' ')} had text with lone surrogates; sent with them escaped"
+            )
         pending: Pending = (envelope_key, envelope, row)
-        writer = self._writer or self._restart_after_fork()
         if self._durable:
-            writer.write_through(pending)
+            self._pipeline.write_through(pending)
         else:
-            writer.append(pending)
+            self._pipeline.append(pending)
 
     def _session_for(self, actor: Actor, now: float) -> str:
         if actor.session_id:
@@ -276,14 +322,14 @@ class Client:
 
     def _event(self, actor: Actor, name: str, pairs: Pairs, now: float) -> None:
         session_id = self._session_for(actor, now)
-        self._emit(batching.EVENT, actor, session_id, (name, pairs), now)
+        self._emit(EVENT, actor, session_id, (name, pairs), now)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
 
     def _backfilled_event(self, actor: Actor, name: str, pairs: Pairs, at: float) -> None:
         """An event with its own time: in the actor's historical session, never the live one."""
         session_id = self._history.touch(actor.session_key, actor, at).id
-        self._emit(batching.EVENT, actor, session_id, (name, pairs), time.time(), at)
+        self._emit(EVENT, actor, session_id, (name, pairs), time.time(), at)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
 
@@ -300,17 +346,41 @@ class Client:
             self._warned[message] = now
             logger.warning("usageanalytics: %s", message)
 
-    def _valid_name(self, what: str, name: Any) -> str | None:
+    def _refuse(self, message: str, count: int = 1) -> None:
+        """A call's record cannot be made valid: count it as dropped, then report it."""
+        self._pipeline.refused(count, INVALID_INPUT)
+        self._bad_input(message)
+
+    def _failed(self, what: str, exc: BaseException) -> None:
+        """A tracking call failed unexpectedly (a bug): never into the app, and counted."""
+        self._pipeline.refused(1, COULD_NOT_RECORD, f"{what}: {type(exc).__name__}")
+        now = time.monotonic()
+        key = f"failed:{what}"
+        if now - self._warned.get(key, -_WARN_EVERY) >= _WARN_EVERY:
+            self._warned[key] = now
+            logger.error("usageanalytics: %s failed; the record was not recorded", what, exc_info=exc)
+
+    def _valid_name(self, what: str, name: Any, *, of_record: bool = False) -> str | None:
+        """``name`` if usable (trimmed if too long); else reported, None. ``of_record``: the
+        call's record goes with it (counted as dropped)."""
         if isinstance(name, wire.UserAttribute | wire.EventAttribute):
             return str(name.value)
         if not isinstance(name, str) or not name.strip():
-            self._bad_input(f"{what} must be a non-empty string, got {name!r}; call ignored")
+            message = f"{what} must be a non-empty string, got {inputs.describe(name)}; call ignored"
+            if of_record:
+                self._refuse(message)
+            else:
+                self._bad_input(message)
             return None
-        return name
+        if len(name) > MAX_NAME_LENGTH:
+            name, note = inputs.clean_text(what, name, MAX_NAME_LENGTH)
+            if note:
+                self._bad_input(note)
+        return str(name)
 
     def _pairs(self, event: str, attributes: Any) -> Pairs:
         """The event's checked (name, value) pairs: bad ones reported and dropped, at most five."""
-        if not attributes:
+        if attributes is None:
             return ()
         if not isinstance(attributes, Mapping):
             self._bad_input(
@@ -318,19 +388,37 @@ class Client:
                 f"{type(attributes).__name__}; sent without attributes"
             )
             return ()
+        if not attributes:
+            return ()
         pairs = []
         for key, value in attributes.items():
             name = (
                 key
-                if type(key) is str and key.strip()
+                if type(key) is str and key.strip() and len(key) <= MAX_NAME_LENGTH
                 else self._valid_name(f"event {event!r}: an attribute name", key)
             )
             if name is None:
                 continue
-            problem = wire.value_problem(value)
-            if problem is not None:
-                self._bad_input(f"event {event!r}: attribute {name!r} dropped: {problem}")
-                continue
+            if type(value) is str:
+                if len(value) > MAX_VALUE_LENGTH:
+                    value, note = inputs.clean_text(
+                        f"event {event!r}: attribute {name!r}", value, MAX_VALUE_LENGTH
+                    )
+                    if note:
+                        self._bad_input(note)
+            elif type(value) is int and _INT_MIN <= value < _INT_END:
+                pass  # the common case, checked without a call
+            else:
+                problem = wire.value_problem(value)
+                if problem is not None:
+                    self._bad_input(f"event {event!r}: attribute {name!r} dropped: {problem}")
+                    continue
+                if isinstance(value, str) and len(value) > MAX_VALUE_LENGTH:  # a str subclass
+                    value, note = inputs.clean_text(
+                        f"event {event!r}: attribute {name!r}", value, MAX_VALUE_LENGTH
+                    )
+                    if note:
+                        self._bad_input(note)
             pairs.append((name, value))
         if len(pairs) > wire.MAX_EVENT_ATTRIBUTES:
             dropped = [name for name, _ in pairs[wire.MAX_EVENT_ATTRIBUTES :]]
@@ -370,14 +458,14 @@ class Client:
         if not self._live():
             return
         try:
-            event = self._valid_name("event name", name)
+            event = self._valid_name("event name", name, of_record=True)
             if event is None:
                 return
             at: float | None = None
             if timestamp is not None:
                 at, problem = backfill.event_time(timestamp)
                 if problem is not None:
-                    self._bad_input(f"event {event!r} refused: {problem}")
+                    self._refuse(f"event {event!r} refused: {problem}")
                     return
             pairs = self._pairs(event, attributes)
             actor = self._current_actor()
@@ -391,8 +479,10 @@ class Client:
             self._event(actor, event, pairs, time.time())
         except TrackingInputError:
             raise
-        except Exception:
-            logger.exception("usageanalytics: log_event failed; the event was not recorded")
+        except Refused as refused:
+            self._refuse(f"event {_short(name)} refused: {refused}")
+        except Exception as exc:
+            self._failed("log_event", exc)
 
     def log_screen_view(
         self,
@@ -405,16 +495,37 @@ class Client:
         """Log the event "Screen View" with the attribute "Screen Name"."""
         if not self._live():
             return
-        screen = self._valid_name("screen name", screen_name)
-        if screen is None:
+        try:
+            screen = self._valid_name("screen name", screen_name, of_record=True)
+            if screen is None:
+                return
+            merged: dict[Any, Any] = {wire.EventAttribute.SCREEN_NAME.value: screen}
+            if attributes is not None:
+                if isinstance(attributes, Mapping):
+                    merged.update(attributes)
+                else:
+                    self._bad_input(
+                        f"screen view {screen!r}: attributes must be a dict, got "
+                        f"{type(attributes).__name__}; sent without them"
+                    )
+        except TrackingInputError:
+            raise
+        except Exception as exc:
+            self._failed("log_screen_view", exc)
             return
-        merged: dict[str, Any] = {wire.EventAttribute.SCREEN_NAME.value: screen}
-        if attributes:
-            merged.update(attributes)
         self.log_event(wire.SCREEN_VIEW, merged, debounce=debounce, timestamp=timestamp)
 
     def log_page_load(self, page_url: str, load_time_ms: float, request_count: int = 1) -> None:
         """Log ``page_load_event`` (spec: requestCount, loadTime, pageUrl); never debounced."""
+        if not self._live():
+            return
+        problem = _page_load_problem(page_url, load_time_ms, request_count)
+        if problem is not None:
+            try:
+                self._refuse(f"page load refused: {problem}")
+            except TrackingInputError:
+                raise
+            return
         self.log_event(
             wire.PAGE_LOAD,
             {
@@ -429,47 +540,76 @@ class Client:
         if not self._live():
             return
         try:
-            attribute = self._valid_name("user attribute name", name)
+            attribute = self._valid_name("user attribute name", name, of_record=True)
             if attribute is None:
                 return
             try:
                 typed = wire.typed_value(value)
-            except (TypeError, ValueError) as exc:
-                self._bad_input(f"user attribute {attribute!r} ignored: {exc}")
+            except (TypeError, ValueError, OverflowError) as exc:
+                self._refuse(f"user attribute {attribute!r} ignored: {exc}")
                 return
+            text = typed.get("stringValue")
+            if typed["dataType"] == "String" and isinstance(text, str) and len(text) > MAX_VALUE_LENGTH:
+                typed["stringValue"], note = inputs.clean_text(
+                    f"user attribute {attribute!r}", text, MAX_VALUE_LENGTH
+                )
+                if note:
+                    self._bad_input(note)
             now = time.time()
             actor = self._current_actor()
             body = {"name": attribute, **typed, "loggedAtTime": wire.timestamp(now)}
-            self._emit(batching.USER_ATTRIBUTE, actor, self._active_session(actor), body, now)
+            self._emit(USER_ATTRIBUTE, actor, self._active_session(actor), body, now)
         except TrackingInputError:
             raise
-        except Exception:
-            logger.exception("usageanalytics: set_user_attribute failed")
+        except Refused as refused:
+            self._refuse(f"user attribute {_short(name)} refused: {refused}")
+        except Exception as exc:
+            self._failed("set_user_attribute", exc)
 
     def set_user_attributes(self, attributes: Mapping[wire.UserAttribute | str, wire.Value]) -> None:
         """Set several user attributes; each bad one is reported and the rest kept."""
-        if not isinstance(attributes, Mapping):
-            if self._live():
-                self._bad_input(f"set_user_attributes takes a dict, got {type(attributes).__name__}")
+        if not self._live():
             return
-        for name, value in attributes.items():
+        if not isinstance(attributes, Mapping):
+            self._bad_input(f"set_user_attributes takes a dict, got {type(attributes).__name__}")
+            return
+        try:
+            items = list(attributes.items())
+        except TrackingInputError:
+            raise
+        except Exception as exc:
+            self._failed("set_user_attributes", exc)
+            return
+        for name, value in items:
             self.set_user_attribute(name, value)
 
     def update_device_token(self, token: str, app_in_distribution: bool | None = None) -> None:
         """Send the push-notification token (FCM or APNs) of this device."""
         if not self._live():
             return
-        if not isinstance(token, str) or not token.strip():
-            self._bad_input(f"device token must be a non-empty string, got {token!r}; ignored")
-            return
-        body: dict[str, Any] = {"deviceToken": token}
-        if app_in_distribution is not None:
-            body["appInDistribution"] = bool(app_in_distribution)
-        elif self.settings.platform == "iOS":
-            self._bad_input("update_device_token needs app_in_distribution on platform iOS; ignored")
-            return
-        actor = self._current_actor()
-        self._emit(batching.DEVICE_TOKEN, actor, actor.session_id, body, time.time())
+        try:
+            problem = _token_problem(token)
+            if problem is not None:
+                self._refuse(f"device token {problem}; ignored")
+                return
+            body: dict[str, Any] = {"deviceToken": token}
+            if app_in_distribution is not None:
+                if not isinstance(app_in_distribution, (bool, int)):
+                    got = inputs.describe(app_in_distribution)
+                    self._refuse(f"app_in_distribution must be True, False or None, got {got}")
+                    return
+                body["appInDistribution"] = bool(app_in_distribution)
+            elif self.settings.platform == "iOS":
+                self._refuse("update_device_token needs app_in_distribution on platform iOS; ignored")
+                return
+            actor = self._current_actor()
+            self._emit(DEVICE_TOKEN, actor, actor.session_id, body, time.time())
+        except TrackingInputError:
+            raise
+        except Refused as refused:
+            self._refuse(f"device token refused: {refused}")
+        except Exception as exc:
+            self._failed("update_device_token", exc)
 
     # -- identity -----------------------------------------------------------------------------------
 
@@ -479,50 +619,90 @@ class Client:
         """The user logged in: later records are theirs, and so is what their guest logged."""
         if not self._live():
             return
-        user = self._valid_name("user id", user_id)
-        if user is None:
-            return
-        with self._identity_lock:
-            previous = self._actor
-            account = customer_account_id or self.settings.customer_account_id
-            product = product_id or self._product_override or self.settings.product_id
-            actor = Actor(user, False, account, product, PROCESS)
-            if actor == previous:
+        try:
+            if not isinstance(user_id, str) or not user_id.strip():
+                self._refuse(
+                    f"user id must be a non-empty string, got {inputs.describe(user_id)}; call ignored"
+                )
                 return
-            if not previous.guest and previous.user_id != user:
-                self._sessions.end(PROCESS)
-            self._actor = actor
-        self._announce_process_user = False
-        self._queue_user_upsert(actor, previous_guest=previous.user_id if previous.guest else None)
-        self._persist_identity()
-        self._signal(signals.user_changed, user_id=user, previous_user_id=previous.user_id, guest=False)
+            user, account, product = self._checked_ids(user_id, customer_account_id, product_id)
+        except TrackingInputError:
+            raise
+        except Refused as refused:
+            self._refuse(f"set_user refused: {refused}; the user is unchanged")
+            return
+        try:
+            with self._identity_lock:
+                previous = self._actor
+                account = account or self.settings.customer_account_id
+                product = product or self._product_override or self.settings.product_id
+                actor = Actor(user, False, account, product, PROCESS)
+                if actor == previous:
+                    return
+                if not previous.guest and previous.user_id != user:
+                    self._sessions.end(PROCESS)
+                    self._history.end(PROCESS)
+                self._actor = actor
+            self._announce_process_user = False
+            self._queue_user_upsert(actor, previous_guest=previous.user_id if previous.guest else None)
+            self._persist_identity()
+            self._signal(signals.user_changed, user_id=user, previous_user_id=previous.user_id, guest=False)
+        except TrackingInputError:
+            raise
+        except Exception as exc:
+            self._failed("set_user", exc)
+
+    def _checked_ids(self, user_id: Any, account: Any, product: Any) -> tuple[str, str | None, str | None]:
+        user, note = inputs.clean_id("user id", user_id)
+        checked: list[str | None] = []
+        notes = [note]
+        for what, value in (("customer_account_id", account), ("product_id", product)):
+            if value is None:
+                checked.append(None)
+                continue
+            cleaned, note = inputs.clean_id(what, value)
+            checked.append(cleaned)
+            notes.append(note)
+        for note in notes:
+            if note:
+                self._bad_input(note)
+        return user, checked[0], checked[1]
 
     def reset_user(self) -> None:
         """The user logged out: end their session and continue as a new guest."""
         if not self._live():
             return
-        with self._identity_lock:
-            previous = self._actor
-            self._sessions.end(PROCESS)
-            self._history.end(PROCESS)
-            guest = str(uuid.uuid4())
-            self._product_override = None
-            self._actor = Actor(
-                guest, True, self.settings.customer_account_id, self.settings.product_id, PROCESS
-            )
-        self._submit(lambda: self._state.set("guest_id", guest))
-        self._announce_process_user = False
-        self._queue_user_upsert(self._actor, previous_guest=None)
-        self._persist_identity()
-        self._signal(signals.user_changed, user_id=guest, previous_user_id=previous.user_id, guest=True)
+        try:
+            with self._identity_lock:
+                previous = self._actor
+                self._sessions.end(PROCESS)
+                self._history.end(PROCESS)
+                guest = str(uuid.uuid4())
+                self._product_override = None
+                self._actor = Actor(
+                    guest, True, self.settings.customer_account_id, self.settings.product_id, PROCESS
+                )
+            self._pipeline.submit(lambda: self._state.set("guest_id", guest))
+            self._announce_process_user = False
+            self._queue_user_upsert(self._actor, previous_guest=None)
+            self._persist_identity()
+            self._signal(signals.user_changed, user_id=guest, previous_user_id=previous.user_id, guest=True)
+        except TrackingInputError:
+            raise
+        except Exception as exc:
+            self._failed("reset_user", exc)
 
     def set_product_id(self, product_id: str) -> None:
         """The user switched to another product."""
         if not self._live():
             return
-        product = self._valid_name("product id", product_id)
-        if product is None:
+        try:
+            product, note = inputs.clean_id("product id", product_id)
+        except Refused as refused:
+            self._bad_input(f"set_product_id refused: {refused}; the product is unchanged")
             return
+        if note:
+            self._bad_input(note)
         with self._identity_lock:
             self._product_override = product
             self._actor = replace(self._actor, product_id=product)
@@ -547,7 +727,7 @@ class Client:
                 product_id=actor.product_id,
             )
         encoded = json.dumps(data)
-        self._submit(lambda: self._state.set("identity", encoded))
+        self._pipeline.submit(lambda: self._state.set("identity", encoded))
 
     def _queue_user_upsert(self, actor: Actor, previous_guest: str | None) -> None:
         body: dict[str, Any] = {
@@ -558,14 +738,14 @@ class Client:
             body["bundleId"] = self.settings.bundle_id
         if previous_guest:
             body["lastLoggedInUserId"] = previous_guest
-        self._emit(batching.USER, actor, self._active_session(actor), body, time.time())
+        self._emit(USER, actor, self._active_session(actor), body, time.time())
 
     # -- sessions -----------------------------------------------------------------------------------
 
     def _on_session_start(self, session: Session, wall: float) -> None:
         actor: Actor = session.actor
         self._emit(
-            batching.EVENT,
+            EVENT,
             actor,
             session.id,
             (
@@ -587,7 +767,7 @@ class Client:
     def _on_session_end(self, session: Session, wall: float) -> None:
         actor: Actor = session.actor
         self._emit(
-            batching.EVENT,
+            EVENT,
             actor,
             session.id,
             (
@@ -612,8 +792,12 @@ class Client:
         if self._live():
             try:
                 self._current_actor()
-            except Exception:
-                logger.exception("usageanalytics: identify failed")
+            except TrackingInputError:
+                raise
+            except Refused as refused:
+                self._refuse(f"identify refused: {refused}")
+            except Exception as exc:
+                self._failed("identify", exc)
 
     def start_session(self) -> str | None:
         """Start the current actor's session now if none is active (an app's launch, say).
@@ -622,13 +806,29 @@ class Client:
         """
         if not self._live():
             return None
-        actor = self._current_actor()
-        return self._session_for(actor, time.time())
+        try:
+            actor = self._current_actor()
+            return self._session_for(actor, time.time())
+        except TrackingInputError:
+            raise
+        except Refused as refused:
+            self._refuse(f"start_session refused: {refused}")
+        except Exception as exc:
+            self._failed("start_session", exc)
+        return None
 
     def end_session(self) -> None:
         """End the current actor's session now (the next activity starts a new one)."""
-        if self._live():
+        if not self._live():
+            return
+        try:
             self._sessions.end(self._current_actor().session_key)
+        except TrackingInputError:
+            raise
+        except Refused as refused:
+            self._bad_input(f"end_session ignored: {refused}")
+        except Exception as exc:
+            self._failed("end_session", exc)
 
     # -- the app in front or not (desktop integrations) --------------------------------------------
     # One self-contained block (issue 9): the Qt integration calls it on
@@ -648,7 +848,7 @@ class Client:
             actor = self._current_actor()
             if not actor.session_id:  # a context that manages its own sessions is left alone
                 self._sessions.set_foreground(actor.session_key, actor, active, time.time())
-        except Exception:
+        except Exception:  # no record is at stake: log it, never into the app
             logger.exception("usageanalytics: set_app_active failed")
 
     # -----------------------------------------------------------------------------------------------
@@ -658,7 +858,10 @@ class Client:
         """The current actor's session id, if a session is active."""
         if not self._active:
             return None
-        return self._active_session(self._current_actor())
+        try:
+            return self._active_session(self._current_actor())
+        except Exception:
+            return None
 
     def _active_session(self, actor: Actor) -> str | None:
         """The actor's session id if one is running; unlike an event, this starts none."""
@@ -669,57 +872,18 @@ class Client:
 
     # -- background work ----------------------------------------------------------------------------
 
-    def _submit(self, task: Any) -> None:
-        (self._writer or self._restart_after_fork()).submit(task)
-
     def _send_device_attributes(self) -> None:
         attributes = device.collect(self.settings, self.device_id)
         fingerprint = device.fingerprint(attributes)
         if self._state.get("device_fingerprint") == fingerprint:
             return
         actor = self._actor
-        self._emit(batching.DEVICE_ATTRIBUTE, actor, None, {"deviceAttributes": attributes}, time.time())
+        self._emit(DEVICE_ATTRIBUTE, actor, None, {"deviceAttributes": attributes}, time.time())
         self._state.set("device_fingerprint", fingerprint)
 
     def _tick(self) -> None:
         self._sessions.expire()
         self._history.expire()
-
-    def _on_persisted(self, batch: list[Pending]) -> None:
-        """Writer thread: count what reached the disk and wake the sender when a batch is full.
-
-        A batch is per envelope (a user's session), so the sender is woken when one envelope has
-        ``batch_size`` records waiting, or when ``WAKE_RECORDS`` of any kind are: waking it for
-        every hundred records of a web server's many visitors would post a request for every
-        record or two, and the cost of a request is in the request, not in its events.
-        """
-        count = len(batch)
-        self.backlog.add(count)
-        sender = self._sender
-        if sender is None:
-            return
-        if self.backlog.records > self.settings.max_queued_records:
-            sender.request_trim(self.settings.max_queued_records)
-        waiting = self._waiting
-        fullest = 0
-        for key, _, _ in batch:
-            waiting[key] = size = waiting.get(key, 0) + 1
-            fullest = max(fullest, size)
-        self._since_wake += count
-        self._fullest = max(self._fullest, fullest)
-        writer = self._writer
-        # Not in the middle of a burst the writer is still catching up with, either: sending
-        # then would hold a decoded chunk in memory beside the backlog; its last write wakes it.
-        if (self._fullest >= self.settings.batch_size or self._since_wake >= WAKE_RECORDS) and (
-            writer is None or len(writer.pending) < WAKE_AT
-        ):
-            self._since_wake = self._fullest = 0
-            waiting.clear()
-            sender.wake()
-
-    def _record_dropped(self, count: int, reason: str) -> None:
-        logger.warning("usageanalytics dropped %d records: %s", count, reason)
-        self._signal(signals.record_dropped, count=count, reason=reason)
 
     def _signal(self, signal: Any, **info: Any) -> None:
         if not signal.receivers:
@@ -729,20 +893,35 @@ class Client:
         except Exception:
             logger.exception("usageanalytics signal receiver failed")
 
-    # -- flushing and shutdown ----------------------------------------------------------------------
+    # -- the ledger, flushing and shutdown ----------------------------------------------------------
+
+    def stats(self) -> Stats:
+        """The ledger: how many records were logged, delivered, dead-lettered, dropped (by
+        reason), and how many are still queued, held or in memory. See ``Stats``."""
+        if self.settings.disabled:
+            return Stats()
+        return self._pipeline.stats()
+
+    def discard_queued(self, predicate: RecordFilter, reason: str) -> int:
+        """Drop every record still queued (in memory, on disk, held, in adopted queues) for
+        which ``predicate(record)`` is true, counted as dropped with ``reason``; returns how many.
+
+        ``record`` is a :class:`usageanalytics.records.Record` (``kind``, ``envelope`` with the
+        wire fields such as ``userId``, ``body``). For privacy controls (forget a user, opt out).
+        """
+        if self.settings.disabled:
+            return 0
+        return self._pipeline.discard(predicate, reason)
 
     def flush(self, timeout: float = 10.0) -> bool:
-        """Send everything queued now; True when the queue is empty before ``timeout`` seconds.
+        """Send everything queued now; True when nothing is left queued before ``timeout`` seconds.
 
         Records held for a guest with no customer account count as not sent (and are logged).
         """
-        if not self._active or self._writer is None or self._sender is None:
-            return not self._active
-        deadline = time.monotonic() + timeout
-        if not self._writer.persist_now(timeout):
-            return False
-        done = self._sender.flush(max(0.0, deadline - time.monotonic()))
-        if not done and self._sender.held_count():
+        if not self._active:
+            return True
+        done = self._pipeline.flush(self._seconds("flush timeout", timeout, 10.0))
+        if not done and self._pipeline.held_count():
             logger.warning(
                 "usageanalytics: records of a guest without a customer account are held until "
                 "set_user(..., customer_account_id=...) or configure(customer_account_id=...)"
@@ -753,49 +932,45 @@ class Client:
         """End sessions, flush for up to ``timeout`` seconds and stop the threads.
 
         Returns whether everything was sent; what was not stays on disk for the next start.
+        Idempotent and safe from any thread (a second call returns the first one's result):
+        this is the exit path, also run at interpreter exit and on SIGTERM.
         """
-        if not self._active or self._closed:
+        if self.settings.disabled:
             return True
-        self._closed = True
-        deadline = time.monotonic() + timeout
-        try:
-            self._sessions.end_all()
-            self._history.end_all()
-        except Exception:
-            logger.exception("usageanalytics: ending sessions at shutdown failed")
-        sent = self.flush(timeout)
-        self._active = False
-        writer, sender = self._writer, self._sender
-        if writer is not None:
-            writer.stop(max(0.1, min(1.0, deadline - time.monotonic())))
-        if sender is not None:
-            stopped = sender.stop(max(0.1, min(1.0, deadline - time.monotonic())))
-            if stopped:
-                sender.close()
-                for store in sender.stores():
-                    if store.pending() == 0 and store.held_items() == 0:
-                        store.remove()
-                    else:
-                        store.close()
-                        store.lock.release()
-        return sent
+        with self._shutdown_lock:
+            if self._closed:
+                return self._shutdown_result
+            self._closed = True
+            if not self._active:
+                return True
+            self._active = False  # calls from other threads from now on are ignored
+            seconds = self._seconds("shutdown timeout", timeout, 10.0)
+            try:
+                self._sessions.end_all()
+                self._history.end_all()
+            except Exception:
+                logger.exception("usageanalytics: ending sessions at shutdown failed")
+            self._shutdown_result = self._pipeline.shutdown(seconds)
+            return self._shutdown_result
+
+    def _seconds(self, what: str, value: Any, default: float) -> float:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not math.isfinite(value)
+            or value < 0
+        ):
+            self._bad_input(
+                f"{what} must be a number of seconds, got {inputs.describe(value)}; using {default}"
+            )
+            return default
+        return float(value)
 
     def replay_dead_letters(self) -> int:
         """Queue every dead-lettered batch again (after fixing the cause); returns the count."""
-        if not self._active or self._sender is None:
+        if not self._active:
             return 0
-        letters = self.dead_letters.list()
-        replayed = 0
-        for letter in letters:
-            request = dict(letter.request, attempts=0)
-            request.pop("sources", None)
-            self._sender.own.outbox.put(request)
-            self.backlog.add(int(request.get("n", 1)))
-            letter.path.unlink()
-            replayed += 1
-        if replayed:
-            self._sender.wake(forced=True)
-        return replayed
+        return self._pipeline.replay_dead_letters()
 
     def dead_lettered(self) -> list[DeadLetter]:
         """The batches the server rejected, oldest first."""
@@ -817,17 +992,9 @@ class Client:
         """The child of ``os.fork()`` gets its own queue and threads, started on first use."""
         if not self._active:
             return
-        sender = self._sender
-        if sender is not None:
-            for store in sender.stores():
-                store.forget_after_fork()
-        from .storage import _ABANDONED
-
-        _ABANDONED.extend(x for x in (self._writer, self._sender) if x is not None)
-        self._writer = None
-        self._sender = None
-        self.backlog = Backlog()
+        self._pipeline.after_fork_in_child()
         self._identity_lock = threading.RLock()
+        self._shutdown_lock = threading.Lock()
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
@@ -835,24 +1002,39 @@ class Client:
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
         self._debouncer = Debouncer(self.settings.debounce_window)
-        self._fork_lock = threading.Lock()
-
-    def _restart_after_fork(self) -> Writer:
-        """The first call in a forked child starts its own queue folder and threads."""
-        with self._fork_lock:
-            if self._writer is None:
-                self._start_pipeline()
-            assert self._writer is not None
-            return self._writer
 
 
-def _shutdown_at_exit(ref: weakref.ReferenceType[Client]) -> None:
-    client = ref()
-    if client is not None:
-        try:
-            client.shutdown(client.settings.exit_timeout)
-        except Exception:
-            logger.exception("usageanalytics: shutdown at exit failed")
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _page_load_problem(page_url: Any, load_time_ms: Any, request_count: Any) -> str | None:
+    """Why a page load cannot be sent (the spec requires all three fields, typed)."""
+    if not isinstance(page_url, str) or not page_url:
+        return f"page_url must be a non-empty string, got {inputs.describe(page_url)}"
+    for what, value in (("load_time_ms", load_time_ms), ("request_count", request_count)):
+        if (
+            wire.value_problem(value) is not None
+            or isinstance(value, bool)
+            or not isinstance(value, (int, float))
+        ):
+            return f"{what} must be a number, got {inputs.describe(value)}"
+    return None
+
+
+def _token_problem(token: Any) -> str | None:
+    if not isinstance(token, str) or not token.strip():
+        return f"must be a non-empty string, got {inputs.describe(token)}"
+    if len(token) > MAX_VALUE_LENGTH:
+        return f"is longer than {MAX_VALUE_LENGTH} characters"
+    if inputs.escape_surrogates(token) is not token:
+        return "is not valid Unicode (it has lone surrogates)"
+    return None
 
 
 def _after_fork(ref: weakref.ReferenceType[Client]) -> None:

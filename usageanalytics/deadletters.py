@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .storage import private_dir
+from .storage import ensure_dir
 
 DEAD_LETTERS_DIR = "dead-letters"
 
@@ -41,7 +41,7 @@ class DeadLetters:
         self.folder = data_dir / DEAD_LETTERS_DIR
 
     def add(self, request: dict[str, Any], status_code: int | None, reason: str) -> Path:
-        private_dir(self.folder)
+        ensure_dir(self.folder)
         now = time.time()
         name = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime(now))}-{uuid.uuid4().hex[:8]}.json"
         path = self.folder / name

@@ -30,11 +30,9 @@ child that exits at once (all of them, on Ctrl-C) is not waited on any longer th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -157,30 +155,14 @@ class _SigintGrace:
 
 
 def flush_before_termination() -> None:
-    """SIGTERM is about to end the process: shut the shared client down (the exit flush) first.
+    """SIGTERM is about to end the process: run the SDK's exit path (end sessions, flush) first.
 
-    On another thread, with a deadline: the signal handler may have interrupted the main thread
-    inside the SDK, holding a lock the flush needs.
+    The same bounded exit path as the core's own SIGTERM handler, which stands back here because
+    the bootstrap's handler was set first.
     """
-    import usageanalytics as ua
+    from . import lifecycle
 
-    client = ua._client
-    if client is None:
-        return
-    worker = threading.Thread(
-        target=_shutdown_quietly, args=(client,), name="usageanalytics-sigterm", daemon=True
-    )
-    worker.start()
-    worker.join(client.settings.exit_timeout + 1.5)
-
-
-def _shutdown_quietly(client: Client) -> None:
-    # flush() first: when SIGTERM lands during an exit flush already under way (atexit, or a
-    # server's own shutdown), it waits for that flush, where shutdown() would return at once.
-    deadline = time.monotonic() + client.settings.exit_timeout
-    with contextlib.suppress(Exception):
-        client.flush(client.settings.exit_timeout)
-        client.shutdown(max(0.1, deadline - time.monotonic()))
+    lifecycle.run_exit_path_bounded()
 
 
 def _reset_after_fork() -> None:

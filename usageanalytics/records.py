@@ -1,30 +1,140 @@
-"""Records in memory and on disk.
+"""Records and requests: their types in memory, and their compact form on disk.
 
 A tracking call serializes its record to one JSON row (orjson, about a microsecond) and hands the
-writer :data:`Pending`: the row (as text) with the key and dict of the envelope it refers to. The writer
-only joins rows, so it keeps pace with a busy caller, and a backlog in memory is compact text.
-
-A row is ``[kind, envelope key, body, epoch seconds, 1 if the user is a guest else 0]``. A chunk,
-one queue item, stores each envelope once::
+writer :data:`Pending`: the row (as text) with the key and dict of the envelope it refers to. The
+writer only joins rows, so it keeps pace with a busy caller, and a backlog in memory is compact
+text. On disk a row is ``[kind, envelope key, body, logged at, 1 if guest else 0]`` and a chunk
+(one queue item) stores each envelope once::
 
     {"id": chunk id, "n": count, "e": {envelope key: envelope, ...}, "r": [row, ...]}
 
-The sender reads chunks back as record dicts (see :mod:`usageanalytics.batching`)::
+Held chunks carry the ``round`` that held them and its ``sources`` (see the sender). Outbox items
+hold the requests formed from one round of chunks, posted one by one and kept until settled::
 
-    {"k": kind, "e": envelope, "b": body, "t": epoch seconds, "g": 1 if the user is a guest}
+    {"n": records, "requests": [{"n", "first", "attempts", "path", "body", "id"}, ...],
+     "sources": [inbox item ids], "round": round id, "held": records held by that round}
+
+Every item starts with its record count (``"n"``), so ``usageanalytics status`` counts records
+without decoding items. Everything past this module sees :class:`Record` and :class:`Request`,
+decoded once per item. Folders written by earlier releases hold chunks of one-letter record dicts
+(``{"k", "e", "b", "t", "g"}``) and one request per outbox item; both are still read.
 """
 
 from __future__ import annotations
 
 import uuid
-from typing import Any, TypeAlias
+from collections.abc import Iterable
+from typing import Any, NamedTuple, TypeAlias, TypedDict
 
 import orjson
 
 from . import wire
-from .batching import EVENT
+
+EVENT = "event"
+USER = "user"
+USER_ATTRIBUTE = "user_attribute"
+DEVICE_ATTRIBUTE = "device_attribute"
+DEVICE_TOKEN = "device_token"
+
+PATHS = {
+    USER: wire.USER_PATH,
+    EVENT: wire.EVENT_PATH,
+    USER_ATTRIBUTE: wire.USER_ATTRIBUTE_PATH,
+    DEVICE_ATTRIBUTE: wire.DEVICE_ATTRIBUTE_PATH,
+    DEVICE_TOKEN: wire.DEVICE_TOKEN_PATH,
+}
+KINDS = {path: kind for kind, path in PATHS.items()}
 
 Pending: TypeAlias = "tuple[str, dict[str, Any], str]"
+"""What a tracking call hands the writer: (envelope key, envelope, JSON row)."""
+
+
+class Record(TypedDict):
+    """One thing to send: an event, a user upsert, a user attribute, device data."""
+
+    kind: str
+    envelope: dict[str, Any]  # the spec's envelope fields: appId, userId, sessionId, ...
+    body: dict[str, Any]  # the event, attribute, user or device body, wire-ready
+    logged_at: float  # when the call queued it: what max_record_age counts from
+    guest: bool | int  # truthy: the user was a guest (their records move to who logs in)
+
+
+class Request(TypedDict):
+    """One POST: records of one envelope, with the idempotency id it keeps across retries."""
+
+    id: str
+    path: str
+    body: dict[str, Any]
+    count: int  # records it carries
+    first: float  # the oldest record's logged_at
+    attempts: int
+
+
+class OutboxItem(TypedDict):
+    """The requests formed from one round of inbox chunks (see the module docstring)."""
+
+    requests: list[Request]
+    sources: list[int]
+    round: str | None
+    held: int
+
+
+class RoundPlan(TypedDict):
+    """How a round of inbox chunks was formed into requests: enough to form it again, exactly.
+
+    Written before the round's first post; its source chunks stay in the inbox until the round
+    is settled. A process that finds a plan whose chunks are still there (its owner died in the
+    middle) re-forms the same requests under the same ids, so a server that drops repeated ids
+    neither loses nor duplicates what the first attempt may have delivered.
+    """
+
+    id: str  # the round's id: request ids derive from it
+    at: float  # when it was formed: records older than max_age then were left out
+    batch_size: int
+    max_bytes: int
+    max_age: float
+    aliases: dict[str, list[str | None]]  # guest id -> [user id, account, product] used
+    sources: list[int]  # the inbox items it was formed from
+    done: bool  # settled: its chunks are being acknowledged
+
+
+def encode_plan(plan: RoundPlan, *, done: bool = False) -> bytes:
+    """A plan on disk (``"n": 0``: its records are counted in its chunks). ``done``: the round
+    is settled and its chunks are being acknowledged."""
+    return orjson.dumps({"n": 0, **plan, "done": done})
+
+
+def decode_plan(data: bytes) -> RoundPlan:
+    """A round plan; raises :class:`CorruptItem` if it is not one."""
+    try:
+        item = orjson.loads(data)
+        plan = RoundPlan(
+            id=str(item["id"]),
+            at=float(item["at"]),
+            batch_size=int(item["batch_size"]),
+            max_bytes=int(item["max_bytes"]),
+            max_age=float(item["max_age"]),
+            aliases={str(k): list(v) for k, v in item["aliases"].items()},
+            sources=[int(s) for s in item["sources"]],
+            done=bool(item.get("done")),
+        )
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        raise CorruptItem("not a round plan") from None
+    return plan
+
+
+class Chunk(NamedTuple):
+    """A decoded inbox or held item."""
+
+    id: str
+    records: list[Record]
+    bad_rows: int  # rows that were not records (counted and dropped by the caller)
+    round: str | None = None
+    sources: tuple[int, ...] = ()
+
+
+class CorruptItem(ValueError):
+    """A queue item that is not what this SDK writes (damaged on disk, or by hand)."""
 
 
 def wire_body(kind: str, body: Any, epoch: float) -> Any:
@@ -40,8 +150,14 @@ def wire_body(kind: str, body: Any, epoch: float) -> Any:
     return built
 
 
-def encode_chunk(batch: list[Pending]) -> bytes:
-    """One queue item's JSON for ``batch``: the rows joined, each envelope once."""
+# -- chunks -------------------------------------------------------------------------------------------
+
+
+def encode_pending(batch: list[Pending]) -> bytes:
+    """One queue item's JSON for ``batch``: the rows joined, each envelope once.
+
+    Raises if an envelope cannot be encoded; the writer then encodes record by record.
+    """
     envelopes: dict[str, dict[str, Any]] = {}
     for key, envelope, _ in batch:
         if key not in envelopes:
@@ -51,14 +167,246 @@ def encode_chunk(batch: list[Pending]) -> bytes:
     return b"".join((head, orjson.dumps(envelopes), b',"r":[', rows, b"]}"))
 
 
-def chunk_records(chunk: dict[str, Any]) -> list[dict[str, Any]]:
-    """The records of a chunk as dicts (chunks the sender re-queues already hold dicts)."""
-    envelopes = chunk.get("e")
-    if envelopes is None:
-        return list(chunk["r"])
-    return [{"k": k, "e": envelopes[key], "b": b, "t": t, "g": g} for k, key, b, t, g in chunk["r"]]
+def encode_records(
+    records: list[Record], chunk_id: str, *, round_id: str | None = None, sources: Iterable[int] = ()
+) -> bytes:
+    """A chunk of decoded records (held or released ones), in the compact form."""
+    keys: dict[int, str] = {}
+    envelopes: dict[str, dict[str, Any]] = {}
+    rows = []
+    for record in records:
+        envelope = record["envelope"]
+        key = keys.get(id(envelope))
+        if key is None:
+            key = keys[id(envelope)] = str(len(keys))
+            envelopes[key] = envelope
+        rows.append((record["kind"], key, record["body"], record["logged_at"], 1 if record["guest"] else 0))
+    item: dict[str, Any] = {"n": len(records), "id": chunk_id, "e": envelopes, "r": rows}
+    if round_id is not None:
+        item["round"] = round_id
+        item["sources"] = list(sources)
+    return orjson.dumps(item)
 
 
-def chunk_of(records: list[dict[str, Any]], chunk_id: str) -> dict[str, Any]:
-    """A chunk of record dicts, for records the sender puts back (held, released)."""
-    return {"id": chunk_id, "n": len(records), "r": records}
+def decode_chunk(data: bytes) -> Chunk:
+    """An inbox or held item's records; raises :class:`CorruptItem` if it is not a chunk.
+
+    The fast path checks only the row shape; a row whose fields are of the wrong type surfaces
+    when the records are formed, and :func:`valid_records` then sorts them out.
+    """
+    try:
+        item = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptItem(f"not JSON: {exc}") from None
+    if not isinstance(item, dict) or not isinstance(item.get("r"), list):
+        raise CorruptItem("not a chunk of records")
+    envelopes = item.get("e")
+    rows = item["r"]
+    records: list[Record]
+    bad = 0
+    if isinstance(envelopes, dict):
+        try:
+            records = [
+                {"kind": k, "envelope": envelopes[key], "body": b, "logged_at": t, "guest": g}
+                for k, key, b, t, g in rows
+            ]
+        except (KeyError, TypeError, ValueError):
+            records, bad = _rows_one_by_one(rows, envelopes)
+    elif envelopes is None:  # an earlier release's held chunk: one-letter record dicts
+        records, bad = _legacy_rows(rows)
+    else:
+        raise CorruptItem("a chunk whose envelopes are not an object")
+    round_id = item.get("round")
+    sources = item.get("sources") or ()
+    return Chunk(
+        str(item.get("id", "")),
+        records,
+        bad,
+        round_id if isinstance(round_id, str) else None,
+        tuple(s for s in sources if isinstance(s, int)),
+    )
+
+
+def _rows_one_by_one(rows: list[Any], envelopes: dict[str, Any]) -> tuple[list[Record], int]:
+    records: list[Record] = []
+    bad = 0
+    for row in rows:
+        try:
+            k, key, b, t, g = row
+            records.append({"kind": k, "envelope": envelopes[key], "body": b, "logged_at": t, "guest": g})
+        except (KeyError, TypeError, ValueError):
+            bad += 1
+    return records, bad
+
+
+def _legacy_rows(rows: list[Any]) -> tuple[list[Record], int]:
+    records: list[Record] = []
+    bad = 0
+    for row in rows:
+        try:
+            records.append(
+                {
+                    "kind": row["k"],
+                    "envelope": row["e"],
+                    "body": row["b"],
+                    "logged_at": row["t"],
+                    "guest": row.get("g"),
+                }
+            )
+        except (KeyError, TypeError, AttributeError):
+            bad += 1
+    return records, bad
+
+
+def valid_records(records: list[Record]) -> tuple[list[Record], int]:
+    """The records whose fields have the types this SDK writes, and how many did not."""
+    good = [record for record in records if _is_record(record)]
+    return good, len(records) - len(good)
+
+
+def _is_record(record: Record) -> bool:
+    return (
+        record["kind"] in PATHS
+        and type(record["body"]) is dict
+        and type(record["envelope"]) is dict
+        and type(record["logged_at"]) in (int, float)
+    )
+
+
+# -- outbox items -------------------------------------------------------------------------------------
+
+
+def encode_outbox(item: OutboxItem, encoded: list[bytes] | None = None) -> bytes:
+    """An outbox item on disk; ``"n"`` first (``status`` reads it from the first bytes).
+
+    ``encoded``: the requests already encoded (:func:`encode_request`), to join rather than redo.
+    """
+    requests = encoded if encoded is not None else [encode_request(r) for r in item["requests"]]
+    head = b'{"n":%d,"requests":[' % sum(request["count"] for request in item["requests"])
+    tail = orjson.dumps({"sources": item["sources"], "round": item["round"], "held": item["held"]})
+    return b"".join((head, b",".join(requests), b"],", tail[1:]))
+
+
+def encode_request(request: Request) -> bytes:
+    """One request in its on-disk form (its length bounds the body's size as posted)."""
+    return orjson.dumps(_request_on_disk(request))
+
+
+def _request_on_disk(request: Request) -> dict[str, Any]:
+    return {
+        "n": request["count"],
+        "first": request["first"],
+        "attempts": request["attempts"],
+        "path": request["path"],
+        "body": request["body"],
+        "id": request["id"],
+    }
+
+
+def request_on_disk(request: Request) -> dict[str, Any]:
+    """A request as dead letters keep it (the outbox's form of one request)."""
+    return _request_on_disk(request)
+
+
+def request_from_disk(data: Any) -> Request:
+    """A request from its on-disk form; raises :class:`CorruptItem` if it is not one."""
+    try:
+        request = Request(
+            id=str(data["id"]),
+            path=data["path"],
+            body=data["body"],
+            count=int(data.get("n", 1)),
+            first=float(data.get("first", 0.0)),
+            attempts=int(data.get("attempts", 0)),
+        )
+    except (KeyError, TypeError, ValueError, AttributeError):
+        raise CorruptItem("not a request") from None
+    if request["path"] not in KINDS or type(request["body"]) is not dict or request["count"] < 1:
+        raise CorruptItem("not a request")
+    return request
+
+
+def decode_outbox(data: bytes) -> OutboxItem:
+    """An outbox item (or an earlier release's single request); raises :class:`CorruptItem`."""
+    try:
+        item = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise CorruptItem(f"not JSON: {exc}") from None
+    if not isinstance(item, dict):
+        raise CorruptItem("not an outbox item")
+    sources = item.get("sources") or []
+    if not isinstance(sources, list):
+        raise CorruptItem("an outbox item whose sources are not a list")
+    if "requests" in item:
+        requests = item["requests"]
+        if not isinstance(requests, list):
+            raise CorruptItem("an outbox item whose requests are not a list")
+        round_id = item.get("round")
+        return OutboxItem(
+            requests=[request_from_disk(r) for r in requests],
+            sources=[int(s) for s in sources if isinstance(s, int)],
+            round=round_id if isinstance(round_id, str) else None,
+            held=int(item.get("held") or 0),
+        )
+    return OutboxItem(
+        requests=[request_from_disk(item)],
+        sources=[int(s) for s in sources if isinstance(s, int)],
+        round=None,
+        held=0,
+    )
+
+
+def records_of_request(request: Request) -> list[Record]:
+    """The records a request carries, rebuilt from its body (to filter it, say).
+
+    Event and user-attribute requests give one record per list entry; the others (a user upsert,
+    merged device data) give one record standing for the whole request.
+    """
+    kind = KINDS[request["path"]]
+    body = request["body"]
+    key = _LIST_KEYS.get(kind)
+    entries = body.get(key) if key else None
+    if key is None or not isinstance(entries, list):
+        envelope = {k: v for k, v in body.items() if k in ENVELOPE_NAMES}
+        return [Record(kind=kind, envelope=envelope, body=body, logged_at=request["first"], guest=False)]
+    envelope = {k: v for k, v in body.items() if k != key}
+    return [
+        Record(kind=kind, envelope=envelope, body=entry, logged_at=request["first"], guest=False)
+        for entry in entries
+    ]
+
+
+def without_entries(request: Request, drop: set[int]) -> Request | None:
+    """``request`` minus the list entries at ``drop`` (a new id: new content); None if empty."""
+    kind = KINDS[request["path"]]
+    key = _LIST_KEYS.get(kind)
+    if key is None:
+        return None if drop else request
+    entries = request["body"][key]
+    kept = [entry for index, entry in enumerate(entries) if index not in drop]
+    if not kept:
+        return None
+    return Request(
+        id=str(uuid.uuid4()),
+        path=request["path"],
+        body=dict(request["body"], **{key: kept}),
+        count=len(kept),
+        first=request["first"],
+        attempts=request["attempts"],
+    )
+
+
+_LIST_KEYS = {EVENT: "events", USER_ATTRIBUTE: "userAttributes"}
+ENVELOPE_NAMES = frozenset(
+    {
+        "appId",
+        "userId",
+        "platform",
+        "sessionId",
+        "deviceId",
+        "customerAccountId",
+        "productId",
+        "appVersion",
+        "userSourceIP",
+    }
+)

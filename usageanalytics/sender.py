@@ -1,34 +1,57 @@
 """The sender thread: turns queued records into requests, posts them, and never loses one.
 
-Every ``flush_interval`` (and sooner when a batch fills, or on ``flush()``) it:
+Every ``flush_interval`` (and sooner when a batch fills, or on ``flush()``) it, for each store
+(its own, and those adopted from dead processes):
 
-1. adopts the queue folders of dead processes sharing the data folder;
-2. retries the outbox, oldest first, with each request's persisted idempotency id;
-3. forms requests from inbox chunks (re-attributing guests who logged in, holding records that
-   lack a customer account), posts them, and acknowledges the chunks once every request made from
-   them is settled: sent, dead-lettered, or persisted to the outbox for retry;
-4. re-examines held records when a guest has logged in.
+1. sends the outbox: requests persisted earlier, each under the idempotency id it was formed with;
+2. moves a *round* of inbox chunks (at most :data:`RECORDS_PER_ROUND` records) into the outbox:
+   decodes them once, re-attributes guests who logged in, holds records that lack a customer
+   account, forms requests bounded in records and bytes, persists them, then acknowledges the
+   chunks; then sends them. A request is on disk before its first post, so whoever retries it (a
+   later round, the next process, a process with another ``batch_size``) resends the same
+   records under the same id, and a server that drops repeated ids loses nothing;
+3. re-examines held records when a guest has logged in.
 
-Network errors, 429 and 5xx back off exponentially with jitter (honouring Retry-After) for as long
-as the records are within the age bound; 401/403 pause sending; INVALID_INPUT and other 4xx go to
-the dead-letter folder.
+Answers: SUCCESS settles a request; a 413 splits it in halves (a single record too large is
+dead-lettered); INVALID_INPUT and other 4xx dead-letter it; network errors, 429 and 5xx back off
+(:mod:`usageanalytics.retry`); 401/403 pause. Anything unexpected (a transport that raises, a
+damaged item) ends the round with every item it took put back or quarantined: nothing stays in
+flight. Every outcome is booked in the ledger; the pipeline gets the rest through callbacks.
 """
 
 from __future__ import annotations
 
+import collections
 import logging
-import random
 import threading
 import time
+import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from . import batching, signals
+from . import batching
 from .deadletters import DeadLetters
-from .records import chunk_of, chunk_records
+from .ledger import CORRUPT, OVER_MAX_QUEUED, SUPERSEDED, TOO_OLD, Ledger
+from .records import (
+    USER,
+    CorruptItem,
+    OutboxItem,
+    Record,
+    Request,
+    RoundPlan,
+    decode_chunk,
+    decode_outbox,
+    decode_plan,
+    encode_outbox,
+    encode_plan,
+    encode_records,
+    request_on_disk,
+    valid_records,
+)
+from .retry import RetryPolicy
 from .state import Alias, StateStore
-from .storage import AckQueue, QueueStore, orphaned_folders
+from .storage import AckQueue, QueueStore, StoredItem, Stores
 from .transport import Outcome, Result, Transport
 
 logger = logging.getLogger("usageanalytics")
@@ -36,86 +59,76 @@ logger = logging.getLogger("usageanalytics")
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
 RECORDS_PER_ROUND = 5000  # records decoded and formed at once: bounds the sender's memory
-
-
-def backoff_delay(attempt: int, base: float, cap: float, rng: random.Random | None = None) -> float:
-    """Exponential backoff with "equal jitter": half fixed, half random, capped at ``cap``."""
-    delay = min(cap, base * 2.0 ** max(0, attempt - 1))
-    jitter = float((rng or random).uniform(0, delay / 2))
-    return delay / 2 + jitter
-
-
-class Backlog:
-    """Count of records on disk, for the size bound and ``flush()``; thread-safe."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.records = 0
-
-    def add(self, count: int) -> None:
-        with self._lock:
-            self.records += count
-
-    def remove(self, count: int) -> None:
-        with self._lock:
-            self.records = max(0, self.records - count)
+_SETTLED_MEMORY = 100_000  # idempotency ids remembered as settled (not booked twice)
 
 
 class Stop(Exception):
     """Raised inside a cycle to stop it: the server is unreachable or refuses the key."""
 
 
+@dataclass(frozen=True)
+class SenderCallbacks:
+    """What the sender tells its owner (the pipeline turns these into signals)."""
+
+    sent: Callable[[Request], None]
+    failed: Callable[[Request, str, float], None]  # request, reason, retry in (seconds)
+    rejected: Callable[[Request, str, Path], None]  # request, reason, dead letter
+    adopt: Callable[[], int]  # adopt dead processes' queues; returns how many
+    quarantined: Callable[[str], None]  # a damaged item was set aside (one log line each)
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    flush_interval: float
+    batch_size: int
+    max_request_bytes: int
+    max_record_age: float
+
+
 class Sender:
-    """Owns the stores (its own and adopted ones) and the thread that sends them."""
+    """The thread that sends the stores' records; see the module docstring."""
 
     def __init__(
         self,
         *,
-        client: Any,
-        own: QueueStore,
-        data_dir: Path,
+        stores: Stores,
+        ledger: Ledger,
         state: StateStore,
-        transport_factory: Callable[[], Transport],
         dead_letters: DeadLetters,
-        backlog: Backlog,
-        flush_interval: float,
-        batch_size: int,
-        max_record_age: float,
-        retry_base: float = 1.0,
-        retry_cap: float = 300.0,
+        transport_factory: Callable[[], Transport],
+        policy: RetryPolicy,
+        settings: SenderSettings,
+        callbacks: SenderCallbacks,
+        disk_lock: threading.RLock,
     ) -> None:
-        self._client = client
-        self.own = own
-        self._stores: list[QueueStore] = [own]
-        self._stores_lock = threading.Lock()
-        self._data_dir = data_dir
+        self._stores = stores
+        self._ledger = ledger
         self._state = state
+        self._dead_letters = dead_letters
         self._transport_factory = transport_factory
         self._transport: Transport | None = None
-        self._dead_letters = dead_letters
-        self.backlog = backlog
-        self._flush_interval = flush_interval
-        self._batch_size = batch_size
-        self._max_age = max_record_age
-        self._retry_base = retry_base
-        self._retry_cap = retry_cap
+        self.policy = policy
+        self._settings = settings
+        self._callbacks = callbacks
+        self._disk_lock = disk_lock
         self._aliases: dict[str, Alias] = {}
         self._alias_version: tuple[int, float] | None = None
         self._held_versions: dict[Path, tuple[int, float] | None] = {}
+        self._taken: list[tuple[AckQueue, int]] = []  # items this round holds in flight
+        self._settled: collections.OrderedDict[str, None] = collections.OrderedDict()
+        self._repair: set[Path] = set()
         self._wake = threading.Event()
         self._trim_to: int | None = None
         self._forced = False
         self._stopping = False
-        self._attempt = 0
-        self._retry_at = 0.0
-        self._honour_until = 0.0  # a Retry-After even flush() must respect
-        self._paused_until = 0.0
         self._next_adopt = 0.0
         self._cycles = 0
         self._cycle_done = threading.Condition()
         self._empty = True
+        self._exit_lock = threading.Lock()
+        self._on_exit: Callable[[], None] | None = None
         self.last_error: str | None = None
-        self._thread = threading.Thread(target=self._run, name="usageanalytics-sender", daemon=True)
+        self._thread = threading.Thread(target=self._main, name="usageanalytics-sender", daemon=True)
 
     # -- control (other threads) -------------------------------------------------------------
 
@@ -127,11 +140,7 @@ class Sender:
         return self._thread.is_alive()
 
     def request_trim(self, max_records: int) -> None:
-        """The backlog is over ``max_records``: drop the oldest, on this thread, between sends.
-
-        Trimming on the sender's own thread means no item is in flight while it picks the
-        oldest, so what goes is really the oldest.
-        """
+        """The backlog is over ``max_records``: drop the oldest, on this thread, between sends."""
         self._trim_to = max_records
         self._wake.set()
 
@@ -157,57 +166,89 @@ class Sender:
                     target = self._cycles + 1  # not empty yet: the next cycle may finish it
                 self._cycle_done.wait(min(remaining, 0.25))
 
-    def stop(self, timeout: float) -> bool:
-        self._stopping = True
+    def stop(self, timeout: float, then: Callable[[], None] | None = None) -> bool:
+        """Stop the thread, waiting up to ``timeout`` seconds; run ``then`` once it has stopped
+        (now, or when a request it is still waiting on ends)."""
+        with self._exit_lock:
+            self._stopping = True
+            self._on_exit = then
         self._wake.set()
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        with self._exit_lock:
+            if self._thread.is_alive() or self._on_exit is None:
+                return not self._thread.is_alive()
+            then, self._on_exit = self._on_exit, None
+        then()
+        return True
 
-    def stores(self) -> list[QueueStore]:
-        with self._stores_lock:
-            return list(self._stores)
+    def _exited(self) -> None:
+        with self._exit_lock:
+            then, self._on_exit = self._on_exit, None
+        if then is not None:
+            try:
+                then()
+            except Exception:
+                logger.exception("usageanalytics could not close the queues")
 
-    def held_count(self) -> int:
-        return sum(store.held_items() for store in self.stores())
+    def close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
 
     # -- the thread ----------------------------------------------------------------------------
 
+    def _main(self) -> None:
+        try:
+            self._run()
+        finally:
+            self._release_taken()
+            self._exited()
+
     def _run(self) -> None:
-        next_flush = time.monotonic() + self._flush_interval
+        next_flush = time.monotonic() + self._settings.flush_interval
         try:
             # Queues left by dead processes (a crash, an offline exit) go out now, not in 2 minutes.
             self._next_adopt = time.monotonic() + ADOPT_EVERY
-            self._adopt_orphans()
-            if len(self.stores()) > 1:
+            if self._callbacks.adopt():
                 self._forced = True
                 self._wake.set()
         except Exception:
             logger.exception("usageanalytics could not look for orphaned queues")
         while not self._stopping:
-            now = time.monotonic()
-            due = min(next_flush, self._retry_at or next_flush)
-            self._wake.wait(max(0.0, due - now))
+            due = next_flush - time.monotonic()
+            if self.policy.retry_at:
+                due = min(due, self.policy.wait())
+            self._wake.wait(max(0.0, due))
             self._wake.clear()
             if self._stopping:
                 break
-            self._trim()
             forced, self._forced = self._forced, False
+            try:
+                self._trim()
+            except Exception:
+                logger.exception("usageanalytics could not enforce max_queued_records")
+            finally:
+                self._release_taken()
             now = time.monotonic()
-            if not forced and now < max(self._retry_at, self._paused_until) and now < next_flush:
-                continue
+            if not forced and self.policy.wait() > 0:
+                continue  # backing off (a full batch does not override it; flush() does)
             if now >= next_flush or forced:
-                next_flush = now + self._flush_interval
+                next_flush = now + self._settings.flush_interval
             try:
                 self._cycle(forced)
-            except Exception:
+            except Exception as exc:
                 logger.exception("usageanalytics sender cycle failed; will retry")
-                self._schedule_retry("internal error", None)
+                self._note_error(f"internal error: {type(exc).__name__}: {exc}")
+                self.policy.failed()
             finally:
+                self._release_taken()
                 self._finish_cycle()
 
     def _finish_cycle(self) -> None:
-        stores = self.stores()
-        empty = all(store.pending() == 0 and store.held_items() == 0 for store in stores)
+        try:
+            empty = all(store.pending() == 0 and store.held_items() == 0 for store in self._stores)
+        except Exception:
+            logger.exception("usageanalytics could not read the queue's size")
+            empty = False
         with self._cycle_done:
             self._empty = empty
             self._cycles += 1
@@ -215,53 +256,61 @@ class Sender:
 
     def _cycle(self, forced: bool) -> None:
         now = time.monotonic()
-        if now < self._paused_until and not forced:
-            return
-        if now < self._honour_until:
-            return
         if now >= self._next_adopt or forced:
             self._next_adopt = now + ADOPT_EVERY
-            self._adopt_orphans()
+            self._callbacks.adopt()
+        for store in self._stores:
+            if store.folder in self._repair:
+                self._repair.discard(store.folder)
+                with self._disk_lock:
+                    self._repair_now(store)
         self._refresh_aliases()
         try:
-            for store in self.stores():
-                self._drain_outbox(store)
-                self._drain_inbox(store)
+            for store in self._stores:
+                self._drain(store)
                 self._release_held(store)
                 if store.adopted and store.pending() == 0 and store.held_items() == 0:
                     self._retire(store)
         except Stop:
             return
-        self._attempt = 0
-        self._retry_at = 0.0
-        self._paused_until = 0.0
+        self.policy.succeeded()
 
-    # -- adoption --------------------------------------------------------------------------------
+    # -- items in flight ---------------------------------------------------------------------
 
-    def _adopt_orphans(self) -> None:
-        own_folder = self.own.folder
-        for folder, lock in orphaned_folders(self._data_dir):
-            if folder == own_folder:
-                lock.release()
-                continue
+    def _take(self, queue: AckQueue) -> StoredItem | None:
+        item = queue.get()
+        if item is not None:
+            self._taken.append((queue, item.id))
+        return item
+
+    def _done(self, queue: AckQueue, item_id: int, *, ack: bool) -> None:
+        if ack:
+            queue.ack(item_id)
+        else:
+            queue.nack(item_id)
+        self._taken.remove((queue, item_id))
+
+    def _release_taken(self) -> None:
+        """Put back every item still in flight (after an error, or when stopping)."""
+        while self._taken:
+            queue, item_id = self._taken.pop()
             try:
-                store = QueueStore(folder, lock, adopted=True)
+                queue.nack(item_id)
             except Exception:
-                logger.exception("usageanalytics could not open the orphaned queue %s", folder)
-                lock.release()
-                continue
-            count = sum(queue.records() for queue in store.queues)
-            self.backlog.add(count)
-            logger.info("usageanalytics adopted %d queued records from %s", count, folder.name)
-            with self._stores_lock:
-                self._stores.append(store)
+                logger.exception("usageanalytics could not put a queue item back")
+
+    def _quarantine(self, store: QueueStore, queue: AckQueue, item: StoredItem, why: str) -> None:
+        count, path = store.quarantine(queue, item, why)
+        self._taken.remove((queue, item.id))
+        self._ledger.discarded(count, CORRUPT, f"{why}; moved to {path}", held=queue is store.held)
+        self._ledger.quarantine()
+        self._callbacks.quarantined(f"a damaged {queue.name} item ({why}) was moved to {path}")
+
+    # -- adoption, aliases ------------------------------------------------------------------
 
     def _retire(self, store: QueueStore) -> None:
-        with self._stores_lock:
-            self._stores.remove(store)
+        self._stores.remove(store)
         store.remove()
-
-    # -- aliases ---------------------------------------------------------------------------------
 
     def _refresh_aliases(self) -> None:
         version = self._state.alias_version()
@@ -269,63 +318,152 @@ class Sender:
             self._aliases = self._state.aliases()
             self._alias_version = version
 
-    def _learn_aliases(self, records: list[dict[str, Any]]) -> None:
+    def _learn_aliases(self, records: list[Record]) -> None:
         """A login in these records makes its guest an alias before anything else is formed."""
+        learned = False
         for record in records:
-            if record["k"] != batching.USER:
+            if record["kind"] != USER:
                 continue
-            guest = record["b"].get("lastLoggedInUserId")
-            if guest and guest not in self._aliases:
-                envelope = record["e"]
+            guest = record["body"].get("lastLoggedInUserId")
+            if isinstance(guest, str) and guest and guest not in self._aliases:
+                envelope = record["envelope"]
                 alias = Alias(
-                    envelope["userId"], envelope.get("customerAccountId"), envelope.get("productId")
+                    str(envelope.get("userId")), envelope.get("customerAccountId"), envelope.get("productId")
                 )
                 self._state.add_alias(guest, alias)
                 self._aliases[guest] = alias
-        self._alias_version = self._state.alias_version()
+                learned = True
+        if learned:
+            self._alias_version = self._state.alias_version()
 
-    # -- sending ---------------------------------------------------------------------------------
+    # -- sending -----------------------------------------------------------------------------
 
-    def _transport_for_send(self) -> Transport:
-        if self._transport is None:
-            self._transport = self._transport_factory()
-        return self._transport
+    def _post(self, request: Request) -> Result:
+        """Post ``request``; whatever the transport raises becomes a retryable failure."""
+        try:
+            if self._transport is None:
+                self._transport = self._transport_factory()
+            return self._transport.post(request["path"], batching.with_idempotency(request))
+        except Exception as exc:
+            logger.debug("usageanalytics transport raised", exc_info=True)
+            return Result(Outcome.RETRY, None, f"unexpected {type(exc).__name__}: {str(exc)[:200]}")
 
-    def _post(self, request: dict[str, Any]) -> Result:
-        body = batching.with_idempotency(request)
-        return self._transport_for_send().post(request["path"], body)
+    def _too_old(self, request: Request) -> bool:
+        return time.time() - request["first"] > self._settings.max_record_age
 
-    def _too_old(self, request: dict[str, Any]) -> bool:
-        return time.time() - float(request.get("first", time.time())) > self._max_age
+    def _drain(self, store: QueueStore) -> None:
+        self._send_outbox(store)
+        while not self._stopping and self._round(store):
+            pass
 
-    def _settle(self, request: dict[str, Any], result: Result) -> bool:
-        """Handle a final answer (sent or rejected); False if the request must be retried."""
-        count = int(request.get("n", 1))
-        if result.outcome is Outcome.SENT:
-            self._send_signal(
-                signals.batch_sent, path=request["path"], count=count, idempotency_id=request["id"]
-            )
-            return True
-        if result.outcome is Outcome.REJECTED:
-            path = self._dead_letters.add(request, result.status_code, result.reason)
+    def _send_outbox(self, store: QueueStore) -> None:
+        while not self._stopping:
+            self._trim()
+            with self._disk_lock:
+                stored = self._take(store.outbox)
+            if stored is None:
+                return
+            try:
+                item = decode_outbox(stored.data)
+            except CorruptItem as exc:
+                self._quarantine(store, store.outbox, stored, str(exc))
+                continue
+            self._send_item(store, stored, item)
+
+    def _send_item(self, store: QueueStore, stored: StoredItem, item: OutboxItem) -> None:
+        """Post an item's requests in order; keep what is left on disk, then ack or put back."""
+        todo = collections.deque(item["requests"])
+        changed, failure = self._post_requests(todo)
+        with self._disk_lock:
+            if not todo:
+                self._done(store.outbox, stored.id, ack=True)
+            else:
+                if changed:
+                    remaining = OutboxItem(requests=list(todo), sources=[], round=None, held=0)
+                    store.outbox.update(stored.id, encode_outbox(remaining))
+                self._done(store.outbox, stored.id, ack=False)
+        if failure is not None:
+            self._fail(*failure)
+            raise Stop
+
+    def _post_requests(self, todo: collections.deque[Request]) -> tuple[bool, tuple[Request, Result] | None]:
+        """Post requests in order until one must wait; ``todo`` keeps what is left (that one
+        first). Returns whether anything was settled or changed, and the failure if any."""
+        changed = False
+        while todo and not self._stopping:
+            request = todo.popleft()
+            count = request["count"]
+            if request["id"] in self._settled:  # booked already (its item failed to update)
+                changed = True
+                continue
+            if self._too_old(request):
+                self._ledger.discarded(count, TOO_OLD)
+                changed = True
+                continue
+            size = batching.body_size(request) if count == 1 else 0
+            if size > self._settings.max_request_bytes:
+                limit = self._settings.max_request_bytes
+                self._dead_letter(
+                    request, None, f"a single record of {size:,} bytes is over the {limit:,}-byte cap"
+                )
+                changed = True
+                continue
+            result = self._post(request)
+            if result.outcome is Outcome.SENT:
+                self._settle(request)
+                self._ledger.sent(count)
+                self._callbacks.sent(request)
+                changed = True
+                continue
+            if result.outcome is Outcome.REJECTED and result.status_code == 413:
+                halves = batching.split_request(request)
+                if halves is not None:
+                    todo.extendleft(reversed(halves))
+                    changed = True
+                    continue
+            if result.outcome is Outcome.REJECTED:
+                self._dead_letter(request, result.status_code, result.reason)
+                changed = True
+                continue
+            request["attempts"] += 1
+            todo.appendleft(request)
+            return True, (request, result)
+        return changed, None
+
+    def _settle(self, request: Request) -> None:
+        self._settled[request["id"]] = None
+        if len(self._settled) > _SETTLED_MEMORY:
+            self._settled.popitem(last=False)
+
+    def _dead_letter(self, request: Request, status_code: int | None, reason: str) -> None:
+        path = self._dead_letters.add(request_on_disk(request), status_code, reason)
+        self._settle(request)
+        self._ledger.rejected(request["count"])
+        logger.error(
+            "usageanalytics: SmartKarrot rejected %d records (%s); kept in %s. Fix the cause, "
+            "then run `usageanalytics replay-dead-letters`.",
+            request["count"],
+            reason,
+            path,
+        )
+        self._note_error(reason)
+        self._callbacks.rejected(request, reason, path)
+
+    def _fail(self, request: Request, result: Result) -> None:
+        """A retryable failure: schedule the retry (or pause)."""
+        self._note_error(result.reason)
+        if result.outcome is Outcome.AUTH:
+            retry_in = self.policy.pause(AUTH_PAUSE)
             logger.error(
-                "usageanalytics: SmartKarrot rejected %d records (%s); kept in %s. Fix the cause, "
-                "then run `usageanalytics replay-dead-letters`.",
-                count,
+                "usageanalytics: SmartKarrot refused the API key (%s). Sending is paused for %d "
+                "minutes; queued records are kept. Check api_key / USAGEANALYTICS_API_KEY.",
                 result.reason,
-                path,
+                AUTH_PAUSE // 60,
             )
-            self._note_error(result.reason)
-            self._send_signal(
-                signals.batch_rejected,
-                path=request["path"],
-                count=count,
-                idempotency_id=request["id"],
-                reason=result.reason,
-                dead_letter=str(path),
-            )
-            return True
-        return False
+        else:
+            retry_in = self.policy.failed(result.retry_after)
+            logger.warning("usageanalytics: sending failed (%s); retrying in %.1f s", result.reason, retry_in)
+        self._callbacks.failed(request, result.reason, retry_in)
 
     def _note_error(self, reason: str) -> None:
         """Remember the last error, also on disk for ``usageanalytics status``."""
@@ -335,162 +473,158 @@ class Sender:
         except Exception:
             logger.debug("could not record the last error", exc_info=True)
 
-    def _fail(self, request: dict[str, Any], result: Result) -> None:
-        """A retryable failure: schedule the retry (or pause) and stop this cycle."""
-        self._note_error(result.reason)
-        if result.outcome is Outcome.AUTH:
-            self._paused_until = time.monotonic() + AUTH_PAUSE
-            logger.error(
-                "usageanalytics: SmartKarrot refused the API key (%s). Sending is paused for %d "
-                "minutes; queued records are kept. Check api_key / USAGEANALYTICS_API_KEY.",
-                result.reason,
-                AUTH_PAUSE // 60,
+    # -- rounds: inbox to outbox ---------------------------------------------------------------
+
+    def _round(self, store: QueueStore) -> bool:
+        """Form a round of inbox chunks into requests and send them; False if the inbox is empty.
+
+        The round's plan goes to disk first and its chunks stay in the inbox (in flight) until
+        the round is settled: sent, or what is left moved to the outbox. A process that dies in
+        between leaves the plan, and whoever adopts the queue re-forms the same requests.
+        """
+        with self._disk_lock:
+            taken, records = self._take_chunks(store)
+            if not taken:
+                return False
+            plan = RoundPlan(
+                id=uuid.uuid4().hex,
+                at=time.time(),
+                batch_size=self._settings.batch_size,
+                max_bytes=self._settings.max_request_bytes,
+                max_age=self._settings.max_record_age,
+                aliases={},
+                sources=[stored.id for stored in taken],
+                done=False,
             )
-            retry_in = AUTH_PAUSE
-        else:
-            retry_in = self._schedule_retry(result.reason, result.retry_after)
-        self._send_signal(
-            signals.batch_failed,
-            path=request["path"],
-            count=int(request.get("n", 1)),
-            idempotency_id=request["id"],
-            reason=result.reason,
-            retry_in=retry_in,
-        )
-
-    def _schedule_retry(self, reason: str, retry_after: float | None) -> float:
-        self._attempt += 1
-        delay = backoff_delay(self._attempt, self._retry_base, self._retry_cap)
-        if retry_after is not None:
-            delay = retry_after
-            self._honour_until = time.monotonic() + retry_after
-        self._retry_at = time.monotonic() + delay
-        logger.warning("usageanalytics: sending failed (%s); retrying in %.1f s", reason, delay)
-        return delay
-
-    def _dropped(self, count: int, reason: str) -> None:
-        """Records lost to a bound: off the backlog, and counted, logged and signalled."""
-        self.backlog.remove(count)
-        self._client._record_dropped(count, reason)
-
-    def _drop_expired(self, queue: AckQueue, item_id: int, data: Any) -> None:
-        queue.ack(item_id)
-        self._dropped(_records_in(data), "older than max_record_age")
-
-    def _drain_outbox(self, store: QueueStore) -> None:
-        while not self._stopping:
-            self._trim()
-            item = store.outbox.get()
-            if item is None:
-                return
-            item_id, request, _ = item
-            if self._too_old(request):
-                self._drop_expired(store.outbox, item_id, request)
-                continue
-            result = self._post(request)
-            if self._settle(request, result):
-                store.outbox.ack(item_id)
-                self.backlog.remove(int(request.get("n", 1)))
-                continue
-            request["attempts"] = int(request.get("attempts", 0)) + 1
-            store.outbox.update(item_id, request)
-            store.outbox.nack(item_id)
-            self._fail(request, result)
+            try:
+                fresh, formed = self._form(records, plan)
+            except Exception:
+                # A row with fields of the wrong type (damaged on disk): drop those, form the rest.
+                records, bad = valid_records(records)
+                self._ledger.discarded(bad, CORRUPT, f"{bad} malformed rows")
+                fresh, formed = self._form(records, plan)
+            plan_id = store.rounds.put(encode_plan(plan)) if formed.requests else None
+        try:
+            todo = collections.deque(formed.requests)
+            _, failure = self._post_requests(todo)
+            with self._disk_lock:
+                if todo:  # a failure (or stopping): the rest waits in the outbox, under its ids
+                    item = OutboxItem(
+                        requests=list(todo), sources=plan["sources"], round=plan["id"], held=len(formed.held)
+                    )
+                    store.outbox.put(encode_outbox(item))
+                if formed.held:
+                    held = encode_records(
+                        formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"]
+                    )
+                    store.held.put(held)
+                if plan_id is not None:
+                    store.rounds.update(plan_id, encode_plan(plan, done=True))
+                for stored in taken:
+                    self._done(store.inbox, stored.id, ack=True)
+                if plan_id is not None:
+                    store.rounds.ack(plan_id)
+                self._ledger.discarded(len(records) - len(fresh), TOO_OLD)
+                self._ledger.discarded(formed.superseded, SUPERSEDED)
+                if formed.held:
+                    self._ledger.hold(len(formed.held))
+        except Exception:
+            with self._disk_lock:
+                self._release_taken()
+                self._repair_now(store)
+            raise
+        if failure is not None:
+            self._fail(*failure)
             raise Stop
+        return True
 
-    def _take_chunks(self, queue: AckQueue) -> list[tuple[int, dict[str, Any]]]:
-        taken: list[tuple[int, dict[str, Any]]] = []
-        records = 0
-        while records < RECORDS_PER_ROUND:
-            item = queue.get()
-            if item is None:
+    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Record]]:
+        taken: list[StoredItem] = []
+        records: list[Record] = []
+        while len(records) < RECORDS_PER_ROUND:
+            stored = self._take(store.inbox)
+            if stored is None:
                 break
-            item_id, chunk, _ = item
-            taken.append((item_id, chunk))
-            records += _records_in(chunk)
-        return taken
+            try:
+                chunk = decode_chunk(stored.data)
+            except CorruptItem as exc:
+                self._quarantine(store, store.inbox, stored, str(exc))
+                continue
+            if chunk.bad_rows:
+                self._ledger.discarded(chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows")
+            taken.append(stored)
+            records.extend(chunk.records)
+        return taken, records
 
-    def _drain_inbox(self, store: QueueStore) -> None:
-        while not self._stopping:
-            self._trim()
-            chunks = self._take_chunks(store.inbox)
-            if not chunks:
-                return
-            sources = [item_id for item_id, _ in chunks]
-            records = [record for _, chunk in chunks for record in chunk_records(chunk)]
-            now = time.time()
-            fresh = [r for r in records if now - float(r["t"]) <= self._max_age]
-            self._learn_aliases(fresh)
-            seed = f"{chunks[0][1]['id']}:{chunks[-1][1]['id']}:{len(chunks)}"
-            formed = batching.form_requests(fresh, self._aliases, self._batch_size, seed)
-            failure: Result | None = None
-            settled = 0
-            for request in formed.requests:
-                result = self._post(request)
-                if not self._settle(request, result):
-                    failure = result
-                    break
-                self.backlog.remove(request["n"])
-                settled += 1
-            if failure is not None and settled == 0 and failure.unprocessed:
-                # Nothing of this round reached the server (it is down, or said "later"): put
-                # the chunks back as they were, rather than copy them to the outbox.
-                for item_id in sources:
-                    store.inbox.nack(item_id)
-                self._fail(formed.requests[0], failure)
-                raise Stop
-            expired = len(records) - len(fresh)
-            if expired:
-                self._dropped(expired, "older than max_record_age")
-            if formed.held:
-                store.held.put(chunk_of(formed.held, seed))
-            if formed.superseded:
-                self.backlog.remove(formed.superseded)
-            if failure is not None:
-                # Keep the unsent requests, with their idempotency ids, before acking the chunks.
-                unsent = formed.requests[settled:]
-                unsent[0]["attempts"] = 1
-                for request in unsent:
-                    store.outbox.put(dict(request, sources=sources))
-            for item_id in sources:
-                store.inbox.ack(item_id)
-            if failure is not None:
-                self._fail(formed.requests[settled], failure)
-                raise Stop
+    def _form(self, records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
+        """Learn the logins in the round, note the aliases it uses in its plan, and form it."""
+        cutoff = plan["at"] - plan["max_age"]
+        self._learn_aliases([r for r in records if r["logged_at"] >= cutoff])
+        aliases = self._aliases
+        if aliases:
+            guests = {r["envelope"].get("userId") for r in records if r["guest"]}
+            plan["aliases"] = {
+                guest: [alias.user_id, alias.customer_account_id, alias.product_id]
+                for guest in guests
+                if isinstance(guest, str) and (alias := aliases.get(guest)) is not None
+            }
+        return form_round(records, plan)
+
+    def _repair_now(self, store: QueueStore) -> None:
+        try:
+            repaired = finish_interrupted_rounds(store)
+        except Exception:
+            logger.exception("usageanalytics could not finish an interrupted round; will retry")
+            self._repair.add(store.folder)
+            return
+        self._book(repaired)
+
+    def _book(self, repaired: Repaired) -> None:
+        """Book what re-forming a round of this process decided (the round itself did not)."""
+        self._ledger.discarded(repaired.too_old, TOO_OLD)
+        self._ledger.discarded(repaired.superseded, SUPERSEDED)
+        self._ledger.hold(repaired.held)
 
     def _release_held(self, store: QueueStore) -> None:
         """Send held records whose guest has logged in since they were held."""
         if store.held_items() == 0 or self._held_versions.get(store.folder) == self._alias_version:
             return
         self._held_versions[store.folder] = self._alias_version
-        items = []
-        while (item := store.held.get()) is not None:
-            items.append(item)
-        still_held: list[dict[str, Any]] = []
-        released: list[dict[str, Any]] = []
-        for _, chunk, _ in items:
-            for record in chunk_records(chunk):
-                resolved = batching.reattribute(record, self._aliases)
-                if resolved is None:
-                    self.backlog.remove(1)
-                elif batching.is_sendable(resolved):
-                    released.append(resolved)
-                else:
-                    still_held.append(record)
+        with self._disk_lock:
+            items: list[StoredItem] = []
+            still_held: list[Record] = []
+            released: list[Record] = []
+            superseded = 0
+            while (stored := self._take(store.held)) is not None:
+                try:
+                    chunk = decode_chunk(stored.data)
+                except CorruptItem as exc:
+                    self._quarantine(store, store.held, stored, str(exc))
+                    continue
+                if chunk.bad_rows:
+                    self._ledger.discarded(chunk.bad_rows, CORRUPT, "malformed held rows", held=True)
+                items.append(stored)
+                for record in chunk.records:
+                    resolved = batching.reattribute(record, self._aliases)
+                    if resolved is None:
+                        superseded += 1
+                    elif batching.is_sendable(resolved):
+                        released.append(resolved)
+                    else:
+                        still_held.append(record)
+            if not items:
+                return
+            stamp = uuid.uuid4().hex
+            if released:
+                store.inbox.put(encode_records(released, f"released-{stamp}"))
+            if still_held:
+                store.held.put(encode_records(still_held, f"held-{stamp}"))
+            for stored in items:
+                self._done(store.held, stored.id, ack=True)
+            self._ledger.release(len(released))
+            self._ledger.discarded(superseded, SUPERSEDED, held=True)
         if released:
-            store.inbox.put(chunk_of(released, f"released-{time.time()}"))
-        if still_held:
-            store.held.put(chunk_of(still_held, f"held-{time.time()}"))
-        for item_id, _, _ in items:
-            store.held.ack(item_id)
-        if released:
-            self._drain_inbox(store)
-
-    def _send_signal(self, signal: Any, **info: Any) -> None:
-        try:
-            signal.send(self._client, **info)
-        except Exception:
-            logger.exception("usageanalytics signal receiver failed")
+            self._drain(store)
 
     # -- bounds ---------------------------------------------------------------------------------------
 
@@ -500,49 +634,165 @@ class Sender:
             self.enforce_bound(limit)
 
     def enforce_bound(self, max_records: int) -> None:
-        """Drop the oldest queued records until the backlog is at most ``max_records``.
+        """Drop the oldest queued records until at most ``max_records`` are on disk.
 
         A chunk larger than the excess is trimmed rather than dropped whole, so the bound costs
-        exactly the records over it.
+        exactly the records over it (an outbox request goes whole).
         """
-        while self.backlog.records > max_records:
-            excess = self.backlog.records - max_records
-            oldest = self._oldest_item()
-            if oldest is None:
-                return
-            queue, (item_id, data, _) = oldest
-            count = _records_in(data)
-            if "r" in data and count > excess:
-                data["r"] = data["r"][excess:]
-                data["n"] = len(data["r"])
-                queue.update(item_id, data)
-                queue.nack(item_id)
-                count = excess
-            else:
-                queue.ack(item_id)
-            self._dropped(count, f"queue over max_queued_records={max_records}")
+        with self._disk_lock:
+            while True:
+                snapshot = self._ledger.snapshot(0)
+                excess = snapshot.queued + snapshot.held - max_records
+                if excess <= 0:
+                    return
+                oldest = self._oldest_item()
+                if oldest is None:
+                    return
+                store, queue, stored = oldest
+                self._trim_item(store, queue, stored, excess, max_records)
 
-    def _oldest_item(self) -> tuple[AckQueue, tuple[int, Any, float]] | None:
+    def _trim_item(
+        self, store: QueueStore, queue: AckQueue, stored: StoredItem, excess: int, max_records: int
+    ) -> None:
+        held = queue is store.held
+        try:
+            if queue is store.outbox:
+                item = decode_outbox(stored.data)
+                dropped = 0
+                while item["requests"] and dropped < excess:
+                    dropped += item["requests"].pop(0)["count"]
+                if item["requests"]:
+                    queue.update(stored.id, encode_outbox(item))
+                    self._done(queue, stored.id, ack=False)
+                else:
+                    self._done(queue, stored.id, ack=True)
+            else:
+                chunk = decode_chunk(stored.data)
+                records = chunk.records
+                dropped = min(excess, len(records)) + chunk.bad_rows
+                kept = records[min(excess, len(records)) :]
+                if kept:
+                    queue.update(stored.id, encode_records(kept, chunk.id))
+                    self._done(queue, stored.id, ack=False)
+                else:
+                    self._done(queue, stored.id, ack=True)
+        except CorruptItem as exc:
+            self._quarantine(store, queue, stored, str(exc))
+            return
+        self._ledger.discarded(dropped, OVER_MAX_QUEUED, f"max_queued_records={max_records}", held=held)
+
+    def _oldest_item(self) -> tuple[QueueStore, AckQueue, StoredItem] | None:
         """Take the oldest ready item of every store's queues (the others are put back)."""
-        candidates = []
-        for store in self.stores():
+        candidates: list[tuple[QueueStore, AckQueue, StoredItem]] = []
+        for store in self._stores:
             for queue in store.queues:
-                item = queue.get()
+                item = self._take(queue)
                 if item is not None:
-                    candidates.append((queue, item))
+                    candidates.append((store, queue, item))
         if not candidates:
             return None
-        candidates.sort(key=lambda pair: pair[1][2])
-        for queue, (item_id, _, _) in candidates[1:]:
-            queue.nack(item_id)
+        candidates.sort(key=lambda found: found[2].queued_at)
+        for _, queue, item in candidates[1:]:
+            self._done(queue, item.id, ack=False)
         return candidates[0]
 
-    def close(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
+
+@dataclass(frozen=True)
+class Repaired:
+    """What finishing interrupted rounds decided about records (for the owner's ledger)."""
+
+    too_old: int = 0
+    superseded: int = 0
+    held: int = 0
 
 
-def _records_in(data: Any) -> int:
-    if isinstance(data, dict):
-        return int(data.get("n", 1))
-    return 1
+def form_round(records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
+    """Form a round exactly as its plan says (the same requests, under the same ids)."""
+    cutoff = plan["at"] - plan["max_age"]
+    fresh = [r for r in records if r["logged_at"] >= cutoff]
+    aliases = {
+        guest: Alias(str(user), account, product)
+        for guest, (user, account, product) in plan["aliases"].items()
+    }
+    formed = batching.form_requests(fresh, aliases, plan["batch_size"], plan["max_bytes"], seed=plan["id"])
+    return fresh, formed
+
+
+def finish_interrupted_rounds(store: QueueStore) -> Repaired:
+    """Complete, or redo, the rounds a process did not finish (it died, or a write failed).
+
+    A round writes its plan, posts its requests, then puts what is left in the outbox and its
+    held records aside, marks its plan done and acknowledges its inbox chunks. Found midway:
+
+    - a plan not done, its chunks all there: the round is formed again from its plan (the same
+      requests, the same ids: what the server already has it drops as repeats) and its requests
+      go to the outbox, unless they already did;
+    - a plan done, or an outbox item or held records listing chunks still there: those chunks
+      are acknowledged (else they would be sent twice).
+
+    Earlier releases' outbox items list their source chunks too.
+    """
+    waiting = store.inbox.unacked_ids()  # ids only: an adopted backlog can be large
+    plans = store.rounds.rows()
+    if not waiting:
+        for stored in plans:
+            store.rounds.ack(stored.id)
+        return Repaired()
+    outbox_rounds: set[str] = set()
+    done: set[int] = set()
+    for stored in store.outbox.rows():
+        try:
+            item = decode_outbox(stored.data)
+        except CorruptItem:
+            continue
+        if item["round"] is not None:
+            outbox_rounds.add(item["round"])
+        done.update(source for source in item["sources"] if source in waiting)
+    held_rounds: set[str] = set()
+    for stored in store.held.rows():
+        try:
+            chunk = decode_chunk(stored.data)
+        except CorruptItem:
+            continue
+        if chunk.round is not None:
+            held_rounds.add(chunk.round)
+            done.update(source for source in chunk.sources if source in waiting)
+    too_old = superseded = held = 0
+    for stored in plans:
+        try:
+            plan = decode_plan(stored.data)
+        except CorruptItem:
+            store.rounds.ack(stored.id)
+            continue
+        live = [source for source in plan["sources"] if source in waiting]
+        if plan["done"] or len(live) < len(plan["sources"]) or not live:
+            done.update(live)
+            store.rounds.ack(stored.id)
+            continue
+        records: list[Record] = []
+        for source in plan["sources"]:
+            data = store.inbox.read(source)
+            try:
+                records.extend(decode_chunk(data).records if data is not None else ())
+            except CorruptItem:
+                continue  # quarantined when the sender reads it
+        fresh, formed = form_round(records, plan)
+        if formed.requests and plan["id"] not in outbox_rounds:
+            item = OutboxItem(
+                requests=formed.requests, sources=plan["sources"], round=plan["id"], held=len(formed.held)
+            )
+            store.outbox.put(encode_outbox(item, formed.encoded))
+        if formed.held and plan["id"] not in held_rounds:
+            store.held.put(
+                encode_records(formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"])
+            )
+            held += len(formed.held)
+        too_old += len(records) - len(fresh)
+        superseded += formed.superseded
+        done.update(live)
+        store.rounds.ack(stored.id)
+    for source in sorted(done):
+        store.inbox.ack(source)
+    if done:
+        store.inbox.clear_acked()
+    return Repaired(too_old, superseded, held)

@@ -57,6 +57,7 @@ class Settings:
     session_timeout: float = 30 * 60.0
     debounce_window: float = 1.0
     batch_size: int = 500
+    max_request_bytes: int = 1_000_000
     max_queued_records: int = 1_000_000
     max_record_age: float = 7 * 24 * 3600.0
     write_interval: float = 0.1
@@ -126,7 +127,28 @@ def resolve_credentials(
             f"An API key is required: pass api_key=... or set {ENV_API_KEY}. "
             "Requests use Basic auth with user 'apikey' and this key."
         )
-    return str(app_id).strip(), str(api_key).strip(), check_endpoint(endpoint)
+    return (
+        _text("app id", str(app_id).strip()),
+        _text("API key", str(api_key).strip()),
+        check_endpoint(endpoint),
+    )
+
+
+MAX_ID_LENGTH = 1024
+
+
+def _text(name: str, value: str) -> str:
+    """``value`` if it can go on the wire: valid Unicode, at most :data:`MAX_ID_LENGTH` characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ConfigurationError(
+            f"{name} is not valid Unicode text (it has lone surrogates, as bytes decoded with "
+            f"errors='surrogateescape' do): {value!r}"
+        ) from None
+    if len(value) > MAX_ID_LENGTH:
+        raise ConfigurationError(f"{name} is longer than {MAX_ID_LENGTH} characters")
+    return value
 
 
 def check_endpoint(endpoint: str) -> str:
@@ -178,7 +200,8 @@ DESCRIPTIONS: dict[str, str] = {
     "debounce_window": "seconds within which identical auto-captured events count once",
     "batch_size": "events per request, 1 to 1000",
     "max_queued_records": "disk queue bound; past it the oldest records are dropped",
-    "max_record_age": "seconds after which a record is dropped instead of sent",
+    "max_record_age": "seconds a record may wait in the queue before it is dropped",
+    "max_request_bytes": "largest request body in bytes (10,000 to 8,000,000); bigger batches are split",
     "write_interval": "seconds between the writer's disk writes",
     "durable": "write each call to disk before it returns",
     "strict": "raise TrackingInputError on bad input instead of logging it",
@@ -372,7 +395,7 @@ def _required_text(message: str) -> Callable[[str, Any], str]:
     def check(name: str, value: Any) -> str:
         if not value.strip():
             raise ConfigurationError(message)
-        return str(value.strip())
+        return _text(name, str(value.strip()))
 
     return check
 
@@ -416,7 +439,7 @@ def _count(lower: int, upper: int | None) -> Callable[[str, Any], int]:
 def _optional_id(name: str, value: Any) -> str:
     if not value.strip():
         raise ConfigurationError(f"{name} must be a non-empty string or None, got {value!r}")
-    return str(value.strip())
+    return _text(name, str(value.strip()))
 
 
 #: Checks beyond the type, per setting; each returns the value as the setting holds it.
@@ -428,6 +451,7 @@ _VALIDATORS: dict[str, Callable[[str, Any], Any]] = {
     "debounce_window": _window,
     "batch_size": _count(1, 1000),
     "max_queued_records": _count(1, None),
+    "max_request_bytes": _count(10_000, 8_000_000),
     **dict.fromkeys(
         (
             "flush_interval",

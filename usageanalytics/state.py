@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .storage import _create_private_file
+from .storage import create_private_file
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -27,6 +27,7 @@ CREATE TABLE IF NOT EXISTS aliases (
     product_id TEXT,
     created REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS ledger (name TEXT PRIMARY KEY, count INTEGER NOT NULL);
 """
 
 
@@ -44,7 +45,7 @@ class StateStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        _create_private_file(path)
+        create_private_file(path)
         self._local = threading.local()
         with self._connect() as conn:
             conn.executescript(_SCHEMA)
@@ -96,6 +97,20 @@ class StateStore:
         """Changes whenever an alias is added or updated, so callers reload only then."""
         row = self._connect().execute("SELECT COUNT(*), MAX(created) FROM aliases").fetchone()
         return int(row[0]), float(row[1] or 0.0)
+
+    def add_totals(self, increments: dict[str, int]) -> None:
+        """Add to the data folder's ledger totals (``logged``, ``delivered``, ``dropped:<reason>``...)."""
+        conn = self._connect()
+        with conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT INTO ledger (name, count) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET count = count + excluded.count",
+                list(increments.items()),
+            )
+
+    def totals(self) -> dict[str, int]:
+        return {str(row[0]): int(row[1]) for row in self._connect().execute("SELECT name, count FROM ledger")}
 
     def close(self) -> None:
         conn = getattr(self._local, "conn", None)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from .deadletters import DeadLetters
 from .lockfile import FileLock
-from .storage import DB_FILE, QUEUES_DIR, count_records
+from .storage import DB_FILE, QUARANTINE_DIR, QUEUES_DIR, read_counts
 
 
 @dataclass
@@ -22,6 +22,7 @@ class FolderStatus:
     queued: int = 0  # records waiting to be sent (inbox and outbox)
     held: int = 0  # records waiting for a customer account
     oldest: float | None = None  # enqueue time of the oldest item, seconds since the epoch
+    unreadable: str | None = None  # why the queue could not be read
 
 
 @dataclass
@@ -31,6 +32,8 @@ class DataStatus:
     dead_letters: int = 0
     dead_letter_records: int = 0
     last_error: str | None = None
+    totals: dict[str, int] = field(default_factory=dict)  # the ledger's totals for this folder
+    quarantined: int = 0  # damaged items or queue folders set aside
 
     @property
     def queued(self) -> int:
@@ -45,6 +48,13 @@ class DataStatus:
         times = [f.oldest for f in self.folders if f.oldest is not None]
         return min(times) if times else None
 
+    @property
+    def dropped(self) -> dict[str, int]:
+        """Records dropped so far, by reason."""
+        return {
+            name.split(":", 1)[1]: count for name, count in self.totals.items() if name.startswith("dropped:")
+        }
+
 
 def read_status(data_dir: Path) -> DataStatus:
     status = DataStatus(data_dir)
@@ -57,27 +67,32 @@ def read_status(data_dir: Path) -> DataStatus:
             entry = FolderStatus(folder.name, alive)
             db = folder / DB_FILE
             if db.exists():
-                conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
                 try:
-                    inbox, t1 = count_records(conn, "ack_queue_inbox")
-                    outbox, t2 = count_records(conn, "ack_queue_outbox")
-                    entry.held, t3 = count_records(conn, "ack_queue_held")
-                finally:
-                    conn.close()
-                entry.queued = inbox + outbox
-                times = [t for t in (t1, t2, t3) if t is not None]
-                entry.oldest = min(times) if times else None
+                    counts = read_counts(db)
+                except sqlite3.Error as exc:
+                    entry.unreadable = str(exc)
+                else:
+                    entry.queued = counts["inbox"][0] + counts["outbox"][0]
+                    entry.held = counts["held"][0]
+                    times = [t for _, t in counts.values() if t is not None]
+                    entry.oldest = min(times) if times else None
             status.folders.append(entry)
     letters = DeadLetters(data_dir).list()
     status.dead_letters = len(letters)
     status.dead_letter_records = sum(letter.count for letter in letters)
+    quarantine = data_dir / QUARANTINE_DIR
+    if quarantine.is_dir():
+        status.quarantined = sum(1 for p in quarantine.iterdir() if p.is_dir() or p.suffix == ".item")
     state = data_dir / "state.sqlite"
     if state.exists():
         conn = sqlite3.connect(f"file:{state}?mode=ro", uri=True, timeout=10)
         try:
             row = conn.execute("SELECT value FROM kv WHERE key = 'last_error'").fetchone()
             status.last_error = row[0] if row else None
-        except sqlite3.OperationalError:
+            status.totals = {
+                str(name): int(count) for name, count in conn.execute("SELECT name, count FROM ledger")
+            }
+        except sqlite3.Error:
             pass
         finally:
             conn.close()

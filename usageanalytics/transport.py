@@ -73,9 +73,10 @@ def parse_retry_after(
 ) -> float | None:
     """Seconds to wait from a Retry-After header: delay-seconds or an HTTP date.
 
-    None when there is no sane wait in it: missing, neither a number nor a date, not finite,
-    negative, or more than :data:`MAX_RETRY_AFTER` away (the caller then backs off as for any
-    retry). A date already past is 0. ``cap`` shortens a sane wait (the sender's ``retry_cap``).
+    None when there is no wait in it: missing, neither a number nor a date, not finite, or
+    negative (the caller then backs off as for any retry). A date already past is 0. A longer
+    wait than :data:`MAX_RETRY_AFTER` is that long, and ``cap`` shortens any wait (the sender's
+    ``retry_cap``): a server asking for a day's pause gets at most ``cap``, not an early retry.
     """
     if not value:
         return None
@@ -85,8 +86,9 @@ def parse_retry_after(
         seconds = float(text)
     except ValueError:
         seconds = _seconds_until(text, time.time() if now is None else now)
-    if seconds is None or not math.isfinite(seconds) or not 0 <= seconds <= MAX_RETRY_AFTER:
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
         return None
+    seconds = min(seconds, MAX_RETRY_AFTER)
     return seconds if cap is None else min(seconds, cap)
 
 

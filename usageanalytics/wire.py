@@ -84,9 +84,22 @@ def datetime_timestamp(value: datetime) -> str:
 _UNSUPPORTED = "is not a supported attribute type (use str, int, float, bool, date or datetime)"
 
 
+_INT_RANGE = range(-(2**63), 2**64)  # what a JSON number (and orjson) can carry exactly
+
+
 def value_problem(value: Any) -> str | None:
     """Why ``value`` cannot be an attribute, or None if it can (cheap: the caller's thread)."""
-    if isinstance(value, (str, int, date)):  # bool is an int, datetime a date
+    if isinstance(value, str):
+        return None
+    if isinstance(value, int):  # bool too
+        return None if value in _INT_RANGE else f"{value!r} is too large for a JSON number"
+    if isinstance(value, datetime):
+        try:
+            value.astimezone(timezone.utc)
+        except (OverflowError, OSError, ValueError) as exc:
+            return f"{value!r} cannot be converted to UTC ({exc})"
+        return None
+    if isinstance(value, date):
         return None
     if isinstance(value, float):
         return None if math.isfinite(value) else f"{value!r} is not a number JSON can carry"

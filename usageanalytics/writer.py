@@ -6,8 +6,13 @@ put disk latency in the caller's path; the writer instead stores everything logg
 pass as one queue item. A process killed with SIGKILL loses at most the last ``write_interval``
 (0.1 s by default) of records; ``durable=True`` makes each call write before it returns.
 
+Nothing leaves memory unaccounted: each batch is booked in the ledger as persisted, or dropped
+with its reason. A record that cannot be encoded is dropped alone; a disk that refuses writes
+(full, a file-size limit) keeps the records in memory for :data:`WRITE_GRACE` seconds of retries,
+then drops them with the error, counted and signalled, rather than grow without bound.
+
 The writer is also the SDK's clock: it runs small background tasks (persisting ids, collecting
-device attributes) and ends idle sessions.
+device attributes), ends idle sessions and saves the ledger's totals.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from .records import Pending, encode_chunk
+from .ledger import MEMORY_FULL, NOT_ENCODED, NOT_WRITTEN, Ledger
+from .records import Pending, encode_pending
 from .storage import QueueStore
 
 logger = logging.getLogger("usageanalytics")
@@ -34,6 +40,7 @@ WAKE_AT = 2000  # pending records that wake the writer before its interval is up
 # the GIL for most of each 5 ms switch interval and its backlog in memory grows without bound.
 YIELD_ABOVE = 8192
 YIELD_EVERY = 2048
+WRITE_GRACE = 5.0  # seconds a failing disk is retried before the records waiting on it go
 
 
 class Writer:
@@ -44,21 +51,22 @@ class Writer:
         store: QueueStore,
         interval: float,
         max_pending: int,
+        ledger: Ledger,
         on_persisted: Callable[[list[Pending]], None],
-        on_dropped: Callable[[int, str], None],
         on_tick: Callable[[], None],
     ) -> None:
         self.store = store
         self.pending: collections.deque[Pending] = collections.deque()
         self._interval = interval
         self._max_pending = max_pending
+        self._ledger = ledger
         self._on_persisted = on_persisted
-        self._on_dropped = on_dropped
         self._on_tick = on_tick
         self._tasks: collections.deque[Task] = collections.deque()
         self._wake = threading.Event()
         self._stopping = False
-        self._write_lock = threading.Lock()
+        self.write_lock = threading.Lock()  # held while records are between memory and disk
+        self._failing_since: float | None = None
         self._passes = 0
         self._passes_done = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="usageanalytics-writer", daemon=True)
@@ -70,6 +78,11 @@ class Writer:
     def alive(self) -> bool:
         return self._thread.is_alive()
 
+    @property
+    def failing(self) -> bool:
+        """The last write failed: records are waiting in memory for the disk."""
+        return self._failing_since is not None
+
     def append(self, record: Pending) -> None:
         """Hand a record over (caller's thread). Over the memory bound the oldest record goes."""
         pending = self.pending
@@ -80,19 +93,18 @@ class Writer:
         elif size >= YIELD_ABOVE and size % YIELD_EVERY == 0:
             time.sleep(0)  # let the writer catch up (no disk or network wait: a GIL hand-over)
         if size > self._max_pending:
+            # Not under write_lock: a caller must never wait on the disk. A snapshot taken at
+            # this instant may miss this one record; the next one balances.
             try:
                 self.pending.popleft()
             except IndexError:
                 return
-            self._on_dropped(1, "in-memory buffer full (the disk writer is not keeping up)")
+            self._ledger.not_persisted(1, MEMORY_FULL, "the disk writer is not keeping up")
 
     def write_through(self, record: Pending) -> None:
         """Persist ``record`` before returning (``durable=True``), after anything still pending."""
-        with self._write_lock:
-            batch = self._take_pending()
-            batch.append(record)
-            self._put(batch)
-        self._on_persisted(batch)
+        self.pending.append(record)
+        self._write_pending(limit=None)
 
     def submit(self, task: Task) -> None:
         """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
@@ -100,10 +112,10 @@ class Writer:
         self._wake.set()
 
     def persist_now(self, timeout: float) -> bool:
-        """Wait until everything appended before this call is on disk; False on timeout."""
+        """Wait until everything appended before this call had a write attempt; False on timeout."""
         if not self._thread.is_alive():
             self._write_pending()
-            return True
+            return not self.pending
         with self._passes_done:
             target = self._passes + 2  # the pass running now may have started before our call
         self._wake.set()
@@ -118,14 +130,26 @@ class Writer:
         return True
 
     def stop(self, timeout: float) -> None:
-        """Write what is pending, run queued tasks and stop the thread."""
+        """Write what is pending, run queued tasks and stop the thread; what cannot be written
+        is dropped and counted (the process is going away: memory is not a place to keep it)."""
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout)
         if not self._thread.is_alive():
+            self._run_tasks()
             self._write_pending()
+        self.drop_unwritten("the process stopped before they could be written")
 
-    def _take_pending(self, limit: int | None = None) -> list[Pending]:
+    def drop_unwritten(self, why: str) -> int:
+        """Drop (and count) whatever is still in memory."""
+        with self.write_lock:
+            count = len(self.pending)
+            self.pending.clear()
+            if count:
+                self._ledger.not_persisted(count, NOT_WRITTEN, why)
+        return count
+
+    def _take(self, limit: int | None) -> list[Pending]:
         batch = []
         pending = self.pending
         for _ in range(min(len(pending), limit or len(pending))):
@@ -135,24 +159,61 @@ class Writer:
                 break
         return batch
 
-    def _put(self, batch: list[Pending]) -> None:
-        if batch:
-            self.store.inbox.put(encode_chunk(batch))
+    def _encode(self, batch: list[Pending]) -> tuple[bytes | None, list[Pending]]:
+        """The chunk for ``batch``; a record that cannot be encoded is dropped alone."""
+        try:
+            return encode_pending(batch), batch
+        except Exception:
+            good = []
+            for pending in batch:
+                try:
+                    encode_pending([pending])
+                except Exception as exc:
+                    self._ledger.not_persisted(1, NOT_ENCODED, f"{type(exc).__name__}: {exc}")
+                else:
+                    good.append(pending)
+            return (encode_pending(good) if good else None), good
 
-    def _write_pending(self) -> None:
+    def _write_pending(self, limit: int | None = CHUNK_RECORDS) -> None:
         """Persist everything pending, in chunks of at most ``CHUNK_RECORDS``."""
         while self.pending:
-            with self._write_lock:
-                batch = self._take_pending(CHUNK_RECORDS)
-                try:
-                    self._put(batch)
-                except Exception:
-                    # Disk full or the folder removed: keep the records in memory and try again
-                    # next pass rather than lose them.
-                    logger.exception("usageanalytics could not write %d records to disk", len(batch))
-                    self.pending.extendleft(reversed(batch))
+            with self.write_lock:
+                batch = self._take(limit)
+                if not batch:
                     return
-            self._on_persisted(batch)
+                try:
+                    data, batch = self._encode(batch)
+                    if data is not None:
+                        self.store.inbox.put(data)
+                        self._ledger.persisted(len(batch))
+                except Exception as exc:
+                    if not self._write_failed(batch, exc):
+                        return
+                    continue
+                self._failing_since = None
+            if batch:
+                self._on_persisted(batch)
+
+    def _write_failed(self, batch: list[Pending], exc: Exception) -> bool:
+        """Keep the batch in memory to retry, or drop it once the disk has failed for too long.
+
+        Returns True when it was dropped (the caller goes on with the next batch).
+        """
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            logger.error(
+                "usageanalytics could not write %d records to disk (%s: %s); retrying for %.0f s",
+                len(batch),
+                type(exc).__name__,
+                exc,
+                WRITE_GRACE,
+            )
+        if now - self._failing_since < WRITE_GRACE and not self._stopping:
+            self.pending.extendleft(reversed(batch))
+            return False
+        self._ledger.not_persisted(len(batch), NOT_WRITTEN, f"{type(exc).__name__}: {exc}")
+        return True
 
     def _run_tasks(self) -> None:
         while self._tasks:
@@ -175,7 +236,10 @@ class Writer:
                     self._on_tick()
                 except Exception:
                     logger.exception("usageanalytics periodic task failed")
-            self._write_pending()
+            try:
+                self._write_pending()
+            except Exception:  # pragma: no cover - _write_pending books its own failures
+                logger.exception("usageanalytics writer pass failed")
             with self._passes_done:
                 self._passes += 1
                 self._passes_done.notify_all()

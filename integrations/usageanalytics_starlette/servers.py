@@ -19,8 +19,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
-import usageanalytics
-from usageanalytics import autocapture
+from usageanalytics import lifecycle
 from usageanalytics.patching import Patcher
 
 logger = logging.getLogger("usageanalytics")
@@ -53,11 +52,5 @@ def _dies_of_sigterm(server: Any) -> bool:
 
 
 def _exit_path() -> None:
-    # Never the deferred client of `usageanalytics run`: making one only to shut it down is waste.
-    client = autocapture.existing_client() or usageanalytics.get_client()
-    if client is None:
-        return
-    try:
-        client.shutdown(client.settings.exit_timeout)
-    except Exception:
-        logger.exception("usageanalytics: shutdown after uvicorn's SIGTERM failed")
+    # Every client made so far; never the launcher's deferred one, which nothing needed yet.
+    lifecycle.run_exit_path()

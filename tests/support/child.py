@@ -2,10 +2,16 @@
 
 Modes:
   log      configure, log ``count`` events named ``name`` with attribute ``i``; print ``i`` after
-           each call returns when ``report_each``; print ``DONE``; then wait to be killed
-           (``linger``) or exit normally (the atexit handler flushes).
+           each call returns when ``report_each``; for each of ``bursts``, after its
+           ``pause``, log its ``count`` events named its ``name``; print ``DONE``; then wait to be
+           killed (``linger``) or exit normally (the atexit handler flushes).
   deliver  configure and flush everything queued in the data folder (adopting dead queues).
   fork     configure, log, ``os.fork()``; parent and child each log and flush their own events.
+  sigterm  (``own_handler``: install a SIGTERM handler first; ``from_thread``: configure on a
+           thread) configure, log ``count`` events, print the SIGTERM handler's module and
+           ``READY``, then wait for a signal (or ``stop_file``).
+  disk_full  configure, limit the file size to ``max_file_bytes`` (as ``ulimit -f``), log
+           ``count`` events, shut down and print the ledger and the drops signalled as JSON.
 """
 
 from __future__ import annotations
@@ -37,6 +43,10 @@ def log(options: dict[str, Any]) -> None:
         ua.log_event(name, {"i": i})
         if options.get("report_each"):
             print(i, flush=True)
+    for burst in options.get("bursts", ()):  # more bursts, each after the last is on disk
+        time.sleep(burst.get("pause", 1.0))
+        for i in range(burst["count"]):
+            ua.log_event(burst["name"], {"i": i})
     print("DONE", flush=True)
     if options.get("linger"):
         while True:
@@ -44,9 +54,9 @@ def log(options: dict[str, Any]) -> None:
 
 
 def deliver(options: dict[str, Any]) -> None:
-    configure(options)
+    client = configure(options)
     ok = ua.flush(options.get("timeout", 60))
-    print("FLUSHED" if ok else "NOT FLUSHED", flush=True)
+    print("FLUSHED" if ok else f"NOT FLUSHED {client.stats()}", flush=True)
     sys.exit(0 if ua.shutdown(10) and ok else 1)
 
 
@@ -69,6 +79,55 @@ def fork(options: dict[str, Any]) -> None:
     sys.exit(0 if ok and os.waitstatus_to_exitcode(status) == 0 else 1)
 
 
+def sigterm(options: dict[str, Any]) -> None:
+    import signal
+    import threading
+
+    if options.get("own_handler"):
+        signal.signal(signal.SIGTERM, lambda signum, frame: print("APP HANDLER", flush=True))
+    if options.get("from_thread"):
+        worker = threading.Thread(target=configure, args=(options,))
+        worker.start()
+        worker.join()
+    else:
+        configure(options)
+    for i in range(options["count"]):
+        ua.log_event("Before SIGTERM", {"i": i})
+    handler = signal.getsignal(signal.SIGTERM)
+    print(f"HANDLER {getattr(handler, '__module__', handler)}", flush=True)
+    print("READY", flush=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        time.sleep(0.05)
+        if options.get("own_handler") and os.path.exists(options["stop_file"]):
+            break
+    print("EXITING", flush=True)
+
+
+def disk_full(options: dict[str, Any]) -> None:
+    """Log with the file size limited (``ulimit -f``), then print the ledger and the drops
+    signalled, as JSON."""
+    import logging
+    import resource
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+    client = configure(options)
+    signalled = {"count": 0}
+
+    def on_dropped(sender: Any, **info: Any) -> None:
+        signalled["count"] += info["count"]
+
+    ua.signals.record_dropped.connect(on_dropped, sender=client)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (options["max_file_bytes"], resource.RLIM_INFINITY))
+    for i in range(options["count"]):
+        ua.log_event("Disk Full", {"i": i, "padding": "x" * 100})
+    ua.shutdown(options.get("shutdown_timeout", 2.0))
+    stats = client.stats()
+    print(json.dumps({"stats": stats.as_dict(), "signalled": signalled["count"]}), flush=True)
+    os._exit(0)
+
+
 if __name__ == "__main__":
     mode, payload = sys.argv[1], json.loads(sys.argv[2])
-    {"log": log, "deliver": deliver, "fork": fork}[mode](payload)
+    modes = {"log": log, "deliver": deliver, "fork": fork, "sigterm": sigterm, "disk_full": disk_full}
+    modes[mode](payload)

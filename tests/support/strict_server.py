@@ -2,12 +2,15 @@
 
 It checks Basic auth and every field the spec's tables require (``strict=True`` validation, shared
 with the collector), records what it accepted, and can be told to fail: 503 storms, 429 with
-Retry-After, 401, INVALID_INPUT, or hanging without an answer.
+Retry-After, 401, INVALID_INPUT, hanging without an answer, 413 over ``max_body_bytes``, and
+hostile answers: a fault's body may be raw bytes (garbage, JSON nested 100,000 deep), a
+:class:`Drip` (one byte at a time) or a :class:`Stall` (an answer after a delay).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import threading
 import time
@@ -18,7 +21,30 @@ from typing import Any
 
 from usageanalytics.collector.validation import InvalidInput, validate_tracking
 
-Fault = Callable[[str, dict[str, Any]], "tuple[int, dict[str, str], dict[str, Any]] | None"]
+
+@dataclass(frozen=True)
+class Drip:
+    """Answer with ``body`` one byte every ``interval`` seconds (a slow or hostile server)."""
+
+    body: bytes
+    interval: float = 1.0
+
+
+@dataclass(frozen=True)
+class Stall:
+    """Wait ``seconds``, then answer ``body`` (JSON) normally."""
+
+    seconds: float
+    body: dict[str, Any]
+
+
+Answer = "dict[str, Any] | bytes | Drip | Stall"
+Fault = Callable[[str, dict[str, Any]], "tuple[int, dict[str, str], Answer] | None"]
+
+
+def deep_json(depth: int = 100_000) -> bytes:
+    """A JSON document nested ``depth`` deep: valid, and a RecursionError for naive parsers."""
+    return b'{"status": "SUCCESS", "x": ' + b"[" * depth + b"]" * depth + b"}"
 
 
 @dataclass
@@ -26,6 +52,7 @@ class Received:
     path: str
     body: dict[str, Any]
     at: float = field(default_factory=time.time)
+    size: int = 0  # bytes of the request body
 
 
 class StrictServer:
@@ -38,6 +65,7 @@ class StrictServer:
         self.attempts: list[Received] = []  # every well-formed request, whatever the answer
         self.duplicates = 0  # requests whose idempotency id was already accepted
         self.fault: Fault | None = None
+        self.max_body_bytes: int | None = None  # larger bodies get 413, as the collector's limit
         self.hang = threading.Event()  # set: requests block until release()
         self._release = threading.Event()
         self._seen_ids: set[str] = set()
@@ -120,17 +148,42 @@ class StrictServer:
         self,
         handler: BaseHTTPRequestHandler,
         status: int,
-        body: dict[str, Any],
+        body: dict[str, Any] | bytes | Drip | Stall,
         headers: dict[str, str] | None = None,
     ) -> None:
-        payload = json.dumps(body).encode()
+        with contextlib.suppress(OSError):  # the client gave up (a timeout): nothing to answer
+            self._send(handler, status, body, headers)
+
+    def _send(
+        self,
+        handler: BaseHTTPRequestHandler,
+        status: int,
+        body: dict[str, Any] | bytes | Drip | Stall,
+        headers: dict[str, str] | None,
+    ) -> None:
+        if isinstance(body, Stall):
+            time.sleep(body.seconds)
+            body = body.body
+        drip = body.interval if isinstance(body, Drip) else None
+        if isinstance(body, Drip):
+            payload = body.body
+        elif isinstance(body, bytes):
+            payload = body
+        else:
+            payload = json.dumps(body).encode()
         handler.send_response(status)
         handler.send_header("Content-Type", "application/json")
         handler.send_header("Content-Length", str(len(payload)))
         for key, value in (headers or {}).items():
             handler.send_header(key, value)
         handler.end_headers()
-        handler.wfile.write(payload)
+        if drip is None:
+            handler.wfile.write(payload)
+            return
+        for index in range(len(payload)):
+            handler.wfile.write(payload[index : index + 1])
+            handler.wfile.flush()
+            time.sleep(drip)
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
         length = int(handler.headers.get("Content-Length", "0"))
@@ -147,11 +200,17 @@ class StrictServer:
             self._answer(handler, 400, {"status": "INVALID_INPUT", "message": "malformed JSON"})
             return
         with self._changed:
-            self.attempts.append(Received(path, body))
+            self.attempts.append(Received(path, body, size=len(raw)))
             self._changed.notify_all()
         expected = "Basic " + base64.b64encode(f"apikey:{self.api_key}".encode()).decode()
         if handler.headers.get("Authorization") != expected:
             self._answer(handler, 401, {"status": "ERROR", "message": "bad credentials"})
+            return
+        if self.max_body_bytes is not None and len(raw) > self.max_body_bytes:
+            with self._changed:
+                self.rejected.append((path, "413"))
+            too_large = f"the request body is larger than {self.max_body_bytes:,} bytes"
+            self._answer(handler, 413, {"status": "INVALID_INPUT", "message": too_large})
             return
         if self.fault is not None:
             injected = self.fault(path, body)
@@ -159,7 +218,7 @@ class StrictServer:
                 status, headers, answer = injected
                 if 400 <= status < 500 and status not in (401, 403, 429):
                     with self._changed:
-                        self.rejected.append((path, str(answer)))
+                        self.rejected.append((path, str(answer)[:200]))
                 self._answer(handler, status, answer, headers)
                 return
         try:
@@ -180,6 +239,6 @@ class StrictServer:
             else:
                 if key:
                     self._seen_ids.add(key)
-                self.accepted.append(Received(path, body))
+                self.accepted.append(Received(path, body, size=len(raw)))
             self._changed.notify_all()
         self._answer(handler, 200, {"status": "SUCCESS"})

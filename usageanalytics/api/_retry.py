@@ -17,7 +17,7 @@ class RetryPolicy:
 
     A Retry-After longer than ``max_retry_after`` is not waited for: the call raises
     :class:`RateLimitedError` at once, with ``retry_after``, and the caller decides. One that is
-    not a sane wait (``nan``, negative, more than a day: see ``parse_retry_after``) is ignored,
+    not a wait at all (``nan``, negative, garbage: see ``parse_retry_after``) is ignored,
     and the call backs off as after any 429.
     """
 

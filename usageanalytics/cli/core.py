@@ -17,7 +17,10 @@ def _data_dir(data_dir: str | None, app_id: str | None) -> Path:
         from ..client import default_data_dir
 
         return default_data_dir(app_id)
-    raise click.UsageError("give --data-dir, or --app-id to use the app's default data folder")
+    raise click.UsageError(
+        "give --data-dir (or USAGEANALYTICS_DATA_DIR), or --app-id (or USAGEANALYTICS_APP_ID) "
+        "to use the app's default data folder"
+    )
 
 
 def _when(epoch: float | None) -> str:
@@ -28,27 +31,64 @@ def _when(epoch: float | None) -> str:
 
 
 @click.command()
-@click.option("--data-dir", type=click.Path(file_okay=False), help="The SDK data folder.")
-@click.option("--app-id", envvar="USAGEANALYTICS_APP_ID", help="Use this app's default folder.")
+@click.option(
+    "--data-dir",
+    envvar="USAGEANALYTICS_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="The SDK data folder (or USAGEANALYTICS_DATA_DIR).",
+)
+@click.option(
+    "--app-id",
+    envvar="USAGEANALYTICS_APP_ID",
+    help="Use this app's default data folder (or USAGEANALYTICS_APP_ID).",
+)
 def status(data_dir: str | None, app_id: str | None) -> None:
-    """Show queue depth, oldest record, dead letters and the last error of a data folder."""
+    """Show a data folder's ledger and queue: records logged, delivered, dead-lettered, dropped
+    (by reason) and still queued, the oldest one, and the last error.
+
+    The folder is --data-dir, else USAGEANALYTICS_DATA_DIR, else the default folder of --app-id
+    (or USAGEANALYTICS_APP_ID).
+    """
     folder = _data_dir(data_dir, app_id)
     if not folder.is_dir():
         raise click.ClickException(f"{folder} is not an SDK data folder (it does not exist)")
     info = read_status(folder)
+    totals = info.totals
     click.echo(f"data folder      {folder}")
     click.echo(f"queued records   {info.queued:,}")
     click.echo(f"held records     {info.held:,}  (a guest without a customer account)")
     click.echo(f"oldest record    {_when(info.oldest)}")
     click.echo(f"dead letters     {info.dead_letters:,} batches, {info.dead_letter_records:,} records")
     click.echo(f"last error       {info.last_error or '-'}")
+    click.echo("ledger (every process that used this folder, so far):")
+    click.echo(f"  logged         {totals.get('logged', 0):,}")
+    click.echo(f"  delivered      {totals.get('delivered', 0):,}")
+    click.echo(
+        f"  dead-lettered  {totals.get('dead_lettered', 0):,}  (replayed {totals.get('replayed', 0):,})"
+    )
+    dropped = info.dropped
+    click.echo(f"  dropped        {sum(dropped.values()):,}")
+    for reason, count in sorted(dropped.items(), key=lambda item: -item[1]):
+        click.echo(f"    {count:>10,}  {reason}")
+    if info.quarantined:
+        click.echo(
+            f"quarantined      {info.quarantined:,} damaged items or queues in {folder / 'quarantine'}"
+        )
     for entry in info.folders:
         owner = "live process" if entry.owner_alive else "no live owner (will be adopted)"
-        click.echo(f"  queue {entry.name}: {entry.queued:,} queued, {entry.held:,} held, {owner}")
+        if entry.unreadable:
+            click.echo(f"  queue {entry.name}: unreadable ({entry.unreadable}), {owner}")
+        else:
+            click.echo(f"  queue {entry.name}: {entry.queued:,} queued, {entry.held:,} held, {owner}")
 
 
 @click.command("replay-dead-letters")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="The SDK data folder.")
+@click.option(
+    "--data-dir",
+    envvar="USAGEANALYTICS_DATA_DIR",
+    type=click.Path(file_okay=False),
+    help="The SDK data folder (or USAGEANALYTICS_DATA_DIR).",
+)
 @click.option(
     "--app-id",
     envvar="USAGEANALYTICS_APP_ID",

@@ -1,0 +1,384 @@
+"""Unit tests of the pipeline's pure pieces, with injected clocks: no threads, no network.
+
+Request forming and splitting, re-attribution, the record codec (old formats included), backoff
+and Retry-After, the ledger's transfers and drop logging, input cleaning, debounce, sessions.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from usageanalytics import batching, inputs
+from usageanalytics.debounce import Debouncer
+from usageanalytics.ledger import INVALID_INPUT, SUPERSEDED, Ledger
+from usageanalytics.lockfile import FileLock
+from usageanalytics.records import (
+    EVENT,
+    USER,
+    CorruptItem,
+    OutboxItem,
+    Record,
+    RoundPlan,
+    decode_chunk,
+    decode_outbox,
+    encode_outbox,
+    encode_pending,
+    encode_plan,
+    encode_records,
+    records_of_request,
+    without_entries,
+)
+from usageanalytics.retry import RetryPolicy, backoff_delay, usable_retry_after
+from usageanalytics.sender import Repaired, finish_interrupted_rounds, form_round
+from usageanalytics.sessions import Session, SessionTracker
+from usageanalytics.state import Alias
+from usageanalytics.storage import QueueStore, wal_problem
+
+ENVELOPE = {"appId": "a", "userId": "u", "platform": "Web", "deviceId": "d", "customerAccountId": "acct"}
+
+
+def _event(
+    name: str = "E", envelope: dict[str, Any] | None = None, guest: bool = False, **extra: Any
+) -> Record:
+    body = {"name": name, "loggedAtTime": "2024-01-01T00:00:00.000Z", **extra}
+    return Record(kind=EVENT, envelope=envelope or ENVELOPE, body=body, logged_at=1.0, guest=guest)
+
+
+class FakeClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# -- request forming ----------------------------------------------------------------------------------
+
+
+def test_requests_are_grouped_by_envelope_and_ordered_user_first() -> None:
+    other = dict(ENVELOPE, userId="v")
+    user = Record(kind=USER, envelope=ENVELOPE, body={"status": "Active"}, logged_at=0.5, guest=False)
+    formed = batching.form_requests([_event(), _event(envelope=other), user, _event()], {}, batch_size=500)
+    assert [(r["path"], r["count"]) for r in formed.requests] == [
+        ("usageanalytics/user", 1),
+        ("usageanalytics/event", 2),
+        ("usageanalytics/event", 1),
+    ]
+    assert formed.requests[1]["body"]["userId"] == "u" and formed.requests[2]["body"]["userId"] == "v"
+    assert formed.requests[0]["first"] == 0.5
+    assert len({r["id"] for r in formed.requests}) == 3
+
+
+def test_requests_are_bounded_in_records_and_bytes() -> None:
+    records = [_event(text="x" * 1000) for _ in range(100)]
+    by_count = batching.form_requests(records, {}, batch_size=30)
+    assert [r["count"] for r in by_count.requests] == [30, 30, 30, 10]
+    by_bytes = batching.form_requests(records, {}, batch_size=100, max_bytes=20_000)
+    assert sum(r["count"] for r in by_bytes.requests) == 100
+    assert all(batching.body_size(r) <= 20_000 for r in by_bytes.requests)
+    alone = batching.form_requests([_event(text="x" * 50_000)], {}, batch_size=10, max_bytes=20_000)
+    assert [r["count"] for r in alone.requests] == [1], (
+        "too large alone: one request, for the sender to refuse"
+    )
+
+
+def test_a_split_is_deterministic_so_a_retried_413_keeps_its_ids() -> None:
+    (request,) = batching.form_requests([_event(str(i)) for i in range(5)], {}, batch_size=10).requests
+    first = batching.split_request(request)
+    again = batching.split_request(request)
+    assert first is not None and again is not None
+    assert [r["id"] for r in first] == [r["id"] for r in again]
+    assert [r["count"] for r in first] == [2, 3]
+    assert [e["name"] for half in first for e in half["body"]["events"]] == ["0", "1", "2", "3", "4"]
+    user = batching.form_requests(
+        [Record(kind=USER, envelope=ENVELOPE, body={}, logged_at=1.0, guest=False)], {}, 10
+    ).requests[0]
+    assert batching.split_request(user) is None
+
+
+def test_guests_who_logged_in_are_reattributed_their_own_upsert_superseded_and_accountless_held() -> None:
+    guest_envelope = dict(ENVELOPE, userId="guest-1")
+    del guest_envelope["customerAccountId"]
+    aliases = {"guest-1": Alias("user-1", "acct-9", None)}
+    upsert = Record(
+        kind=USER, envelope=guest_envelope, body={"loginMechanism": "GUEST"}, logged_at=1.0, guest=True
+    )
+    stranger = dict(guest_envelope, userId="guest-2")
+    formed = batching.form_requests(
+        [_event(envelope=guest_envelope, guest=True), upsert, _event(envelope=stranger, guest=True)],
+        aliases,
+        10,
+    )
+    assert formed.superseded == 1
+    (request,) = formed.requests
+    assert (request["body"]["userId"], request["body"]["customerAccountId"]) == ("user-1", "acct-9")
+    assert [r["envelope"]["userId"] for r in formed.held] == ["guest-2"]
+
+
+# -- the record codec -------------------------------------------------------------------------------
+
+
+def test_chunks_round_trip_and_earlier_releases_formats_are_read() -> None:
+    row = orjson.dumps((EVENT, "0", {"name": "E"}, 5.0, 1)).decode()
+    chunk_records = decode_chunk(encode_pending([("0", ENVELOPE, row)])).records
+    assert chunk_records == [
+        Record(kind=EVENT, envelope=ENVELOPE, body={"name": "E"}, logged_at=5.0, guest=True)
+    ]
+    again = decode_chunk(encode_records(chunk_records, "c1", round_id="r1", sources=[3, 4]))
+    assert again.records == chunk_records and again.round == "r1" and again.sources == (3, 4)
+    legacy_held = orjson.dumps(
+        {"id": "h", "n": 1, "r": [{"k": EVENT, "e": ENVELOPE, "b": {"name": "E"}, "t": 5.0}]}
+    )
+    assert decode_chunk(legacy_held).records[0]["body"] == {"name": "E"}
+    legacy_request = {
+        "n": 2,
+        "first": 1.0,
+        "attempts": 3,
+        "path": "usageanalytics/event",
+        "body": {},
+        "id": "x",
+    }
+    item = decode_outbox(orjson.dumps(dict(legacy_request, sources=[7])))
+    assert (
+        item["sources"] == [7] and item["requests"][0]["count"] == 2 and item["requests"][0]["attempts"] == 3
+    )
+    assert decode_outbox(encode_outbox(item)) == item
+
+
+@pytest.mark.parametrize(
+    "data", [b"{not json", b"[1, 2]", b'{"r": 5}', b'{"n": 1, "requests": [{"path": "nowhere"}]}']
+)
+def test_what_is_not_an_item_is_corrupt(data: bytes) -> None:
+    with pytest.raises(CorruptItem):
+        decode_chunk(data) if b"requests" not in data else decode_outbox(data)
+
+
+def test_rows_that_are_not_records_are_counted_not_fatal() -> None:
+    data = orjson.dumps({"id": "c", "n": 3, "e": {"0": ENVELOPE}, "r": [
+        [EVENT, "0", {"name": "ok"}, 1.0, 0], [EVENT, "missing-envelope", {}, 1.0, 0], ["nonsense"],
+    ]})  # fmt: skip
+    chunk = decode_chunk(data)
+    assert [r["body"]["name"] for r in chunk.records] == ["ok"] and chunk.bad_rows == 2
+
+
+def test_a_request_can_lose_some_entries_under_a_new_id() -> None:
+    (request,) = batching.form_requests([_event(str(i)) for i in range(3)], {}, 10).requests
+    assert [r["body"]["name"] for r in records_of_request(request)] == ["0", "1", "2"]
+    smaller = without_entries(request, {1})
+    assert smaller is not None and smaller["count"] == 2 and smaller["id"] != request["id"]
+    assert [e["name"] for e in smaller["body"]["events"]] == ["0", "2"]
+    assert without_entries(request, {0, 1, 2}) is None
+
+
+# -- retries ----------------------------------------------------------------------------------------
+
+
+def test_backoff_grows_with_jitter_and_stops_at_the_cap() -> None:
+    rng = random.Random(7)
+    for attempt, low, high in ((1, 0.5, 1.0), (3, 2.0, 4.0), (30, 150.0, 300.0), (10_000, 150.0, 300.0)):
+        delay = backoff_delay(attempt, 1.0, 300.0, rng)
+        assert low <= delay <= high, (attempt, delay)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (2.0, 2.0),
+        (999_999_999.0, 300.0),
+        (float("nan"), None),
+        (float("inf"), None),
+        (-1.0, None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_capped_and_nonsense_ignored(value: float | None, expected: float | None) -> None:
+    assert usable_retry_after(value, 300.0) == expected
+
+
+def test_retry_policy_waits_then_forgets_on_success() -> None:
+    clock = FakeClock()
+    policy = RetryPolicy(1.0, 10.0, clock=clock, rng=random.Random(1))
+    assert policy.wait() == 0.0
+    assert policy.failed(retry_after=999.0) == 10.0
+    assert policy.wait() == 10.0
+    clock.now += 4
+    assert policy.wait() == 6.0
+    assert 0.5 <= policy.failed() <= 2.0  # second attempt: 2 s with jitter, no Retry-After
+    assert policy.pause(600) == 600 and policy.wait() == 600
+    policy.succeeded()
+    assert policy.wait() == 0.0 and policy.attempt == 0
+
+
+# -- the ledger -----------------------------------------------------------------------------------------
+
+
+def test_the_ledger_balances_through_every_transfer() -> None:
+    drops: list[tuple[int, str]] = []
+    ledger = Ledger(on_dropped=lambda count, reason: drops.append((count, reason)))
+    ledger.refused(2, INVALID_INPUT, quiet=True)
+    ledger.persisted(10)
+    ledger.adopted_from(5, 1)
+    ledger.sent(6)
+    ledger.rejected(2)
+    ledger.hold(3)
+    ledger.release(1)
+    ledger.discarded(2, "forgotten", held=True)
+    ledger.replayed_letters(2)
+    ledger.discarded(1, SUPERSEDED)
+    stats = ledger.snapshot(in_memory=4)
+    assert stats.balanced, stats
+    assert (stats.queued, stats.held, stats.logged) == (6, 1, 16)
+    assert drops == [(2, INVALID_INPUT), (2, "forgotten"), (1, SUPERSEDED)]
+    assert ledger.take_unsaved() == {
+        "logged": 12, "delivered": 6, "dead_lettered": 2, "replayed": 2,
+        f"dropped:{INVALID_INPUT}": 2, "dropped:forgotten": 2, f"dropped:{SUPERSEDED}": 1,
+    }  # fmt: skip
+    assert ledger.take_unsaved() == {}
+
+
+def test_drops_are_logged_once_a_minute_per_reason(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="usageanalytics")
+    clock = FakeClock()
+    ledger = Ledger(clock=clock)
+    ledger.persisted(100)
+    for _ in range(5):
+        ledger.discarded(1, "disk full")
+    ledger.discarded(1, "other")
+    clock.now += 61
+    ledger.discarded(1, "disk full")
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("disk full" in line for line in lines) == 2 and sum("other" in line for line in lines) == 1
+
+
+# -- input ---------------------------------------------------------------------------------------------
+
+
+def test_ids_are_strings_with_surrogates_escaped() -> None:
+    assert inputs.clean_id("user id", "alice") == ("alice", None)
+    escaped, note = inputs.clean_id("user id", "visitor-\udc80")
+    assert escaped == "visitor-\\udc80" and note and "surrogates" in note
+    for bad in (b"alice", 42, None, "  ", "x" * 2000, ["a"]):
+        with pytest.raises(inputs.Refused):
+            inputs.clean_id("user id", bad)
+    assert inputs.clean_text("v", "ab\ud800" + "y" * 10, 4)[0] == "ab\\ud800y", "trimmed, then escaped"
+    text, note = inputs.clean_text("value", "y" * 10, 5)
+    assert text == "yyyyy" and note and "trimmed to 5" in note
+    assert inputs.plain({"k\ud800": ["v\udc00", 1]}) == {"k\\ud800": ["v\\udc00", 1]}
+
+
+# -- debounce and sessions, on injected clocks ---------------------------------------------------------
+
+
+def test_debounce_lets_the_same_key_through_once_per_window() -> None:
+    debouncer = Debouncer(1.0)
+    assert not debouncer.is_repeat("k", now=10.0)
+    assert debouncer.is_repeat("k", now=10.5)
+    assert not debouncer.is_repeat("other", now=10.5)
+    assert not debouncer.is_repeat("k", now=11.1)
+    assert not Debouncer(0).is_repeat("k", now=1.0) and not Debouncer(0).is_repeat("k", now=1.0)
+
+
+def test_sessions_start_end_and_expire_on_the_monotonic_clock() -> None:
+    events: list[tuple[str, str, float]] = []
+    tracker = SessionTracker(
+        60,
+        lambda s, wall: events.append(("start", s.id, wall)),
+        lambda s, wall: events.append(("end", s.id, wall)),
+    )
+    first = tracker.touch("k", None, wall=1000.0, mono=0.0)
+    assert tracker.touch("k", None, wall=1030.0, mono=30.0).id == first.id
+    assert tracker.expire(mono=80.0) == 0
+    assert tracker.expire(mono=91.0) == 1
+    assert events == [("start", first.id, 1000.0), ("end", first.id, 1030.0)], "ends at its last activity"
+    second = tracker.touch("k", None, wall=2000.0, mono=200.0)
+    assert second.id != first.id
+    assert tracker.end_all(wall=2005.0) == 1 and events[-1] == ("end", second.id, 2005.0)
+    assert isinstance(second, Session)
+
+
+# -- storage --------------------------------------------------------------------------------------------
+
+
+def test_a_cut_write_ahead_log_is_noticed(tmp_path: Path) -> None:
+    assert wal_problem(tmp_path) is None
+    wal = tmp_path / "queue.sqlite-wal"
+    header = b"\x37\x7f\x06\x82" + b"\x00" * 4 + (4096).to_bytes(4, "big") + b"\x00" * 20
+    wal.write_bytes(header + b"f" * (24 + 4096) * 2)
+    assert wal_problem(tmp_path) is None
+    wal.write_bytes(header + b"f" * ((24 + 4096) * 2 - 100))
+    assert "cut short" in (wal_problem(tmp_path) or "")
+    wal.write_bytes(header[:20])
+    assert "no whole header" in (wal_problem(tmp_path) or "")
+
+
+def _store(tmp_path: Path) -> QueueStore:
+    lock = FileLock(tmp_path / "store.lock")
+    assert lock.try_acquire()
+    (tmp_path / "store").mkdir()
+    return QueueStore(tmp_path / "store", lock, tmp_path / "quarantine")
+
+
+def _plan(sources: list[int], **changes: Any) -> RoundPlan:
+    plan = RoundPlan(
+        id="round-1", at=1000.0, batch_size=2, max_bytes=1_000_000, max_age=100.0, aliases={},
+        sources=sources, done=False,
+    )  # fmt: skip
+    plan.update(changes)  # type: ignore[typeddict-item]
+    return plan
+
+
+def test_an_interrupted_round_is_formed_again_exactly(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        guest = dict(ENVELOPE, userId="guest-1")
+        records = [
+            Record(kind=EVENT, envelope=guest, body={"name": str(i)}, logged_at=950.0, guest=True)
+            for i in range(5)
+        ]
+        stale = Record(kind=EVENT, envelope=ENVELOPE, body={"name": "old"}, logged_at=800.0, guest=False)
+        sources = [
+            store.inbox.put(encode_records(records[:3], "a")),
+            store.inbox.put(encode_records([*records[3:], stale], "b")),
+        ]
+        plan = _plan(sources, aliases={"guest-1": ["user-1", "acct-1", None]})
+        store.rounds.put(encode_plan(plan))
+        _, first = form_round([*records, stale], plan)  # what the dead process posted
+        repaired = finish_interrupted_rounds(store)
+        assert repaired == Repaired(too_old=1, superseded=0, held=0)
+        (outbox,) = [decode_outbox(item.data) for item in store.outbox.rows()]
+        assert [r["id"] for r in outbox["requests"]] == [r["id"] for r in first.requests]
+        assert [r["body"]["events"] for r in outbox["requests"]] == [
+            r["body"]["events"] for r in first.requests
+        ]
+        assert {r["body"]["userId"] for r in outbox["requests"]} == {"user-1"}, "with the plan's aliases"
+        assert store.inbox.rows() == [] and store.rounds.rows() == []
+        assert finish_interrupted_rounds(store) == Repaired(), "finishing twice changes nothing"
+        assert len(store.outbox.rows()) == 1
+    finally:
+        store.close()
+        store.lock.release()
+
+
+def test_a_finished_round_only_has_its_chunks_acknowledged(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        done_source = store.inbox.put(encode_records([_event()], "a"))
+        listed_source = store.inbox.put(encode_records([_event()], "b"))
+        untouched = store.inbox.put(encode_records([_event()], "c"))
+        store.rounds.put(encode_plan(_plan([done_source]), done=True))
+        request = batching.form_requests([_event()], {}, 10).requests  # an earlier release's item
+        store.outbox.put(
+            encode_outbox(OutboxItem(requests=request, sources=[listed_source], round=None, held=0))
+        )
+        assert finish_interrupted_rounds(store) == Repaired()
+        assert [item.id for item in store.inbox.rows()] == [untouched]
+        assert len(store.outbox.rows()) == 1 and store.rounds.rows() == []
+    finally:
+        store.close()
+        store.lock.release()
