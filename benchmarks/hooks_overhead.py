@@ -1,47 +1,72 @@
-"""What auto-capture adds to each request of a Flask, Django or FastAPI app.
+"""What web auto-capture costs a Flask, Django or FastAPI app per page, side by side with no SDK.
 
-    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 15] [--seconds 0.5] [--render-ms 1]
+    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 11] [--pages 2500] [--render-ms 1]
+                                                  [--visitors 100] [--only flask ...]
 
-The same hello-world page (an HTML response that takes ``--render-ms`` of CPU to render) is
-served through the framework's WSGI or ASGI callable, in this process, with auto-capture off,
-on, and "hooks only" (the client's tracking call stubbed: the integration's own share), in
-rounds whose order rotates; one client throughout, the integration's patches removed and added
-again between rounds. "On" does everything a real deployment does per page: a visitor cookie
-from a pool of 100 returning visitors, a Screen View and a page load queued, written to disk
-and sent in batches to a receiver in another process.
+One process serves a hello-world page that takes ``--render-ms`` of CPU to render through the
+framework's WSGI or ASGI callable, one request after another, for ``--visitors`` returning
+visitors (each with its ``ua_visitor`` cookie). The client is configured as a production app
+would configure it: every setting at its default (``flush_interval`` 120 s, ``write_interval``
+0.1 s, ``batch_size`` 500), sending to a receiver in another process that answers SUCCESS.
 
-Costs are CPU time, so other processes on a shared machine blur them less than wall-clock rates
-would. The request thread's CPU per page gives the rates (median of the rounds) and what
-auto-capture adds to each request; the SDK's writer and sender threads' CPU, over the whole run
-and the final flush, divided by the pages captured, is the background cost per page. "Total"
-adds both, as a share of the page's own cost: what a server whose cores are all busy would
-lose. A last table serves a JSON endpoint (no render time) with ``capture_api_calls`` off and
-on: the difference is what one "API Call" event costs a request.
+Each round gives each mode a turn of ``--pages`` pages, in an order that rotates:
+
+- ``off``: the integration's patches removed: the app as it runs without the SDK;
+- ``on``: auto-capture as deployed: a Screen View and a page load per page, queued, written to
+  disk and sent in batches by the SDK's writer and sender threads;
+- ``hooks``: the patches on, the client's tracking calls stubbed: the integration's own share.
+
+Before each turn the SDK's threads are left to finish what they were doing (their CPU clocks
+stop moving), so ``off`` and ``hooks`` never pay for what ``on`` queued. The default turn is
+about what wakes the sender once (5,000 records), so an ``on`` turn meets the sender's work as a
+busy server does.
+
+Per turn: the wall-clock time and the request thread's CPU time per page. Throughout: the CPU
+time of the writer and sender threads (their own clocks), until a final flush has delivered
+every record. Reported, per framework (medians over the rounds; "added" is the median of the
+differences between the turns of one round):
+
+- request path, wall: how much longer each request takes with the SDK, its threads running
+  beside it as they do (they share the GIL with the request);
+- request thread CPU added: the hooks and the tracking calls, on the request's own thread;
+- hooks alone: the same for the ``hooks`` turn;
+- SDK threads per page: all the writer's and sender's CPU divided by the pages captured;
+- total: request thread CPU added plus SDK threads per page, as a share of the page's own cost:
+  what a server whose cores are all busy loses.
+
+A last table serves a JSON endpoint (no render time) with ``capture_api_calls`` off and on: the
+difference is what one "API Call" event costs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
+import datetime
 import io
 import os
+import platform
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 import usageanalytics as ua
 from usageanalytics.client import Client
 
 RECEIVER = """
-import json, sys
+import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # else each answer waits ~40 ms for a delayed ACK
     def log_message(self, *args): pass
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", "0")))
@@ -56,15 +81,17 @@ print(server.server_address[1], flush=True)
 server.serve_forever()
 """
 
-VISITORS = [f"{n:032x}" for n in range(1, 101)]
+SDK_THREADS = ("usageanalytics-writer", "usageanalytics-sender")
+# What auto-capture calls on the client; stubbed in the "hooks" turns.
+TRACKING_CALLS = ("log_event", "log_screen_view", "log_page_load", "log_page_view")
 
 
-class Sample(NamedTuple):
-    """One round: pages served, and the CPU seconds of the request thread and of the process."""
+class Turn(NamedTuple):
+    """One mode's turn: pages served, and the wall-clock and request-thread CPU seconds."""
 
     pages: int
-    thread: float
-    process: float
+    wall: float
+    cpu: float
 
 
 def render(milliseconds: float) -> str:
@@ -75,6 +102,9 @@ def render(milliseconds: float) -> str:
     return "<!doctype html><h1>Hello, world</h1>"
 
 
+# -- the apps ---------------------------------------------------------------------------------------
+
+
 def flask_app(render_ms: float) -> Callable[..., Any]:
     from flask import Flask
 
@@ -83,6 +113,10 @@ def flask_app(render_ms: float) -> Callable[..., Any]:
     @app.get("/hello/<name>")
     def hello(name: str) -> str:
         return render(render_ms)
+
+    @app.get("/api/hello/<name>")
+    def api_hello(name: str) -> dict[str, str]:
+        return {"hello": name}
 
     return app.wsgi_app
 
@@ -127,19 +161,10 @@ def fastapi_app(render_ms: float) -> Callable[..., Any]:
     return app
 
 
-def flask_api_app() -> Callable[..., Any]:
-    from flask import Flask
-
-    app = Flask(__name__)
-
-    @app.get("/api/hello/<name>")
-    def api_hello(name: str) -> dict[str, str]:
-        return {"hello": name}
-
-    return app.wsgi_app
+# -- serving ----------------------------------------------------------------------------------------
 
 
-def environ(visitor: str, path: str = "/hello/world") -> dict[str, Any]:
+def environ(visitor: str, path: str) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
@@ -160,8 +185,24 @@ def environ(visitor: str, path: str = "/hello/world") -> dict[str, Any]:
     }
 
 
-def serve_asgi(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> Sample:
-    """Drive an ASGI app as a server would, one request after another on one event loop."""
+def serve_wsgi(app: Callable[..., Any], visitors: list[str], pages: int, path: str) -> Turn:
+    """Serve ``pages`` requests, one after another, as a WSGI server's worker thread would."""
+    statuses: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        statuses.append(status)
+
+    wall, cpu = time.perf_counter(), time.thread_time()
+    for index in range(pages):
+        for _ in app(environ(visitors[index % len(visitors)], path), start_response):
+            pass
+    turn = Turn(pages, time.perf_counter() - wall, time.thread_time() - cpu)
+    assert all(status.startswith("200") for status in statuses), set(statuses)
+    return turn
+
+
+def serve_asgi(app: Callable[..., Any], visitors: list[str], pages: int, path: str) -> Turn:
+    """Serve ``pages`` requests, one after another on one event loop, as an ASGI server would."""
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
@@ -188,46 +229,48 @@ def serve_asgi(app: Callable[..., Any], seconds: float, path: str = "/hello/worl
             "state": {},
         }
 
-    async def run() -> Sample:
-        count = 0
-        thread, process = time.thread_time(), time.process_time()
-        deadline = time.perf_counter() + seconds
-        while time.perf_counter() < deadline:
-            for visitor in VISITORS:
-                await app(scope(visitor), receive, send)
-            count += len(VISITORS)
-        return Sample(count, time.thread_time() - thread, time.process_time() - process)
+    async def run() -> Turn:
+        wall, cpu = time.perf_counter(), time.thread_time()
+        for index in range(pages):
+            await app(scope(visitors[index % len(visitors)]), receive, send)
+        return Turn(pages, time.perf_counter() - wall, time.thread_time() - cpu)
 
-    sample = asyncio.run(run())
+    turn = asyncio.run(run())
     assert all(status == 200 for status in statuses), set(statuses)
-    return sample
+    return turn
 
 
-def serve_wsgi(app: Callable[..., Any], seconds: float, path: str = "/hello/world") -> Sample:
-    statuses: list[str] = []
-
-    def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
-        statuses.append(status)
-
-    count = 0
-    thread, process = time.thread_time(), time.process_time()
-    deadline = time.perf_counter() + seconds
-    while time.perf_counter() < deadline:
-        for visitor in VISITORS:
-            for _ in app(environ(visitor, path), start_response):
-                pass
-        count += len(VISITORS)
-    sample = Sample(count, time.thread_time() - thread, time.process_time() - process)
-    assert all(status.startswith("200") for status in statuses), set(statuses)
-    return sample
+# -- the SDK's side -------------------------------------------------------------------------------
 
 
-MODES = ("off", "on", "hooks only")
+def sdk_cpu() -> float:
+    """CPU seconds the SDK's writer and sender threads have used so far (their own clocks)."""
+    total = 0.0
+    for thread in threading.enumerate():
+        if thread.name in SDK_THREADS and thread.ident is not None:
+            with contextlib.suppress(OSError):  # it ended between enumerate() and now
+                total += time.clock_gettime(time.pthread_getcpuclockid(thread.ident))
+    return total
+
+
+def settle(limit: float = 60.0) -> None:
+    """Wait until the SDK's threads are idle: their CPU clocks (nearly) still for 0.2 s.
+
+    The writer wakes every 0.1 s even with nothing to write, which costs microseconds.
+    """
+    deadline = time.monotonic() + limit
+    before = sdk_cpu()
+    while time.monotonic() < deadline:
+        time.sleep(0.2)
+        now = sdk_cpu()
+        if now - before < 0.002:
+            return
+        before = now
 
 
 def attach(framework: str, on: bool) -> None:
     """Auto-capture on or off for ``framework`` without a new client: its patches added or
-    removed, as ``configure(auto_capture=...)`` would, but cheap enough to switch every round."""
+    removed, as ``configure(auto_capture=...)`` would, but cheap enough to switch every turn."""
     import importlib
 
     integration, watched = {
@@ -242,122 +285,180 @@ def attach(framework: str, on: bool) -> None:
         module.uninstall()
 
 
-def measure(
-    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
-) -> None:
-    samples: dict[str, list[Sample]] = {mode: [] for mode in MODES}
-    serve(app, 0.3)  # warm up
-    log_event = Client.log_event
-    background = 0.0  # CPU of the SDK's threads: all of it due to the "on" rounds' records
+@contextmanager
+def tracking_stubbed() -> Iterator[None]:
+    """The client's tracking calls do nothing (no record, so the SDK's threads stay idle)."""
+    saved = {name: vars(Client)[name] for name in TRACKING_CALLS if name in vars(Client)}
     try:
-        for round_ in range(args.rounds):
-            shift = round_ % len(MODES)
-            for mode in MODES[shift:] + MODES[:shift]:
-                attach(name, mode != "off")
-                if mode == "hooks only":
-                    Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
-                try:
-                    sample = serve(app, args.seconds)
-                finally:
-                    Client.log_event = log_event  # type: ignore[method-assign]
-                samples[mode].append(sample)
-                background += sample.process - sample.thread
+        for name in saved:
+            setattr(Client, name, lambda *args, **kwargs: None)
+        yield
     finally:
-        attach(name, True)
-    started = time.process_time()
-    assert ua.flush(timeout=600), "the receiver did not get everything"
-    background += time.process_time() - started
-    off, on, hooks = (statistics.median(s.thread / s.pages for s in samples[mode]) for mode in MODES)
-    per_page = background / sum(s.pages for s in samples["on"])
-    print(
-        f"| {name:7} | {args.render_ms:4.1f} ms | {1 / off:9,.0f} | {1 / on:9,.0f} | "
-        f"{(on - off) / off * 100:5.2f} % | {(on - off) * 1e6:5.1f} µs | {(hooks - off) * 1e6:5.1f} µs | "
-        f"{per_page * 1e6:5.1f} µs | {(on - off + per_page) / off * 100:5.2f} % |",
-        flush=True,
+        for name, method in saved.items():
+            setattr(Client, name, method)
+
+
+# -- measuring --------------------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class Figures:
+    off_rate: float  # pages/s, wall clock, without the SDK
+    wall_added: float  # seconds per page
+    cpu_added: float
+    hooks: float | None
+    background: float  # SDK threads' CPU seconds per captured page
+    off_cpu: float  # the page's own CPU seconds
+
+    def row(self, name: str) -> str:
+        hooks = f"{self.hooks * 1e6:5.1f} µs" if self.hooks is not None else "   —    "
+        total = self.cpu_added + self.background
+        return (
+            f"| {name:7} | {self.off_rate:8,.0f} | {self.wall_added * 1e6:5.1f} µs "
+            f"({self.wall_added / self.off_cpu * 100:4.1f} %) | {self.cpu_added * 1e6:5.1f} µs | {hooks} | "
+            f"{self.background * 1e6:5.1f} µs | {total * 1e6:5.1f} µs ({total / self.off_cpu * 100:4.1f} %) |"
+        )
+
+
+HEADER = (
+    "| app     | off p/s  | request path, wall | req. thread CPU | hooks alone | SDK threads | total, CPU |\n"
+    "|---------|----------|--------------------|-----------------|-------------|-------------|------------|"
+)
+
+
+def paired(turns: dict[str, list[Turn]], mode: str, field: str) -> float:
+    """The median over rounds of (mode - off) per page, for the turn field ``field``."""
+    return statistics.median(
+        getattr(t, field) / t.pages - getattr(o, field) / o.pages
+        for t, o in zip(turns[mode], turns["off"], strict=True)
     )
 
 
-def measure_isolated(
-    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
+def run_rounds(
+    modes: dict[str, Callable[[], Turn]], rounds: int, on: str = "on"
+) -> tuple[dict[str, list[Turn]], float]:
+    """Turns of every mode per round (order rotating); returns them and the SDK threads' CPU
+    from the first turn until a final flush has delivered everything ``on`` queued."""
+    names = list(modes)
+    turns: dict[str, list[Turn]] = {name: [] for name in names}
+    settle()
+    started = sdk_cpu()
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            settle()
+            turns[name].append(modes[name]())
+    assert ua.flush(timeout=600), "the receiver did not get everything"
+    return turns, sdk_cpu() - started
+
+
+def measure(
+    framework: str, app: Callable[..., Any], serve: Callable[..., Turn], args: argparse.Namespace
 ) -> None:
-    """The hooks alone, with nothing else running: the tracking call stubbed throughout (no
-    records, so the SDK's threads stay idle), the patches off and on in turn; best round each."""
-    log_event = Client.log_event
-    Client.log_event = lambda *args, **kwargs: None  # type: ignore[method-assign]
-    best: dict[bool, float] = {False: float("inf"), True: float("inf")}
-    try:
-        for _ in range(args.rounds):
-            for on in (False, True):
-                attach(name, on)
-                sample = serve(app, args.seconds)
-                best[on] = min(best[on], sample.thread / sample.pages)
-    finally:
-        Client.log_event = log_event  # type: ignore[method-assign]
-        attach(name, True)
-    print(f"| {name:7} | {(best[True] - best[False]) * 1e6:5.1f} µs |", flush=True)
+    visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
+    path = "/hello/world"
+
+    def turn(mode: str) -> Callable[[], Turn]:
+        def run() -> Turn:
+            attach(framework, mode != "off")
+            if mode == "hooks":
+                with tracking_stubbed():
+                    return serve(app, visitors, args.pages, path)
+            return serve(app, visitors, args.pages, path)
+
+        return run
+
+    attach(framework, True)
+    serve(app, visitors, max(args.pages // 4, len(visitors)), path)  # warm up: sessions, users
+    assert ua.flush(timeout=600)
+    turns, background = run_rounds({mode: turn(mode) for mode in ("off", "on", "hooks")}, args.rounds)
+    attach(framework, True)
+    off_wall = statistics.median(t.wall / t.pages for t in turns["off"])
+    figures = Figures(
+        off_rate=1 / off_wall,
+        wall_added=paired(turns, "on", "wall"),
+        cpu_added=paired(turns, "on", "cpu"),
+        hooks=paired(turns, "hooks", "cpu"),
+        background=background / sum(t.pages for t in turns["on"]),
+        off_cpu=statistics.median(t.cpu / t.pages for t in turns["off"]),
+    )
+    print(figures.row(framework), flush=True)
 
 
 def measure_api_calls(
-    name: str, app: Callable[..., Any], serve: Callable[..., Sample], args: argparse.Namespace
+    framework: str, app: Callable[..., Any], serve: Callable[..., Turn], args: argparse.Namespace
 ) -> None:
     client = ua.get_client()
     assert client is not None
+    visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
+    path = "/api/hello/world"
     settings = {flag: dataclasses.replace(client.settings, capture_api_calls=flag) for flag in (False, True)}
-    samples: dict[bool, list[Sample]] = {False: [], True: []}
-    serve(app, 0.3, "/api/hello/world")
-    background = 0.0
-    for round_ in range(args.rounds):
-        for capture in (False, True) if round_ % 2 else (True, False):
+
+    def turn(capture: bool) -> Callable[[], Turn]:
+        def run() -> Turn:
             client.settings = settings[capture]
-            sample = serve(app, args.seconds, "/api/hello/world")
-            samples[capture].append(sample)
-            background += sample.process - sample.thread
-    started = time.process_time()
-    assert ua.flush(timeout=600), "the receiver did not get everything"
-    background += time.process_time() - started
-    client.settings = settings[False]
-    off, on = (statistics.median(s.thread / s.pages for s in samples[flag]) for flag in (False, True))
-    per_call = background / sum(s.pages for s in samples[True])
-    print(
-        f"| {name:7} | {1 / off:9,.0f} | {1 / on:9,.0f} | {(on - off) * 1e6:5.1f} µs | "
-        f"{per_call * 1e6:5.1f} µs |",
-        flush=True,
+            return serve(app, visitors, args.pages, path)
+
+        return run
+
+    attach(framework, True)
+    serve(app, visitors, max(args.pages // 4, len(visitors)), path)
+    try:
+        turns, background = run_rounds({"off": turn(False), "on": turn(True)}, args.rounds)
+    finally:
+        client.settings = settings[False]
+    off_wall = statistics.median(t.wall / t.pages for t in turns["off"])
+    figures = Figures(
+        off_rate=1 / off_wall,
+        wall_added=paired(turns, "on", "wall"),
+        cpu_added=paired(turns, "on", "cpu"),
+        hooks=None,
+        background=background / sum(t.pages for t in turns["on"]),
+        off_cpu=statistics.median(t.cpu / t.pages for t in turns["off"]),
+    )
+    print(figures.row(framework), flush=True)
+
+
+def machine() -> str:
+    model = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return (
+        f"{datetime.date.today()}, {model}, {os.cpu_count()} cores, {platform.system()} "
+        f"{platform.release()}, Python {platform.python_version()}"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--seconds", type=float, default=0.5, help="per round and mode")
+    parser.add_argument("--rounds", type=int, default=11)
+    parser.add_argument("--pages", type=int, default=2500, help="pages per turn")
     parser.add_argument("--render-ms", type=float, default=1.0)
-    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api", "isolated"], action="append")
+    parser.add_argument("--visitors", type=int, default=100)
+    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api"], action="append")
     args = parser.parse_args()
-    only = set(args.only or ["flask", "django", "fastapi", "api", "isolated"])
+    only = set(args.only or ["flask", "django", "fastapi", "api"])
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
     try:
         assert receiver.stdout is not None
         endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
         with tempfile.TemporaryDirectory() as data:
+            # A production configuration: every setting at its default.
             ua.configure(
-                "benchmark",
-                api_key="benchmark",
-                endpoint=endpoint,
-                data_dir=data,
-                customer_account_id="acct",
-                collect_device_attributes=False,
+                "benchmark", api_key="benchmark", endpoint=endpoint, data_dir=data, customer_account_id="acct"
             )
+            print(machine())
             print(
-                f"Python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
-                f"{os.getloadavg()[0]:.1f}; median of {args.rounds} rounds of {args.seconds} s; CPU time"
+                f"load average {os.getloadavg()[0]:.1f}; {args.visitors} visitors; {args.rounds} rounds of "
+                f"{args.pages} pages per mode; a page renders in {args.render_ms} ms of CPU"
             )
-            print(
-                "| app     | render  | off req/s | on req/s  | request | added/req | hooks only/req "
-                "| SDK threads/page | total |"
-            )
-            print(
-                "|---------|---------|-----------|-----------|---------|-----------|----------------"
-                "|------------------|-------|"
-            )
+            print(HEADER)
             apps: dict[str, Callable[..., Any]] = {}
 
             def app(framework: str) -> Callable[..., Any]:  # each built once (Django's settings)
@@ -375,21 +476,10 @@ def main() -> None:
             if "api" in only:
                 print()
                 print("JSON endpoint, capture_api_calls off and on (one API Call event per request)")
-                print("| app     | off req/s | on req/s  | added/req | SDK threads/call |")
-                print("|---------|-----------|-----------|-----------|------------------|")
-                measure_api_calls("Flask", flask_api_app(), serve_wsgi, args)
-                measure_api_calls("FastAPI", fastapi_app(0), serve_asgi, args)
-            if "isolated" in only:
-                print()
-                print("The hooks alone, the tracking call stubbed throughout (best round of each)")
-                print("| app     | hooks/req |")
-                print("|---------|-----------|")
-                for framework, serve in (
-                    ("Flask", serve_wsgi),
-                    ("Django", serve_wsgi),
-                    ("FastAPI", serve_asgi),
-                ):
-                    measure_isolated(framework, app(framework), serve, args)
+                print(HEADER.replace("hooks alone", "   —       ").replace("off p/s ", "off r/s "))
+                measure_api_calls("Flask", app("Flask"), serve_wsgi, args)
+                measure_api_calls("FastAPI", app("FastAPI"), serve_asgi, args)
+            print(f"load average at the end {os.getloadavg()[0]:.1f}")
             ua.shutdown(timeout=30)
     finally:
         receiver.terminate()
