@@ -105,6 +105,8 @@ class Writer:
         """Persist ``record`` before returning (``durable=True``), after anything still pending."""
         self.pending.append(record)
         self._write_pending(limit=None)
+        with self.write_lock:  # the writer thread may have taken it: wait until it is written
+            pass
 
     def submit(self, task: Task) -> None:
         """Run ``task`` on the writer thread soon (disk work a tracking call must not wait on)."""
@@ -175,12 +177,19 @@ class Writer:
             return (encode_pending(good) if good else None), good
 
     def _write_pending(self, limit: int | None = CHUNK_RECORDS) -> None:
-        """Persist everything pending, in chunks of at most ``CHUNK_RECORDS``."""
-        while self.pending:
+        """Persist what is pending when the pass starts, in chunks of at most ``CHUNK_RECORDS``.
+
+        What is appended meanwhile waits for the next pass: a busy caller appends while a put
+        waits on the disk (the GIL released), and chasing those few records would cost a put,
+        a sync and, later, the sender's work on one more small chunk, every time.
+        """
+        remaining = len(self.pending)
+        while remaining > 0:
             with self.write_lock:
-                batch = self._take(limit)
+                batch = self._take(min(remaining, limit or remaining))
                 if not batch:
                     return
+                remaining -= len(batch)
                 try:
                     data, batch = self._encode(batch)
                     if data is not None:
