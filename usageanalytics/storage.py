@@ -44,6 +44,7 @@ TABLES = ("inbox", "outbox", "held", "rounds")
 
 _ACKED = int(AckStatus.acked)
 _IN_FLIGHT = int(AckStatus.unack)
+_IDS_PER_STATEMENT = 500  # SQLite before 3.32 allows 999 parameters in a statement
 _COUNT = re.compile(rb'"n"\s*:\s*(\d+)')
 
 
@@ -137,18 +138,39 @@ class AckQueue:
             connection.execute("PRAGMA cache_size=-256")
             if not sync_each_commit:
                 connection.execute("PRAGMA synchronous=NORMAL")
+        self._ready_sql = self._indexed_status()
+
+    def _indexed_status(self) -> str:
+        """Index the status column; returns the query for the waiting items' ids.
+
+        persist-queue's table keeps ``status`` after ``data``, and an item is a chunk of
+        records tens of kilobytes long: SQLite reaches the status of a row only by walking the
+        item's overflow pages, so every "which items are waiting" read the whole table. The
+        index answers it (and the counts) from a few pages. An index is invisible to
+        persist-queue and to earlier releases; where it cannot be made (a full disk, a
+        read-only file) the queries go without it.
+        """
+        table = table_name(self.name)
+        index = f"{table}_status"
+        try:
+            with self._queue.tran_lock, cast(sqlite3.Connection, self._queue._putter) as connection:
+                connection.execute(f"CREATE INDEX IF NOT EXISTS `{index}` ON `{table}` (status)")
+        except sqlite3.Error:
+            logger.debug("usageanalytics could not index the %s queue", self.name, exc_info=True)
+            return f"SELECT _id FROM `{table}` WHERE status < ? ORDER BY _id"
+        return f"SELECT _id FROM `{table}` INDEXED BY `{index}` WHERE status < ? ORDER BY _id"
 
     def put(self, data: bytes) -> int:
         item_id = self._queue.put(data)
         assert item_id is not None
         return int(item_id)
 
-    def ready_ids(self) -> list[int]:
+    def ready_ids(self, limit: int = -1) -> list[int]:
         """The ids of the items waiting (not in flight), oldest first, without their data."""
         getter = cast(sqlite3.Connection, self._queue._getter)
-        sql = f"SELECT _id FROM `{table_name(self.name)}` WHERE status < ? ORDER BY _id"
         with self._queue.tran_lock:
-            return [int(row[0]) for row in getter.execute(sql, (_IN_FLIGHT,)).fetchall()]
+            rows = getter.execute(f"{self._ready_sql} LIMIT ?", (_IN_FLIGHT, limit)).fetchall()
+        return [int(row[0]) for row in rows]
 
     def unacked_ids(self) -> set[int]:
         """The ids of every item not yet acknowledged (waiting or in flight), without data."""
@@ -176,18 +198,40 @@ class AckQueue:
         return StoredItem(int(raw["pqid"]), raw["data"], float(raw["timestamp"]))
 
     def get(self) -> StoredItem | None:
-        """The oldest ready item, marked in flight until acked or nacked; None if empty."""
-        try:
-            raw = self._queue.get(block=False, raw=True)
-        except Empty:
-            return None
-        return StoredItem(int(raw["pqid"]), raw["data"], float(raw["timestamp"]))
+        """The oldest ready item, marked in flight until acked or nacked; None if empty.
+
+        Found through the status index: persist-queue's own ``get`` reads the status of every
+        row before it, item data and all.
+        """
+        while True:
+            waiting = self.ready_ids(limit=1)
+            if not waiting:
+                return None
+            item = self.take(waiting[0])
+            if item is not None:
+                return item  # else another thread took it first: the next one
 
     def ack(self, item_id: int) -> None:
         self._queue.ack(id=item_id)
         self._acked_since_clear += 1
         if self._acked_since_clear >= 64:
             self.clear_acked()
+
+    def ack_many(self, item_ids: list[int]) -> None:
+        """Acknowledge several items in one transaction (one sync, not one per item).
+
+        They are deleted at once, as :meth:`clear_acked` would delete them later: marking an
+        item acknowledged first would rewrite all of its data for one status byte.
+        """
+        table = table_name(self.name)
+        queue = self._queue
+        with queue.action_lock, queue.tran_lock, cast(sqlite3.Connection, queue._putter) as connection:
+            for start in range(0, len(item_ids), _IDS_PER_STATEMENT):
+                part = item_ids[start : start + _IDS_PER_STATEMENT]
+                marks = ",".join("?" * len(part))
+                connection.execute(f"DELETE FROM `{table}` WHERE _id IN ({marks})", part)
+        for item_id in item_ids:
+            queue._unack_cache.pop(item_id, None)
 
     def nack(self, item_id: int) -> None:
         self._queue.nack(id=item_id)
@@ -465,8 +509,9 @@ def salvage(db: Path) -> tuple[dict[str, list[StoredItem]], list[str]]:
     try:
         for queue in TABLES:
             try:
-                rows = connection.execute(
-                    f"SELECT _id, data, timestamp FROM `{table_name(queue)}` WHERE status < ? ORDER BY _id",
+                rows = connection.execute(  # NOT INDEXED: a damaged index must not hide the rows
+                    f"SELECT _id, data, timestamp FROM `{table_name(queue)}` NOT INDEXED "
+                    "WHERE status < ? ORDER BY _id",
                     (_ACKED,),
                 ).fetchall()
             except sqlite3.OperationalError as exc:
