@@ -28,30 +28,46 @@ from contextvars import ContextVar
 import httpcore
 import httpx
 
-_DEADLINE: ContextVar[float | None] = ContextVar("usageanalytics_http_deadline", default=None)
-
 # Writes are cut into pieces so that each gets the time left: a plain socket's sendall keeps one
 # deadline for the whole buffer, but a TLS socket's waits up to its timeout once per record.
 _WRITE_PIECE = 16 * 1024
 
 
+class Deadline:
+    """When the exchange must end (monotonic seconds), and whether its request began to leave.
+
+    ``sent`` turns True at the first write on the connection (the request line and headers, or
+    a proxy's CONNECT): from then on the server may have the request. A TLS handshake is not a
+    write of the request.
+    """
+
+    __slots__ = ("ends", "sent")
+
+    def __init__(self, ends: float) -> None:
+        self.ends = ends
+        self.sent = False
+
+
+_DEADLINE: ContextVar[Deadline | None] = ContextVar("usageanalytics_http_deadline", default=None)
+
+
 @contextlib.contextmanager
-def deadline(seconds: float) -> Iterator[float]:
+def deadline(seconds: float) -> Iterator[Deadline]:
     """Bound every socket operation inside the block to end ``seconds`` from now (monotonic)."""
-    ends = time.monotonic() + seconds
-    token = _DEADLINE.set(ends)
+    bound = Deadline(time.monotonic() + seconds)
+    token = _DEADLINE.set(bound)
     try:
-        yield ends
+        yield bound
     finally:
         _DEADLINE.reset(token)
 
 
 def _left(timeout: float | None, expired: type[httpcore.TimeoutException]) -> float | None:
     """``timeout`` shortened to what is left of the current deadline; raises once none is left."""
-    ends = _DEADLINE.get()
-    if ends is None:
+    bound = _DEADLINE.get()
+    if bound is None:
         return timeout
-    left = ends - time.monotonic()
+    left = bound.ends - time.monotonic()
     if left <= 0:
         raise expired("the request's deadline passed")
     return left if timeout is None else min(timeout, left)
@@ -66,6 +82,9 @@ class _DeadlineStream(httpcore.NetworkStream):
         return self._stream.read(max_bytes, _left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        bound = _DEADLINE.get()
+        if bound is not None:
+            bound.sent = True  # the request begins to leave (not a trace hook: those cost more)
         if not self._pieces or len(buffer) <= _WRITE_PIECE:
             self._stream.write(buffer, _left(timeout, httpcore.WriteTimeout))
             return
@@ -221,6 +240,28 @@ class DeadlineTransport(httpx.BaseTransport):
             if pool is None:
                 pool = self._pools[proxy] = self._new_pool(proxy)
             return pool
+
+    def send_bytes(
+        self, url: httpx.URL, request: httpcore.Request, max_bytes: int
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, bool]:
+        """Send a prepared httpcore request to ``url`` and read at most ``max_bytes`` of the
+        answer's body: ``(status, headers, body, cut at the cap)``. Raises httpx's errors.
+
+        The sender's hot path: httpx's request and response objects, its auth flow, cookie jar
+        and redirect handling cost more than the exchange itself, and a post needs none of them.
+        """
+        with _as_httpx_errors():
+            answer = self._pool_for(url).handle_request(request)
+            try:
+                body = bytearray()
+                assert isinstance(answer.stream, Iterable)
+                for chunk in answer.stream:
+                    body += chunk
+                    if len(body) > max_bytes:
+                        return answer.status, answer.headers, bytes(body[:max_bytes]), True
+                return answer.status, answer.headers, bytes(body), False
+            finally:
+                answer.close()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         assert isinstance(request.stream, httpx.SyncByteStream)

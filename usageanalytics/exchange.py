@@ -7,22 +7,26 @@ Shared by the sender's :class:`~usageanalytics.transport.Transport` and the REST
   sync side bounds every socket operation by the time left (:mod:`.deadline`); the async side
   runs the whole exchange in a cancel scope. Either way a late answer raises
   :class:`DeadlineExceeded`, which says whether the request may have reached the server.
+* :func:`post_bytes` is :func:`exchange` for the sender's posts: encoded bytes to a
+  :class:`Target` prepared once per path, through the connection pool directly.
 * :func:`read_json` parses an answer body or raises :class:`NotJSON`: never RecursionError,
   UnicodeDecodeError or MemoryError, whatever the server sent.
 """
 
 from __future__ import annotations
 
+import contextlib
 import reprlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import anyio
+import httpcore
 import httpx
 import orjson
 
-from .deadline import deadline
+from .deadline import DeadlineTransport, deadline
 
 # No answer of the tracking endpoints needs more than a few bytes; the REST clients' list
 # endpoints can be larger, and pass their own cap.
@@ -121,7 +125,17 @@ def shown(value: Any) -> str:
 
 def timeouts(timeout: float) -> dict[str, float | None]:
     """httpx's per-operation timeouts for one exchange: the deadline, connect at most 5 s."""
-    return httpx.Timeout(timeout, connect=min(timeout, MAX_CONNECT_TIMEOUT)).as_dict()
+    found = _timeouts.get(timeout)
+    if found is None:
+        if len(_timeouts) > 64:  # an exit flush asks for what is left of its time: many values
+            _timeouts.clear()
+        found = _timeouts[timeout] = httpx.Timeout(
+            timeout, connect=min(timeout, MAX_CONNECT_TIMEOUT)
+        ).as_dict()
+    return dict(found)
+
+
+_timeouts: dict[float, dict[str, float | None]] = {}
 
 
 def one_line(text: str, limit: int) -> str:
@@ -144,14 +158,9 @@ class _Progress:
         self(name, info)
 
 
-def _prepare(request: httpx.Request, timeout: float, trace: Any) -> None:
-    request.extensions["timeout"] = timeouts(timeout)
-    request.extensions["trace"] = trace
-
-
-def _expired(timeout: float, progress: _Progress, exc: BaseException) -> DeadlineExceeded:
+def _expired(timeout: float, sent: bool, exc: BaseException) -> DeadlineExceeded:
     error = DeadlineExceeded(
-        f"timed out after {timeout:g} s ({type(exc).__name__})", timeout=timeout, request_sent=progress.sent
+        f"timed out after {timeout:g} s ({type(exc).__name__})", timeout=timeout, request_sent=sent
     )
     error.__cause__ = exc
     return error
@@ -183,18 +192,68 @@ def exchange(
     Raises :class:`DeadlineExceeded` when time runs out, other ``httpx.TransportError`` when the
     network fails. The client must use :class:`~usageanalytics.deadline.DeadlineTransport`.
     """
-    progress = _Progress()
-    _prepare(request, timeout, progress)
-    try:
-        with deadline(timeout):
+    request.extensions["timeout"] = timeouts(timeout)
+    with deadline(timeout) as bound:  # it notes when the request begins to leave
+        try:
             response = client.send(request, stream=True)
             try:
                 content, too_large = _collect(response.iter_bytes(), max_bytes)
             finally:
                 response.close()
-    except httpx.TimeoutException as exc:
-        raise _expired(timeout, progress, exc) from exc
+        except httpx.TimeoutException as exc:
+            raise _expired(timeout, bound.sent, exc) from exc
     return Answer(response.status_code, response.headers, content, too_large)
+
+
+class Target(NamedTuple):
+    """Where :func:`post_bytes` posts, prepared once: the URL (for the pool, and as httpcore
+    sends it) and every header but the length (auth included)."""
+
+    url: httpx.URL
+    core_url: httpcore.URL
+    headers: list[tuple[bytes, bytes]]
+
+    @classmethod
+    def of(cls, request: httpx.Request) -> Target:
+        """The target of a request built (and authenticated) by an httpx client."""
+        url = request.url
+        core_url = httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=url.raw_path)
+        headers = [(k, v) for k, v in request.headers.raw if k.lower() != b"content-length"]
+        return cls(url, core_url, headers)
+
+
+def post_bytes(
+    transport: DeadlineTransport,
+    target: Target,
+    content: bytes,
+    *,
+    timeout: float,
+    max_bytes: int = MAX_ANSWER_BYTES,
+) -> Answer:
+    """POST ``content`` to ``target`` and read the answer, all within ``timeout`` seconds.
+
+    What :func:`exchange` does, with the same errors, through the transport's connection pool
+    directly: building and reading httpx's request and response objects cost the sender more
+    than the exchange itself. An answer in a content coding (the SDK asks for none) is decoded
+    as httpx would, the cap applying to the decoded body.
+    """
+    headers = [*target.headers, (b"Content-Length", str(len(content)).encode())]
+    request = httpcore.Request(
+        b"POST", target.core_url, headers=headers, content=content, extensions={"timeout": timeouts(timeout)}
+    )
+    with deadline(timeout) as bound:
+        try:
+            status, raw, body, too_large = transport.send_bytes(target.url, request, max_bytes)
+        except httpx.TimeoutException as exc:
+            raise _expired(timeout, bound.sent, exc) from exc
+    answer_headers = httpx.Headers(raw)
+    coding = answer_headers.get("Content-Encoding")
+    if coding and coding.strip().lower() != "identity" and not too_large:
+        # Undecodable: read as it came (not JSON, so the records are not acknowledged).
+        with contextlib.suppress(httpx.DecodingError):
+            decoded = httpx.Response(status, headers=raw, content=body).iter_bytes()
+            body, too_large = _collect(decoded, max_bytes)
+    return Answer(status, answer_headers, body, too_large)
 
 
 async def exchange_async(
@@ -202,14 +261,15 @@ async def exchange_async(
 ) -> Answer:
     """The async twin of :func:`exchange`: the whole exchange runs under ``anyio.fail_after``."""
     progress = _Progress()
-    _prepare(request, timeout, progress.asynchronous)
+    request.extensions["timeout"] = timeouts(timeout)
+    request.extensions["trace"] = progress.asynchronous
     response: httpx.Response | None = None
     try:
         with anyio.fail_after(timeout):
             response = await client.send(request, stream=True)
             content, too_large = await _acollect(response.aiter_bytes(), max_bytes)
     except (TimeoutError, httpx.TimeoutException) as exc:
-        raise _expired(timeout, progress, exc) from exc
+        raise _expired(timeout, progress.sent, exc) from exc
     finally:
         if response is not None:
             await response.aclose()

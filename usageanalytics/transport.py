@@ -23,7 +23,16 @@ import orjson
 
 from ._version import __version__
 from .deadline import DeadlineTransport
-from .exchange import MAX_ANSWER_BYTES, Answer, DeadlineExceeded, NotJSON, exchange, one_line, timeouts
+from .exchange import (
+    MAX_ANSWER_BYTES,
+    Answer,
+    DeadlineExceeded,
+    NotJSON,
+    Target,
+    one_line,
+    post_bytes,
+    timeouts,
+)
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -161,16 +170,17 @@ def _client_options(endpoint: str, api_key: str, timeout: float) -> dict[str, An
     }
 
 
-def new_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.Client:
+def new_http_client(
+    endpoint: str, api_key: str, timeout: float, transport: DeadlineTransport | None = None
+) -> httpx.Client:
     """An httpx client for ``endpoint`` with the SDK's auth, timeouts and headers.
 
     Its transport bounds each request by a total deadline when sent through
     :func:`~usageanalytics.exchange.exchange`.
     """
-    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
-    return httpx.Client(
-        **_client_options(endpoint, api_key, timeout), transport=DeadlineTransport(limits=limits)
-    )
+    if transport is None:
+        transport = DeadlineTransport(limits=httpx.Limits(max_connections=4, max_keepalive_connections=2))
+    return httpx.Client(**_client_options(endpoint, api_key, timeout), transport=transport)
 
 
 def new_async_http_client(endpoint: str, api_key: str, timeout: float) -> httpx.AsyncClient:
@@ -187,29 +197,46 @@ class Transport:
 
     def __init__(self, endpoint: str, api_key: str, timeout: float) -> None:
         self._timeout = timeout
-        self._client = new_http_client(endpoint, api_key, timeout)
+        self._wire = DeadlineTransport(limits=httpx.Limits(max_connections=4, max_keepalive_connections=2))
+        # The client builds each path's URL and headers (its auth included) once; posts go to
+        # the transport directly (exchange.post_bytes).
+        self._client = new_http_client(endpoint, api_key, timeout, self._wire)
+        self._targets: dict[str, Target] = {}
 
     @property
     def timeout(self) -> float:
         return self._timeout
 
-    def post(self, path: str, body: dict[str, Any], *, timeout: float | None = None) -> Result:
-        """Send one request body; the :class:`Result` says what to do with its records.
+    def _target(self, path: str) -> Target:
+        target = self._targets.get(path)
+        if target is None:
+            request = self._client.build_request("POST", path, headers={"Content-Type": "application/json"})
+            auth = self._client.auth
+            if auth is not None:
+                request = next(auth.sync_auth_flow(request))
+            target = self._targets[path] = Target.of(request)
+        return target
+
+    def post(self, path: str, body: dict[str, Any] | bytes, *, timeout: float | None = None) -> Result:
+        """Send one request body (a dict, or its JSON already encoded); the :class:`Result` says
+        what to do with its records.
 
         RETRY with ``status_code`` None: no answer in time or a network failure, with
         ``unprocessed`` True only when the request certainly never left. ``timeout`` shortens
         this request's deadline (say, to what is left of an exit flush); never lengthens it.
         """
         limit = self._timeout if timeout is None else max(min(timeout, self._timeout), 0.001)
+        if isinstance(body, bytes):
+            content = body
+        else:
+            try:
+                content = orjson.dumps(body)
+            except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError: never sendable
+                return Result(
+                    Outcome.REJECTED, None, f"cannot encode the request body: {exc}", unprocessed=True
+                )
         try:
-            content = orjson.dumps(body)
-        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError: it will never be sendable
-            return Result(Outcome.REJECTED, None, f"cannot encode the request body: {exc}", unprocessed=True)
-        try:
-            request = self._client.build_request(
-                "POST", path, content=content, headers={"Content-Type": "application/json"}
-            )
-            answer = exchange(self._client, request, timeout=limit)
+            answer = post_bytes(self._wire, self._target(path), content, timeout=limit)
         except DeadlineExceeded as exc:
             return Result(Outcome.RETRY, None, str(exc), unprocessed=not exc.request_sent)
         except (httpx.ConnectError, httpx.UnsupportedProtocol) as exc:
