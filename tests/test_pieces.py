@@ -31,6 +31,7 @@ from usageanalytics.records import (
     encode_pending,
     encode_plan,
     encode_records,
+    encode_request,
     records_of_request,
     without_entries,
 )
@@ -100,6 +101,25 @@ def test_a_split_is_deterministic_so_a_retried_413_keeps_its_ids() -> None:
         [Record(kind=USER, envelope=ENVELOPE, body={}, logged_at=1.0, guest=False)], {}, 10
     ).requests[0]
     assert batching.split_request(user) is None
+
+
+def test_a_request_body_is_encoded_once_and_spliced_exactly() -> None:
+    """What is posted and what the outbox stores, built from the body's JSON encoded once, are
+    byte for byte what encoding the whole again would give."""
+    user = Record(kind=USER, envelope=ENVELOPE, body={"status": "Active"}, logged_at=0.5, guest=False)
+    records = [user, *(_event(str(i), text='é \u2028 "q"' if i == 2 else "x") for i in range(5))]
+    formed = batching.form_requests(records, {}, batch_size=3)
+    assert len(formed.bodies) == len(formed.requests) == 3
+    for request, body in zip(formed.requests, formed.bodies, strict=True):
+        assert body == orjson.dumps(request["body"])
+        assert batching.wire_body(request, body) == orjson.dumps(batching.with_idempotency(request))
+        assert batching.wire_body(request) == batching.wire_body(request, body)
+        assert encode_request(request, body) == encode_request(request)
+        assert batching.body_size(request, body) == batching.body_size(request)
+    item = OutboxItem(requests=formed.requests, sources=[1, 2], round="r", held=0)
+    assert encode_outbox(item, list(formed.bodies)) == encode_outbox(item)
+    empty = formed.requests[0] | {"body": {}}
+    assert orjson.loads(batching.wire_body(empty)) == {"idempotencyId": empty["id"]}
 
 
 def test_guests_who_logged_in_are_reattributed_their_own_upsert_superseded_and_accountless_held() -> None:

@@ -24,7 +24,6 @@ from .records import (
     USER_ATTRIBUTE,
     Record,
     Request,
-    encode_request,
 )
 from .state import Alias
 
@@ -54,7 +53,8 @@ class Formed:
     """The outcome of forming requests from a list of records."""
 
     requests: list[Request] = field(default_factory=list)
-    encoded: list[bytes] = field(default_factory=list)  # each request on disk (records.encode_request)
+    # Each request's body as JSON, encoded once: its size, what is posted, its outbox form.
+    bodies: list[bytes] = field(default_factory=list)
     held: list[Record] = field(default_factory=list)
     superseded: int = 0  # a guest's own user upsert, made obsolete by their login
 
@@ -134,9 +134,9 @@ def form_requests(
         for members in _split(kind, groups[key], batch_size):
             index = len(formed.requests)
             request_id = str(uuid.uuid5(_NAMESPACE, f"{seed}:{index}")) if seed else str(uuid.uuid4())
-            for request, encoded in _bounded(_request(kind, members, request_id), max_bytes):
+            for request, body in _bounded(_request(kind, members, request_id), max_bytes):
                 formed.requests.append(request)
-                formed.encoded.append(encoded)
+                formed.bodies.append(body)
     return formed
 
 
@@ -176,21 +176,21 @@ def _request(kind: str, members: list[Record], request_id: str) -> Request:
     )
 
 
-def body_size(request: Request) -> int:
-    """Bytes of the request's body as posted (its idempotency id included)."""
-    return len(orjson.dumps(request["body"])) + _ID_OVERHEAD
+def body_size(request: Request, body: bytes | None = None) -> int:
+    """Bytes of the request's body as posted (its idempotency id included); ``body``: the
+    body's JSON when already encoded."""
+    return len(orjson.dumps(request["body"]) if body is None else body) + _ID_OVERHEAD
 
 
 def _bounded(request: Request, max_bytes: int) -> list[tuple[Request, bytes]]:
-    """``request`` (with its encoding) split in halves until each part fits ``max_bytes`` (or
-    is one record). The encoding is what the outbox stores, and a little longer than the body
-    as posted, so its length is a safe bound that costs nothing more to know."""
-    encoded = encode_request(request)
-    if request["count"] == 1 or len(encoded) <= max_bytes:
-        return [(request, encoded)]
+    """``request`` (with its body's JSON) split in halves until each part's body as posted fits
+    ``max_bytes`` (or is one record)."""
+    body = orjson.dumps(request["body"])
+    if request["count"] == 1 or len(body) + _ID_OVERHEAD <= max_bytes:
+        return [(request, body)]
     halves = split_request(request)
     if halves is None:
-        return [(request, encoded)]
+        return [(request, body)]
     return [part for half in halves for part in _bounded(half, max_bytes)]
 
 
@@ -224,3 +224,12 @@ def split_request(request: Request) -> tuple[Request, Request] | None:
 def with_idempotency(request: Request) -> dict[str, Any]:
     """The body to post: the request's body with its idempotency id (kept across retries)."""
     return dict(request["body"], idempotencyId=request["id"])
+
+
+def wire_body(request: Request, body: bytes | None = None) -> bytes:
+    """:func:`with_idempotency` as the JSON posted, from the body's JSON when already encoded:
+    the id goes in last, as the dict would put it."""
+    if body is None:
+        body = orjson.dumps(request["body"])
+    tail = b'"idempotencyId":' + orjson.dumps(request["id"]) + b"}"
+    return body[:-1] + (b"," + tail if len(body) > 2 else tail)

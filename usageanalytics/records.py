@@ -276,20 +276,33 @@ def _is_record(record: Record) -> bool:
 # -- outbox items -------------------------------------------------------------------------------------
 
 
-def encode_outbox(item: OutboxItem, encoded: list[bytes] | None = None) -> bytes:
+def encode_outbox(item: OutboxItem, bodies: list[bytes | None] | None = None) -> bytes:
     """An outbox item on disk; ``"n"`` first (``status`` reads it from the first bytes).
 
-    ``encoded``: the requests already encoded (:func:`encode_request`), to join rather than redo.
+    ``bodies``: the requests' bodies already encoded as JSON (or None), to join rather than redo.
     """
-    requests = encoded if encoded is not None else [encode_request(r) for r in item["requests"]]
+    if bodies is None:
+        requests = [encode_request(r) for r in item["requests"]]
+    else:
+        requests = [encode_request(r, body) for r, body in zip(item["requests"], bodies, strict=True)]
     head = b'{"n":%d,"requests":[' % sum(request["count"] for request in item["requests"])
     tail = orjson.dumps({"sources": item["sources"], "round": item["round"], "held": item["held"]})
     return b"".join((head, b",".join(requests), b"],", tail[1:]))
 
 
-def encode_request(request: Request) -> bytes:
-    """One request in its on-disk form (its length bounds the body's size as posted)."""
-    return orjson.dumps(_request_on_disk(request))
+def encode_request(request: Request, body: bytes | None = None) -> bytes:
+    """One request in its on-disk form; ``body``: its body's JSON when already encoded."""
+    if body is None:
+        return orjson.dumps(_request_on_disk(request))
+    head = orjson.dumps(
+        {
+            "n": request["count"],
+            "first": request["first"],
+            "attempts": request["attempts"],
+            "path": request["path"],
+        }
+    )
+    return b"".join((head[:-1], b',"body":', body, b',"id":', orjson.dumps(request["id"]), b"}"))
 
 
 def _request_on_disk(request: Request) -> dict[str, Any]:

@@ -115,6 +115,7 @@ class Sender:
         self._alias_version: tuple[int, float] | None = None
         self._held_versions: dict[Path, tuple[int, float] | None] = {}
         self._taken: list[tuple[AckQueue, int]] = []  # items this round holds in flight
+        self._bodies: dict[str, bytes] = {}  # request id -> its body's JSON, for this round's requests
         self._settled: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._repair: set[Path] = set()
         self._wake = threading.Event()
@@ -349,7 +350,8 @@ class Sender:
         try:
             if self._transport is None:
                 self._transport = self._transport_factory()
-            return self._transport.post(request["path"], batching.with_idempotency(request))
+            body = batching.wire_body(request, self._bodies.get(request["id"]))
+            return self._transport.post(request["path"], body)
         except Exception as exc:
             logger.debug("usageanalytics transport raised", exc_info=True)
             return Result(Outcome.RETRY, None, f"unexpected {type(exc).__name__}: {str(exc)[:200]}")
@@ -406,7 +408,7 @@ class Sender:
                 self._ledger.discarded(count, TOO_OLD)
                 changed = True
                 continue
-            size = batching.body_size(request) if count == 1 else 0
+            size = batching.body_size(request, self._bodies.get(request["id"])) if count == 1 else 0
             if size > self._settings.max_request_bytes:
                 limit = self._settings.max_request_bytes
                 self._dead_letter(
@@ -510,6 +512,9 @@ class Sender:
                 self._ledger.discarded(bad, CORRUPT, f"{bad} malformed rows")
                 fresh, formed = self._form(records, plan)
             plan_id = store.rounds.put(encode_plan(plan)) if formed.requests else None
+        self._bodies = {
+            request["id"]: body for request, body in zip(formed.requests, formed.bodies, strict=True)
+        }
         try:
             todo = collections.deque(formed.requests)
             _, failure = self._post_requests(todo)
@@ -518,7 +523,7 @@ class Sender:
                     item = OutboxItem(
                         requests=list(todo), sources=plan["sources"], round=plan["id"], held=len(formed.held)
                     )
-                    store.outbox.put(encode_outbox(item))
+                    store.outbox.put(encode_outbox(item, [self._bodies.get(r["id"]) for r in todo]))
                 if formed.held:
                     held = encode_records(
                         formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"]
@@ -538,6 +543,8 @@ class Sender:
                 self._release_taken()
                 self._repair_now(store)
             raise
+        finally:
+            self._bodies = {}
         if failure is not None:
             self._fail(*failure)
             raise Stop
@@ -786,7 +793,7 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
             item = OutboxItem(
                 requests=formed.requests, sources=plan["sources"], round=plan["id"], held=len(formed.held)
             )
-            store.outbox.put(encode_outbox(item, formed.encoded))
+            store.outbox.put(encode_outbox(item, list(formed.bodies)))
         if formed.held and plan["id"] not in held_rounds:
             store.held.put(
                 encode_records(formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"])
