@@ -107,25 +107,31 @@ def form_requests(
     records. Without a seed, ids are random.
     """
     formed = Formed()
+    held = formed.held
     groups: dict[tuple[Any, ...], list[Record]] = {}
-    # Records of one chunk share envelope objects: compute each group key once per envelope.
-    keys: dict[tuple[str, int], tuple[Any, ...]] = {}
+    # Records of one chunk share envelope objects: find each envelope's group (None: held) once.
+    by_envelope: dict[tuple[str, int], list[Record] | None] = {}
     for original in records:
         record = reattribute(original, aliases) if aliases and original["guest"] else original
         if record is None:
             formed.superseded += 1
             continue
-        if not is_sendable(record):
-            formed.held.append(record)
-            continue
         kind = record["kind"]
         envelope = record["envelope"]
-        key = keys.get((kind, id(envelope)))
-        if key is None:
-            key = keys[(kind, id(envelope))] = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
-        group = groups.get(key)
+        slot = (kind, id(envelope))
+        if slot in by_envelope:
+            group = by_envelope[slot]
+        else:
+            if kind in NEEDS_ACCOUNT and not envelope.get("customerAccountId"):
+                group = None  # not sendable yet (see is_sendable)
+            else:
+                key = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+            by_envelope[slot] = group
         if group is None:
-            groups[key] = [record]
+            held.append(record)
         else:
             group.append(record)
 
