@@ -222,6 +222,62 @@ def test_page_load_event_has_the_spec_parameters(server: StrictServer, make_clie
     }
 
 
+def test_a_page_view_is_the_screen_view_and_page_load_the_two_calls_would_log(
+    server: StrictServer, make_client: Any
+) -> None:
+    client = make_client()
+    with ua.identity(guest_id="visitor-1"):
+        client.log_page_view("/reports/<int:id>", "/reports/42", 32.3, 2)
+        client.log_screen_view("/reports/<int:id>")
+        client.log_page_load("/reports/42", 32.3, request_count=2)
+    assert client.flush(30)
+    views, loads = server.events("Screen View"), server.events("page_load_event")
+    assert len(views) == len(loads) == 2
+    for event in views:
+        assert _parameters(event) == {"Screen Name": ("String", "/reports/<int:id>")}
+    for event in loads:
+        assert _parameters(event) == {
+            "requestCount": ("Number", 2),
+            "loadTime": ("Number", 32.3),
+            "pageUrl": ("String", "/reports/42"),
+        }
+    envelopes = [event["_envelope"] for event in (*views, *loads)]
+    assert all(envelope == envelopes[0] for envelope in envelopes), "one user, one session"
+    assert envelopes[0]["userId"] == "visitor-1"
+    assert views[0]["loggedAtTime"] == loads[0]["loggedAtTime"]
+
+
+def test_a_page_view_with_a_bad_value_keeps_what_is_valid_and_counts_the_rest(
+    server: StrictServer, make_client: Any, sdk_log: pytest.LogCaptureFixture
+) -> None:
+    client = make_client()
+    long_url = "/search/" + "q" * 9000
+    client.log_page_view(None, "/fine", 1.5)  # type: ignore[arg-type]
+    client.log_page_view("/fine", "/fine", float("nan"))
+    client.log_page_view(b"/bytes", "", 1.0)  # type: ignore[arg-type]
+    client.log_page_view("/search", long_url, 2.0, 1)
+    assert client.flush(30)
+    assert [_parameters(e)["Screen Name"][1] for e in server.events("Screen View")] == ["/fine", "/search"]
+    loads = server.events("page_load_event")
+    assert [_parameters(e)["pageUrl"][1] for e in loads] == ["/fine", long_url[:8192]]
+    stats = client.stats()
+    assert stats.dropped == {"invalid input": 4}  # two screen names, two page loads
+    assert stats.balanced and stats.delivered == stats.logged - 4
+    assert "screen name must be a non-empty string, got None" in sdk_log.text
+    assert "load_time_ms must be a number, got float nan" in sdk_log.text
+    assert "page_url must be a non-empty string" in sdk_log.text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [(None, "/", 1.0), ("", "/", 1.0), ("x" * 9000, "/", 1.0), ("/", "/", float("inf")), ("/", 3, 1.0)],
+)
+def test_strict_mode_raises_on_a_bad_page_view(make_client: Any, args: tuple[Any, ...]) -> None:
+    client = make_client(strict=True)
+    with pytest.raises(ua.TrackingInputError):
+        client.log_page_view(*args)
+
+
 def test_many_threads_logging_at_once_lose_and_duplicate_nothing(
     server: StrictServer, make_client: Any
 ) -> None:

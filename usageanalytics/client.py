@@ -52,6 +52,8 @@ _INT_MIN, _INT_END = -(2**63), 2**64  # what a JSON number (orjson) carries exac
 
 Pairs = tuple[tuple[str, Any], ...]
 _dumps = orjson.dumps
+_NAMED = (wire.UserAttribute, wire.EventAttribute)
+_SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
 
 
 @dataclass(frozen=True)
@@ -320,8 +322,10 @@ class Client:
             return actor.session_id
         return self._sessions.touch(actor.session_key, actor, now).id
 
-    def _event(self, actor: Actor, name: str, pairs: Pairs, now: float) -> None:
-        session_id = self._session_for(actor, now)
+    def _event(
+        self, actor: Actor, name: str, pairs: Pairs, now: float, session_id: str | None = None
+    ) -> None:
+        session_id = session_id or self._session_for(actor, now)
         self._emit(EVENT, actor, session_id, (name, pairs), now)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
@@ -351,9 +355,9 @@ class Client:
         self._pipeline.refused(count, INVALID_INPUT)
         self._bad_input(message)
 
-    def _failed(self, what: str, exc: BaseException) -> None:
+    def _failed(self, what: str, exc: BaseException, count: int = 1) -> None:
         """A tracking call failed unexpectedly (a bug): never into the app, and counted."""
-        self._pipeline.refused(1, COULD_NOT_RECORD, f"{what}: {type(exc).__name__}")
+        self._pipeline.refused(count, COULD_NOT_RECORD, f"{what}: {type(exc).__name__}")
         now = time.monotonic()
         key = f"failed:{what}"
         if now - self._warned.get(key, -_WARN_EVERY) >= _WARN_EVERY:
@@ -363,7 +367,7 @@ class Client:
     def _valid_name(self, what: str, name: Any, *, of_record: bool = False) -> str | None:
         """``name`` if usable (trimmed if too long); else reported, None. ``of_record``: the
         call's record goes with it (counted as dropped)."""
-        if isinstance(name, wire.UserAttribute | wire.EventAttribute):
+        if isinstance(name, _NAMED):
             return str(name.value)
         if not isinstance(name, str) or not name.strip():
             message = f"{what} must be a non-empty string, got {inputs.describe(name)}; call ignored"
@@ -534,6 +538,68 @@ class Client:
                 "pageUrl": page_url,
             },
         )
+
+    def log_page_view(
+        self, screen_name: str, page_url: str, load_time_ms: float, request_count: int = 1
+    ) -> None:
+        """Log a page the server sent: a "Screen View" named ``screen_name`` (its route) and its
+        ``page_load_event``, in one call; never debounced (every page served counts).
+
+        What the web integrations call for each page: one identity, session and check of the
+        values for both events, where ``log_screen_view`` and ``log_page_load`` would each do
+        their own.
+        """
+        if not self._live():
+            return
+        records = 0  # what the call still stands for, counted if it is refused or fails
+        try:
+            screen = self._page_text("screen name", screen_name)
+            problem = (
+                None  # what an integration passes, checked without a call
+                if type(page_url) is str
+                and page_url
+                and type(load_time_ms) is float
+                and math.isfinite(load_time_ms)
+                and type(request_count) is int
+                and _INT_MIN <= request_count < _INT_END
+                else _page_load_problem(page_url, load_time_ms, request_count)
+            )
+            if problem is not None:
+                self._refuse(f"page load refused: {problem}")
+            records = (screen is not None) + (problem is None)
+            if not records:
+                return
+            actor = self._current_actor()
+            now = time.time()
+            session_id = self._session_for(actor, now)
+            if screen is not None:
+                self._event(actor, wire.SCREEN_VIEW, ((_SCREEN_NAME, screen),), now, session_id)
+                records -= 1
+            if problem is None:
+                url = self._page_text("page url", page_url) or page_url
+                pairs = (("requestCount", request_count), ("loadTime", load_time_ms), ("pageUrl", url))
+                self._event(actor, wire.PAGE_LOAD, pairs, now, session_id)
+        except TrackingInputError:
+            raise
+        except Refused as refused:
+            self._refuse(f"page view {_short(screen_name)} refused: {refused}", records)
+        except Exception as exc:
+            self._failed("log_page_view", exc, max(records, 1))
+
+    def _page_text(self, what: str, value: Any) -> str | None:
+        """A page's text value (a screen name, a URL) as an attribute value: trimmed when too long;
+        else reported (the record counted as dropped) and None."""
+        if type(value) is str and 0 < len(value) <= MAX_VALUE_LENGTH:
+            return value
+        if not isinstance(value, str) or not value:
+            self._refuse(
+                f"page view refused: {what} must be a non-empty string, got {inputs.describe(value)}"
+            )
+            return None
+        text, note = inputs.clean_text(f"page view {what}", value, MAX_VALUE_LENGTH)
+        if note:
+            self._bad_input(note)
+        return text
 
     def set_user_attribute(self, name: wire.UserAttribute | str, value: wire.Value) -> None:
         """Set a standard (``UserAttribute.LANGUAGE``) or custom (``"Employee Id"``) attribute."""

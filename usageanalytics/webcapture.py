@@ -437,11 +437,7 @@ def report(
     token = push_identity(who) if current_identity() is not who else None
     try:
         if page:
-            client.log_event(wire.SCREEN_VIEW, {_SCREEN_NAME: template})
-            client.log_event(
-                wire.PAGE_LOAD,
-                {"requestCount": visit.redirects + 1, "loadTime": round(elapsed_ms, 3), "pageUrl": url},
-            )
+            client.log_page_view(template, url, round(elapsed_ms, 3), visit.redirects + 1)
         else:
             client.log_event(
                 API_CALL,
