@@ -21,6 +21,7 @@ gets a new guest id). Flask-Login's signals mark the same moments inside the vie
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import sys
@@ -38,12 +39,14 @@ from .extension import UsageAnalytics as UsageAnalytics
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("flask")
 _STATE_KEY = "usageanalytics.capture"  # in app.extensions: what the hook read from app.config
+_EARLIER = object()  # a Flask before 3.1: its request context has no ``_session``
 _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, user_logged_out)
-# Flask's request, session and g proxies, set by install(): importing this module must not
-# import Flask (the import hook that installs it may be what is importing Flask).
-_request_proxy: Any = None
-_session_proxy: Any = None
-_g: Any = None
+# Flask's request and app context variables, set by install(): importing this module must not
+# import Flask (the import hook that installs it may be what is importing Flask). Read directly,
+# not through the request/session/g proxies: cheaper, and reading ``flask.session`` marks the
+# session accessed, which makes Flask add "Vary: Cookie" to every response.
+_request_context: Any = None
+_app_context: Any = None
 
 
 class _AppState:
@@ -71,13 +74,13 @@ class _AppState:
 
 def install(flask_module: ModuleType) -> None:
     """Patch Flask's request dispatch (idempotent)."""
-    global _request_proxy, _session_proxy, _g
+    global _request_context, _app_context
     import flask.globals as flask_globals
     from flask.app import Flask
 
-    _request_proxy, _session_proxy, _g = flask_globals.request, flask_globals.session, flask_globals.g
+    _request_context, _app_context = flask_globals._cv_request, flask_globals._cv_app
 
-    _patcher.wrap(Flask, "full_dispatch_request", _capture_request)
+    _patcher.replace(Flask, "full_dispatch_request", _dispatching)
 
 
 def uninstall() -> None:
@@ -106,31 +109,38 @@ def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
     web.logged_in(user.get_id() if user is not None else None)
 
 
-def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
-        return wrapped(*args, **kwargs)
-    try:
-        visit = _start(app)
-    except Exception:
-        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
-        visit = None
-    if visit is None:
-        return wrapped(*args, **kwargs)
-    try:
-        response = wrapped(*args, **kwargs)
-    except Exception:
+def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``Flask.full_dispatch_request``, capturing: a plain function (a wrapper object per
+    request would cost more than the rest of the hook's start), inactive once uninstalled."""
+
+    @functools.wraps(original)
+    def full_dispatch_request(app: Any) -> Any:
+        if not _patcher.active or autocapture.current_client() is None:
+            return original(app)
+        try:
+            visit = _start(app)
+        except Exception:
+            logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+            visit = None
+        if visit is None:
+            return original(app)
+        try:
+            response = original(app)
+        except Exception:
+            web.close_scope(visit)
+            call_safely("page capture", _failed, visit)  # Flask answers it with a 500
+            raise
+        except BaseException:
+            web.close_scope(visit)
+            raise
+        try:
+            _finish(app, visit, response)  # still in the visit's identity scope
+        except Exception:
+            logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
         web.close_scope(visit)
-        call_safely("page capture", _failed, visit)  # Flask answers it with a 500
-        raise
-    except BaseException:
-        web.close_scope(visit)
-        raise
-    try:
-        _finish(app, visit, response)  # still in the visit's identity scope
-    except Exception:
-        logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
-    web.close_scope(visit)
-    return response
+        return response
+
+    return full_dispatch_request
 
 
 def _state(app: Any) -> _AppState:
@@ -143,7 +153,8 @@ def _state(app: Any) -> _AppState:
 
 def _start(app: Any) -> web.Visit | None:
     """Open the visit, or None when the path is excluded (static files among them)."""
-    request = _request_proxy._get_current_object()
+    context = _request_context.get()
+    request = context.request
     endpoint = request.endpoint
     state = _state(app)
     if endpoint is not None and (endpoint == "static" or endpoint.endswith(".static")):
@@ -153,7 +164,11 @@ def _start(app: Any) -> web.Visit | None:
     if state.flask_login and _login_signals is None:
         _watch_logins()
     environ = request.environ
-    session = _session_proxy._get_current_object()
+    # Flask 3.1 keeps the opened session in ``_session`` (its ``session`` property marks it
+    # accessed); earlier releases in ``session``.
+    session = getattr(context, "_session", _EARLIER)
+    if session is _EARLIER:
+        session = context.session
     visit = web.start_visit(
         environ.get("HTTP_COOKIE"),
         environ.get("REMOTE_ADDR"),
@@ -201,6 +216,8 @@ def _report(
         if identify is None:
             client = autocapture.current_client()
             identify = client.settings.identify if client is not None else None
+            if identify is None:  # the common case: the conventions, no call
+                return visit.identity(_user_id(session, state.flask_login, session_user))
         identified = call_safely("identify(request)", identify, request) if identify else None
         if inspect.isawaitable(identified):
             if inspect.iscoroutine(identified):
@@ -252,7 +269,7 @@ def _user_id(session: Any, flask_login: bool, session_user: str | None) -> str |
     """The request's user at its end, in the documented order, after ``identify``:
     Flask-Login (its session key, else a user a request loader already loaded), ``g.user``,
     ``session["user_id"]``."""
-    g = _g._get_current_object()
+    g = _app_context.get().g
     if flask_login:
         value = dict.get(session, "_user_id") if isinstance(session, dict) else None
         if value:

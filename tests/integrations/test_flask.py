@@ -159,6 +159,24 @@ def test_the_visitor_cookie_is_set_on_pages_only(
     assert visitor_of(client)
 
 
+def test_responses_do_not_vary_on_the_cookie_because_of_the_sdk(
+    server: StrictServer, configure: Configure
+) -> None:
+    """Reading the session through ``flask.session`` marks it accessed, and Flask then adds
+    "Vary: Cookie" to the response: the capture reads it without touching it."""
+    configure()
+    app = Flask(__name__)  # sessions on (a secret key) but unused: Flask-Login would read them
+    app.secret_key = "not-a-secret"
+    app.add_url_rule("/", "home", lambda: "<h1>Home</h1>")
+    app.add_url_rule("/api/items", "items", lambda: {"items": [1, 2]})
+    client = app.test_client()
+    for path in ("/", "/api/items", "/"):  # a new visitor, then a returning one
+        response = client.get(path)
+        assert "Vary" not in response.headers, (path, response.headers)
+    flushed(server)
+    assert len(screen_views(server)) == 2
+
+
 def test_flask_login_user_without_loading_it_and_guest_to_user(
     server: StrictServer, configure: Configure
 ) -> None:
