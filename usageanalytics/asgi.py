@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,13 +52,6 @@ SCOPE_KEY = "usageanalytics.request"
 mount, or a Starlette app inside this middleware) sees it and is not captured twice."""
 
 _FINAL = ("http.response.pathsend", "http.response.zerocopysend")
-
-
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value
-    return None
 
 
 def scope_user_id(scope: Scope) -> str | None:
@@ -199,24 +193,25 @@ class CapturedRequest:
         visit = self.visit
         method = self.scope.get("method", "GET")
 
-        def on_start(message: Message) -> Message:
-            status = self.status = int(message.get("status", 200))
-            headers = message.get("headers") or []
-            page = web.is_page(method, status, _content_type(headers))
-            if page and self.resolve_route() is None:
-                page = False  # a file or a sub-app's answer: not a page of this app
-            self.page = page
-            cookies = web.cookies_for(visit, page, status)
-            if cookies:
-                added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
-                message = dict(message, headers=[*headers, *added])
-            return message
-
         async def sending(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
                 try:
-                    message = on_start(message)
+                    status = self.status = int(message.get("status", 200))
+                    headers = message.get("headers") or []
+                    content_type = None
+                    for key, value in headers:
+                        if key.lower() == b"content-type":
+                            content_type = value.decode("latin-1")
+                            break
+                    # A file or a sub-app's answer has no route: not a page of this app.
+                    page = self.page = (
+                        web.is_page(method, status, content_type) and self.resolve_route() is not None
+                    )
+                    cookies = web.cookies_for(visit, page, status)
+                    if cookies:
+                        added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
+                        message = dict(message, headers=[*headers, *added])
                 except Exception:
                     self.status = 0
                     logger.exception(
@@ -244,21 +239,16 @@ class CapturedRequest:
         return _request_url(self.scope, self.page_query)
 
     def _report(self) -> None:
-        web.report(
-            self.client,
-            self.visit,
-            page=self.page,
-            method=self.scope.get("method", "GET"),
-            status=self.status,
-            route=self.resolve_route,
-            url=self._url,
-            identity=self.identity,
-        )
-
-
-def _content_type(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
-    value = _header(headers, b"content-type")
-    return value.decode("latin-1") if value is not None else None
+        client, visit, page = self.client, self.visit, self.page
+        method = self.scope.get("method", "GET")
+        if not page and not (client.settings.capture_api_calls and web.is_api_method(method)):
+            return
+        elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
+        template = self.resolve_route()
+        if template:
+            web.log_request(
+                client, visit, page, method, self.status, template, self._url(), self.identity(), elapsed_ms
+            )
 
 
 def start(

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
-from . import autocapture, wire
+from . import autocapture
 from .context import Identity, current_identity, pop_identity, push_identity
 
 if TYPE_CHECKING:
@@ -49,7 +49,6 @@ VISITOR_COOKIE_AGE = 2 * 365 * 24 * 3600
 REDIRECTS_COOKIE_AGE = 60
 MAX_REDIRECTS = 20
 API_CALL = "API Call"
-_SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
 
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "/static/",
@@ -431,9 +430,32 @@ def report(
     template = route()
     if not template:
         return
-    if not isinstance(url, str):
-        url = url()
-    who = identity()
+    log_request(
+        client,
+        visit,
+        page,
+        method,
+        status,
+        template,
+        url if isinstance(url, str) else url(),
+        identity(),
+        elapsed_ms,
+    )
+
+
+def log_request(
+    client: Client,
+    visit: Visit,
+    page: bool,
+    method: str,
+    status: int,
+    template: str,
+    url: str,
+    who: Identity,
+    elapsed_ms: float,
+) -> None:
+    """:func:`report` once what it needs is known: the caller has checked that the request is
+    a page, or an API call while they are captured. Logged as ``who``."""
     token = push_identity(who) if current_identity() is not who else None
     try:
         if page:

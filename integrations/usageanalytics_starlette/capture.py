@@ -41,7 +41,9 @@ class _AppCapture:
         self.refresh(app)
 
     def refresh(self, app: Any) -> None:
-        state = _state_values(app)
+        state = getattr(getattr(app, "state", None), "_state", None)  # app.state's values
+        if not isinstance(state, dict):
+            state = {}
         exclude = state.get("usageanalytics_exclude")
         if exclude is not self.exclude:
             self.exclude = exclude
@@ -50,12 +52,6 @@ class _AppCapture:
 
     def route_for(self, scope: Any, root_path: str) -> str | None:
         return self.templates.template(scope, scope.get("route"), root_path)
-
-
-def _state_values(app: Any) -> dict[str, Any]:
-    state = getattr(app, "state", None)
-    values = getattr(state, "_state", None)
-    return values if isinstance(values, dict) else {}
 
 
 def install(applications: ModuleType) -> None:
@@ -85,7 +81,7 @@ def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
         return None
     root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
     request = asgi.start(
-        client, scope, lambda inner: captured.route_for(inner, root_path), captured.page_query
+        client, scope, functools.partial(captured.route_for, root_path=root_path), captured.page_query
     )
     request.owner = "starlette"
     return request

@@ -81,9 +81,11 @@ class RouteTemplates:
         app = self._app()
         if app is None:
             return None
-        routes = _routes_of(app)
-        if routes is None:
-            return None
+        routes = getattr(app, "routes", None)  # a Starlette or FastAPI app: its router's list
+        if not isinstance(routes, list):
+            routes = _routes_of(app)
+            if routes is None:
+                return None
         if matched_route is not None:
             if (id(routes), len(routes)) != self._indexed:
                 self._reindex(routes)

@@ -310,7 +310,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
 
     configure()
 
-    monkeypatch.setattr(web, "report", broken_capture)
+    monkeypatch.setattr(web, "log_request", broken_capture)
     response = client().get("/")
     assert response.status_code == 200
     assert response.content == b"<h1>Home</h1>"

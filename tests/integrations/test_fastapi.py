@@ -430,7 +430,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert response.status_code == 200
     assert "auto-capture request start failed" in sdk_log.text
     monkeypatch.undo()
-    monkeypatch.setattr(web, "report", broken_capture)
+    monkeypatch.setattr(web, "log_request", broken_capture)
     response = browser(create_app()).get("/")
     assert response.status_code == 200
     assert response.text == "<!doctype html><h1>Home</h1>"

@@ -342,7 +342,7 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     assert "auto-capture request start failed" in sdk_log.text
     sdk_log.clear()
     monkeypatch.undo()
-    monkeypatch.setattr(web, "report", broken_capture)
+    monkeypatch.setattr(web, "log_request", broken_capture)
     response = create_app().test_client().get("/")
     assert response.status_code == 200
     assert "auto-capture page capture failed" in sdk_log.text
