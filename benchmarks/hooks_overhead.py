@@ -5,7 +5,8 @@
 
 One process serves a hello-world page that takes ``--render-ms`` of CPU to render through the
 framework's WSGI or ASGI callable, one request after another, for ``--visitors`` returning
-visitors (each with its ``ua_visitor`` cookie). The client is configured as a production app
+visitors, each request with the headers a browser sends (its ``ua_visitor`` cookie among the
+site's others). The client is configured as a production app
 would configure it: every setting at its default (``flush_interval`` 120 s, ``write_interval``
 0.1 s, ``batch_size`` 500), sending to a receiver in another process that answers SUCCESS.
 
@@ -164,8 +165,42 @@ def fastapi_app(render_ms: float) -> Callable[..., Any]:
 # -- serving ----------------------------------------------------------------------------------------
 
 
+# What a browser sends with a page request (Chromium's navigation headers), the visitor cookie
+# among the site's other cookies: the capture reads the request as a real one reaches it.
+BROWSER_HEADERS = (
+    ("host", "127.0.0.1"),
+    ("connection", "keep-alive"),
+    ("sec-ch-ua", '"Chromium";v="131", "Not_A Brand";v="24"'),
+    ("sec-ch-ua-mobile", "?0"),
+    ("sec-ch-ua-platform", '"Linux"'),
+    ("upgrade-insecure-requests", "1"),
+    (
+        "user-agent",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36",
+    ),
+    (
+        "accept",
+        "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8",
+    ),
+    ("sec-fetch-site", "same-origin"),
+    ("sec-fetch-mode", "navigate"),
+    ("sec-fetch-user", "?1"),
+    ("sec-fetch-dest", "document"),
+    ("referer", "http://127.0.0.1/hello/there"),
+    ("accept-encoding", "gzip, deflate, br, zstd"),
+    ("accept-language", "en-US,en;q=0.9"),
+)
+
+
+def cookie_header(visitor: str) -> str:
+    return f"_ga=GA1.1.1234567890.1732870000; theme=dark; ua_visitor={visitor}; _ga_X1Y2=GS1.1.1732870000.1.0"
+
+
 def environ(visitor: str, path: str) -> dict[str, Any]:
+    headers = {"HTTP_" + name.upper().replace("-", "_"): value for name, value in BROWSER_HEADERS}
     return {
+        **headers,
         "REQUEST_METHOD": "GET",
         "PATH_INFO": path,
         "QUERY_STRING": "",
@@ -173,8 +208,7 @@ def environ(visitor: str, path: str) -> dict[str, Any]:
         "SERVER_PORT": "80",
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
-        "HTTP_HOST": "127.0.0.1",
-        "HTTP_COOKIE": f"ua_visitor={visitor}",
+        "HTTP_COOKIE": cookie_header(visitor),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(),
         "wsgi.errors": sys.stderr,
@@ -212,6 +246,8 @@ def serve_asgi(app: Callable[..., Any], visitors: list[str], pages: int, path: s
         if message["type"] == "http.response.start":
             statuses.append(message["status"])
 
+    headers = [(name.encode(), value.encode()) for name, value in BROWSER_HEADERS]
+
     def scope(visitor: str) -> dict[str, Any]:
         return {
             "type": "http",
@@ -223,7 +259,7 @@ def serve_asgi(app: Callable[..., Any], visitors: list[str], pages: int, path: s
             "raw_path": path.encode(),
             "root_path": "",
             "query_string": b"",
-            "headers": [(b"host", b"127.0.0.1"), (b"cookie", f"ua_visitor={visitor}".encode())],
+            "headers": [*headers, (b"cookie", cookie_header(visitor).encode())],
             "client": ("127.0.0.1", 50000),
             "server": ("127.0.0.1", 80),
             "state": {},

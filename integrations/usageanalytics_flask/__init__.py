@@ -25,6 +25,7 @@ import functools
 import inspect
 import logging
 import sys
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -64,10 +65,11 @@ class _AppState:
 
     def current(self, app: Any) -> bool:
         config = app.config
+        get = config.get
         return (
-            config.get("USAGEANALYTICS_EXCLUDE") is self.exclude
-            and config.get("USAGEANALYTICS_IDENTIFY") is self.identify
-            and bool(config.get("USAGEANALYTICS_PAGE_QUERY", False)) is self.page_query
+            get("USAGEANALYTICS_EXCLUDE") is self.exclude
+            and get("USAGEANALYTICS_IDENTIFY") is self.identify
+            and bool(get("USAGEANALYTICS_PAGE_QUERY")) is self.page_query
             and (getattr(app, "login_manager", None) is not None) is self.flask_login
         )
 
@@ -115,10 +117,11 @@ def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(original)
     def full_dispatch_request(app: Any) -> Any:
-        if not _patcher.active or autocapture.current_client() is None:
+        client = autocapture.current_client() if _patcher.active else None
+        if client is None:
             return original(app)
         try:
-            visit = _start(app)
+            visit = _start(app, client)
         except Exception:
             logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
             visit = None
@@ -151,7 +154,7 @@ def _state(app: Any) -> _AppState:
     return state
 
 
-def _start(app: Any) -> web.Visit | None:
+def _start(app: Any, client: Any) -> web.Visit | None:
     """Open the visit, or None when the path is excluded (static files among them)."""
     context = _request_context.get()
     request = context.request
@@ -176,13 +179,13 @@ def _start(app: Any) -> web.Visit | None:
         _session_user_id(session, state.flask_login),
     )
     visit.request = request
-    visit.extra = (state, session)
+    visit.extra = (state, session, client)
     return visit
 
 
 def _finish(app: Any, visit: web.Visit, response: Any) -> None:
     request = visit.request
-    state, session = visit.extra
+    state, session, client = visit.extra
     session_user = _session_user_id(session, state.flask_login)
     if session_user is not None:
         if visit.user_id is None and visit.logged_in_as is None:
@@ -195,10 +198,12 @@ def _finish(app: Any, visit: web.Visit, response: Any) -> None:
     cookies = web.cookies_for(visit, page, status)
     if cookies:
         web.set_cookies(visit, response, cookies)
-    _report(visit, request, state, session, session_user, page, status)
+    if page or (client.settings.capture_api_calls and web.is_api_method(method)):
+        _report(client, visit, request, state, session, session_user, page, status)
 
 
 def _report(
+    client: Any,
     visit: web.Visit,
     request: Any,
     state: _AppState,
@@ -207,48 +212,43 @@ def _report(
     page: bool,
     status: int,
 ) -> None:
-    def route() -> str | None:
-        rule = request.url_rule
-        return web.route_screen_name(rule.rule) if rule is not None else None
-
-    def identity() -> Identity:
-        identify = state.identify
-        if identify is None:
-            client = autocapture.current_client()
-            identify = client.settings.identify if client is not None else None
-            if identify is None:  # the common case: the conventions, no call
-                return visit.identity(_user_id(session, state.flask_login, session_user))
-        identified = call_safely("identify(request)", identify, request) if identify else None
-        if inspect.isawaitable(identified):
-            if inspect.iscoroutine(identified):
-                identified.close()  # never awaited: say so once, not as a RuntimeWarning per request
-            web.warn_once("an async identify() cannot be awaited in a Flask (WSGI) request; ignored")
-            identified = None
-        return web.final_identity(visit, identified, _user_id(session, state.flask_login, session_user))
-
-    web.report(
-        autocapture.current_client(),
-        visit,
-        page=page,
-        method=request.method,
-        status=status,
-        route=route,
-        url=lambda: web.page_url(
-            request.script_root + request.path,
-            request.query_string.decode("latin-1"),
-            state.page_query,
-        ),
-        identity=identity,
+    """Log the page (or API call) the request was, as the request's user."""
+    elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
+    rule = request.url_rule
+    if rule is None:
+        return  # not a routed endpoint
+    path = request.script_root + request.path
+    url = web.page_url(path, request.query_string.decode("latin-1"), True) if state.page_query else path
+    who = _identity(client, visit, request, state, session, session_user)
+    web.log_request(
+        client, visit, page, request.method, status, web.route_screen_name(rule.rule), url, who, elapsed_ms
     )
+
+
+def _identity(
+    client: Any, visit: web.Visit, request: Any, state: _AppState, session: Any, session_user: str | None
+) -> Identity:
+    """The request's user: ``identify(request)`` when the app or configure() set one, else the
+    conventions (see the module docstring)."""
+    identify = state.identify or client.settings.identify
+    if identify is None:  # the common case: the conventions, no call
+        return visit.identity(_user_id(session, state.flask_login, session_user))
+    identified = call_safely("identify(request)", identify, request)
+    if inspect.isawaitable(identified):
+        if inspect.iscoroutine(identified):
+            identified.close()  # never awaited: say so once, not as a RuntimeWarning per request
+        web.warn_once("an async identify() cannot be awaited in a Flask (WSGI) request; ignored")
+        identified = None
+    return web.final_identity(visit, identified, _user_id(session, state.flask_login, session_user))
 
 
 def _failed(visit: web.Visit) -> None:
     """The view raised: Flask will answer 500; an API call to a routed endpoint still counts."""
-    client = autocapture.current_client()
-    if client is None or not client.settings.capture_api_calls:
+    state, session, client = visit.extra
+    if not client.settings.capture_api_calls or not web.is_api_method(visit.request.method):
         return
-    state, session = visit.extra
-    _report(visit, visit.request, state, session, _session_user_id(session, state.flask_login), False, 500)
+    session_user = _session_user_id(session, state.flask_login)
+    _report(client, visit, visit.request, state, session, session_user, False, 500)
 
 
 def _session_user_id(session: Any, flask_login: bool) -> str | None:
