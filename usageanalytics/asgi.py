@@ -101,6 +101,21 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def _cookie_header(scope: Scope) -> str | None:
+    """The request's cookies as one header. A browser's request has a dozen headers: they are
+    looked up in a dict built in C, scanned in Python only when a name repeats (HTTP/2 sends
+    cookies as several headers)."""
+    headers = scope.get("headers") or ()
+    if not isinstance(headers, (list, tuple)):
+        headers = list(headers)
+    by_name = dict(headers)
+    if len(by_name) == len(headers):
+        found = by_name.get(b"cookie")
+        return found.decode("latin-1") if found is not None else None
+    cookies = [value.decode("latin-1") for key, value in headers if key == b"cookie"]
+    return "; ".join(cookies) if cookies else None
+
+
 def _client_ip(scope: Scope) -> str | None:
     client = scope.get("client")
     return str(client[0]) if client else None
@@ -258,11 +273,7 @@ def start(
     page_query: bool = False,
 ) -> CapturedRequest:
     """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
-    cookie = None
-    for key, value in scope.get("headers") or ():
-        if key == b"cookie":
-            cookie = value.decode("latin-1") if cookie is None else cookie + "; " + value.decode("latin-1")
-    visit = web.start_visit(cookie, _client_ip(scope), scope.get("scheme") == "https")
+    visit = web.start_visit(_cookie_header(scope), _client_ip(scope), scope.get("scheme") == "https")
     request = CapturedRequest(client, visit, scope, route_for, page_query)
     scope[SCOPE_KEY] = request
     return request

@@ -163,3 +163,32 @@ def test_name_for_returning_nothing_useful_is_not_a_page(
     get_all(UsageAnalyticsMiddleware(unnamed_app, name_for=lambda scope: bad), ["/x"])
     expected = [("/")] if bad == "/" else []
     assert [name for _, name in screen_views(flushed(server))] == expected
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"cookie", b"theme=dark; ua_visitor=" + b"a" * 32)],  # HTTP/1.1: one header
+        [(b"cookie", b"theme=dark"), (b"accept", b"*/*"), (b"cookie", b"ua_visitor=" + b"a" * 32)],  # HTTP/2
+        ((b"accept", b"*/*"), (b"accept", b"text/html"), (b"cookie", b"ua_visitor=" + b"a" * 32)),
+    ],
+    ids=["one-cookie-header", "split-cookies", "a-tuple-with-a-repeated-header"],
+)
+def test_the_visitor_cookie_is_found_however_the_headers_come(
+    server: StrictServer, configure: Configure, headers: Any
+) -> None:
+    configure(auto_capture=False)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope = {"type": "http", "method": "GET", "path": "/books/1", "root_path": "", "query_string": b""}
+    asyncio.run(UsageAnalyticsMiddleware(bare_app)(scope | {"headers": headers}, receive, send))
+    assert sent[0]["status"] == 200
+    assert not [h for h in sent[0]["headers"] if h[0] == b"set-cookie"], "a returning visitor: no cookie"
+    flushed(server)
+    assert screen_views(server) == [("a" * 32, "/books/{id}")]
