@@ -199,9 +199,13 @@ class CapturedRequest:
         identified = self.identified
         if identified is not None:
             return web.final_identity(self.visit, identified, None)
-        user = scope_user_id(self.inner_scope)
-        if user is None and self.inner_scope is not self.scope:
-            user = scope_user_id(self.scope)
+        inner = self.inner_scope
+        if inner.get("user") is None and not inner.get("state"):  # nobody there (the common case)
+            user = None if inner is self.scope else scope_user_id(self.scope)
+        else:
+            user = scope_user_id(inner)
+            if user is None and inner is not self.scope:
+                user = scope_user_id(self.scope)
         return self.visit.identity(user)
 
     def wrap_send(self, send: Send) -> Send:

@@ -51,7 +51,7 @@ class _AppCapture:
         self.page_query = bool(state.get("usageanalytics_page_query", False))
 
     def route_for(self, scope: Any, root_path: str) -> str | None:
-        return self.templates.template(scope, scope.get("route"), root_path)
+        return self.templates.template(scope, root_path)
 
 
 def install(applications: ModuleType) -> None:
@@ -76,13 +76,17 @@ def _app_capture(app: Any) -> _AppCapture:
 
 
 def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
-    captured = _app_capture(app)
+    own = vars(app)
+    captured: _AppCapture | None = own.get(_KEY)
+    if captured is None:
+        captured = own[_KEY] = _AppCapture(app)
+    else:
+        captured.refresh(app)
     if captured.rules.excludes(asgi.route_path(scope)):
         return None
     root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
-    request = asgi.start(
-        client, scope, functools.partial(captured.route_for, root_path=root_path), captured.page_query
-    )
+    route_for = functools.partial(captured.templates.template, root_path=root_path)
+    request = asgi.start(client, scope, route_for, captured.page_query)
     request.owner = "starlette"
     return request
 

@@ -74,10 +74,11 @@ class RouteTemplates:
         self._ambiguous: set[int] = set()
         self._indexed: tuple[int, int] | None = None  # the routes list indexed: (id, length)
 
-    def template(self, scope: Any, matched_route: Any, root_path: str) -> str | None:
+    def template(self, scope: Any, root_path: str) -> str | None:
         """The template of the request in ``scope``, or None when no route of this app handles
-        it. ``matched_route`` is what the router left in ``scope["route"]``; ``root_path`` the
-        scope's root path when the request entered the app (mounts extend it as they route)."""
+        it. ``root_path`` is the scope's root path when the request entered the app (mounts
+        extend it as they route); the route the router matched is in ``scope["route"]``."""
+        matched_route = scope.get("route")
         app = self._app()
         if app is None:
             return None
