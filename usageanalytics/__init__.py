@@ -136,8 +136,6 @@ def configure(
             previous, _client = _client, client
         if previous is not None:
             previous.shutdown(timeout=previous.settings.exit_timeout)
-    if client.settings.debug:
-        enable_debug_log()
     from . import autocapture
 
     if client.settings.auto_capture and not client.settings.disabled:
@@ -151,7 +149,7 @@ _debug_handler: logging.Handler | None = None
 
 
 def enable_debug_log() -> None:
-    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``configure(debug=True)``).
+    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``debug=True`` on a client).
 
     For development: bad input, what is sent and what the server answered become visible
     instead of going to the NullHandler a library installs by default.

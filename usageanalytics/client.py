@@ -100,6 +100,10 @@ class Client:
 
     def __init__(self, app_id: str | None = None, **options: Any) -> None:
         self.settings: Settings = resolve_settings(app_id, **options)
+        if self.settings.debug:
+            from . import enable_debug_log
+
+            enable_debug_log()
         self._active = False
         self._strict = self.settings.strict
         self._durable = self.settings.durable
