@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from .storage import create_private_file
@@ -92,6 +92,24 @@ class StateStore:
             "SELECT guest_id, user_id, customer_account_id, product_id FROM aliases"
         )
         return {row[0]: Alias(row[1], row[2], row[3]) for row in rows}
+
+    def forget_aliases(self, user_ids: Collection[str]) -> int:
+        """Delete the aliases naming any of ``user_ids`` (as the guest or as the user), leaving
+        no trace in the file: deleted rows are zeroed and the write-ahead log is emptied."""
+        if not user_ids:
+            return 0
+        conn = self._connect()
+        ids = sorted(user_ids)
+        marks = ",".join("?" * len(ids))
+        conn.execute("PRAGMA secure_delete=ON")
+        try:
+            deleted = conn.execute(
+                f"DELETE FROM aliases WHERE guest_id IN ({marks}) OR user_id IN ({marks})", [*ids, *ids]
+            ).rowcount
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.execute("PRAGMA secure_delete=OFF")
+        return int(deleted)
 
     def alias_version(self) -> tuple[int, float]:
         """Changes whenever an alias is added or updated, so callers reload only then."""
