@@ -1157,8 +1157,10 @@ class Client:
             return self._discard_opted_out()
         if changed:
             # Users and the device are announced again with the first records that follow.
-            self._announce_process_user = True
-            self._known_users.clear()
+            with self._identity_lock:
+                self._announce_process_user = True
+                self._known_users.clear()
+                self._context_actors.clear()
             if self.settings.collect_device_attributes:
                 self._pipeline.submit(self._send_device_attributes)
         return 0
@@ -1224,7 +1226,7 @@ class Client:
                     break
                 ids |= learned
             self._forget_in_memory(ids)
-            self._state.forget_aliases(ids)
+            self._state.forget(ids, keys=self._saved_identity_of(ids))
         except Exception:
             logger.exception("usageanalytics: forget_user(%r) failed", user)
             raise
@@ -1237,6 +1239,16 @@ class Client:
         ids.update(guest for guest, alias in self._state.aliases().items() if alias.user_id == user)
         ids.update(guest for known, guest in list(self._known_users) if known == user and guest)
         return ids
+
+    def _saved_identity_of(self, ids: set[str]) -> list[str]:
+        """``["identity"]`` when the user logged in on this folder is one of ``ids``: the folder
+        stops remembering them (a process using them now keeps them until reset_user())."""
+        saved = self._state.get("identity")
+        try:
+            user = json.loads(saved).get("user_id") if saved else None
+        except (ValueError, AttributeError):
+            return []
+        return ["identity"] if user in ids else []
 
     def _forget_in_memory(self, ids: set[str]) -> None:
         """No later record may name a forgotten user by accident: their sessions are forgotten

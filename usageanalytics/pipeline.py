@@ -483,8 +483,11 @@ class Pipeline:
                 for store in self.stores:
                     store.compact()
         finally:
-            for store in stores:
-                store.erasing(False)
+            with self._disk_lock:
+                live = set(map(id, self.stores))
+                for store in stores:
+                    if id(store) in live:  # not retired (emptied, closed) by the sender meanwhile
+                        store.erasing(False)
         return total
 
     def discard_dead_letters(self, predicate: RecordFilter, reason: str) -> int:

@@ -317,8 +317,9 @@ class Sender:
     # -- adoption, aliases ------------------------------------------------------------------
 
     def _retire(self, store: QueueStore) -> None:
-        self._stores.remove(store)
-        store.remove()
+        with self._disk_lock:  # not while a discard is going through the store
+            self._stores.remove(store)
+            store.remove()
 
     def _refresh_aliases(self) -> None:
         version = self._state.alias_version()
