@@ -25,6 +25,7 @@ from tests.test_processes import read_until, start_child
 from usageanalytics import privacy
 from usageanalytics.client import CONSENT_KEY
 from usageanalytics.privacy import CARD_MASK, EMAIL_MASK, TOKEN_MASK
+from usageanalytics.status import read_status
 
 JWT = (
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0"
@@ -284,6 +285,7 @@ def test_opt_out_discards_the_queue_leaves_nothing_on_disk_and_holds_across_a_re
     assert stats.balanced and stats.queued == stats.held == stats.in_memory == 0
     assert stats.dropped["opted out"] >= discarded + 4
     client.shutdown(5)
+    assert read_status(data).consent == "out"  # `usageanalytics status` says so
 
     # Another process on the same folder starts opted out and records nothing.
     child = start_child(

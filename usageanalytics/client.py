@@ -127,9 +127,13 @@ class Client:
             self.dead_letters = DeadLetters(self.data_dir)
             self._state = StateStore(self.data_dir / "state.sqlite")
             self.device_id = self._state.get_or_create("device_id", lambda: str(uuid.uuid4()))
+            saved = self._saved_choice()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"data_dir {str(self.data_dir)!r} cannot be used: {exc}") from None
         self._identity_lock = threading.RLock()
+        # Held while the consent is read, saved or applied: a choice and the discard that goes
+        # with it are one step for the other threads (a tick, a concurrent opt_in).
+        self._consent_lock = threading.RLock()
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
@@ -143,7 +147,6 @@ class Client:
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
         self._before_send = self.settings.before_send
-        saved = self._saved_choice()
         self._opted_out = self.settings.opt_out_by_default if saved is None else saved
         self._actor = self._initial_actor()
         # The process user is announced (user upsert) with its first record, not here: a web
@@ -1080,7 +1083,8 @@ class Client:
             return
         actor = self._actor
         self._emit(DEVICE_ATTRIBUTE, actor, None, {"deviceAttributes": attributes}, time.time())
-        self._state.set("device_fingerprint", fingerprint)
+        if not self._opted_out:  # dropped by an opt-out meanwhile: sent again after opt_in()
+            self._state.set("device_fingerprint", fingerprint)
 
     def _tick(self) -> None:
         self._sessions.expire()
@@ -1106,14 +1110,15 @@ class Client:
         """
         if self.settings.disabled:
             return
-        self._save_consent("out")
-        if not self._active:
-            return  # the next process to start on this folder discards what is left
-        try:
-            count = self._set_opted_out(True)
-        except Exception:
-            logger.exception("usageanalytics: discarding the queue at opt_out() failed; it is not sent")
-            return
+        with self._consent_lock:
+            self._save_consent("out")
+            if not self._active:
+                return  # the next process to start on this folder discards what is left
+            try:
+                count = self._set_opted_out(True)
+            except Exception:
+                logger.exception("usageanalytics: discarding the queue at opt_out() failed; it is not sent")
+                return
         logger.info("usageanalytics: opted out; %d queued records discarded", count)
 
     def opt_in(self) -> None:
@@ -1121,9 +1126,10 @@ class Client:
         data folder, across restarts. Nothing from the opted-out time is recorded after the fact."""
         if self.settings.disabled:
             return
-        self._save_consent("in")
-        if self._active:
-            self._set_opted_out(False)
+        with self._consent_lock:
+            self._save_consent("in")
+            if self._active:
+                self._set_opted_out(False)
 
     def is_opted_out(self) -> bool:
         """Whether the user opted out (or, with ``opt_out_by_default``, has not opted in)."""
@@ -1166,7 +1172,9 @@ class Client:
         return 0
 
     def _discard_opted_out(self) -> int:
-        return self._pipeline.erase(lambda record: True, OPTED_OUT)
+        """Discard everything queued, if the user is (still) opted out; returns how many."""
+        with self._consent_lock:
+            return self._pipeline.erase(lambda record: True, OPTED_OUT) if self._opted_out else 0
 
     def _discard_left_behind(self) -> None:
         """Started opted out: what earlier processes left queued in the folder is not sent."""
@@ -1176,23 +1184,24 @@ class Client:
         """Once a second (writer thread): follow a choice another process made on the folder,
         and, while opted out, discard what reached the queue since (a call that raced
         opt_out(), a dead process's queue)."""
-        try:
-            choice = self._saved_choice()
-        except (OSError, sqlite3.Error):
-            logger.debug("usageanalytics could not read the saved consent", exc_info=True)
-            return  # the last known state stands
-        saved = self.settings.opt_out_by_default if choice is None else choice
-        if saved != self._opted_out:
-            count = self._set_opted_out(saved)
-            logger.info(
-                "usageanalytics: opted %s in another process%s",
-                "out" if saved else "in",
-                f"; {count} queued records discarded" if count else "",
-            )
-        elif saved:
-            stats = self._pipeline.stats()
-            if stats.queued or stats.held or stats.in_memory:
-                self._discard_opted_out()
+        with self._consent_lock:
+            try:
+                choice = self._saved_choice()
+            except (OSError, sqlite3.Error):
+                logger.debug("usageanalytics could not read the saved consent", exc_info=True)
+                return  # the last known state stands
+            saved = self.settings.opt_out_by_default if choice is None else choice
+            if saved != self._opted_out:
+                count = self._set_opted_out(saved)
+                logger.info(
+                    "usageanalytics: opted %s in another process%s",
+                    "out" if saved else "in",
+                    f"; {count} queued records discarded" if count else "",
+                )
+            elif saved:
+                stats = self._pipeline.stats()
+                if stats.queued or stats.held or stats.in_memory:
+                    self._discard_opted_out()
 
     def forget_user(self, user_id: str) -> int:
         """Drop every record of ``user_id`` still on this machine; returns how many.
@@ -1366,6 +1375,7 @@ class Client:
             return
         self._pipeline.after_fork_in_child()
         self._identity_lock = threading.RLock()
+        self._consent_lock = threading.RLock()
         self._shutdown_lock = threading.Lock()
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
