@@ -204,6 +204,17 @@ def test_before_send_may_drop_the_sdks_session_events_but_not_change_them(
     assert client.stats().dropped == {"before_send": 1}
 
 
+def test_an_event_before_send_drops_starts_no_session(make_client: Any, server: StrictServer) -> None:
+    client = make_client(before_send=lambda record: None if record["name"] == "Dropped" else record)
+    client.log_event("Dropped")
+    assert client.session_id is None
+    assert client.flush(10)
+    assert server.events() == []
+    client.log_event("Kept")
+    assert client.flush(30)
+    assert [e["name"] for e in server.events()] == ["app_session_start", "Kept"]
+
+
 def test_scrub_pii_composes_with_the_apps_hook_and_masks_each_kind(
     make_client: Any, server: StrictServer
 ) -> None:

@@ -274,3 +274,31 @@ def test_the_asgi_middleware_honours_gpc_and_consent(server: StrictServer, confi
     assert [params(e)["Path"] for e in server.events("Handled")] == ["/books/2"]
     assert client.stats().dropped == {NO_CONSENT_GPC: 1, NO_CONSENT: 1}
     assert seen == ["http", "http"]  # not asked when the header already said no
+
+
+# -- before_send sees what auto-capture logs ---------------------------------------------------------
+
+
+def test_before_send_sees_and_scrubs_auto_captured_pages_and_api_calls(
+    server: StrictServer, configure: Configure
+) -> None:
+    from usageanalytics import privacy
+
+    seen: list[tuple[str, dict[str, Any]]] = []
+
+    def spy(record: dict[str, Any]) -> dict[str, Any]:
+        seen.append((record["name"], dict(record.get("attributes") or {})))
+        return record
+
+    configure(capture_api_calls=True, before_send=privacy.chain(privacy.scrub_pii, spy))
+    app = create_flask_app(USAGEANALYTICS_PAGE_QUERY=True)
+    browser = app.test_client()
+    browser.get("/users/7?invite=jane%40example.com&token=s3cr3t")
+    browser.get("/api/items")
+    flushed(server)
+    names = [name for name, _ in seen]
+    # The first event is filtered before its session starts: a dropped event starts none.
+    assert names == ["Screen View", "app_session_start", "page_load_event", "API Call"]
+    load = params(server.events("page_load_event")[0])
+    assert load["pageUrl"] == "/users/7?invite=[email]&token=[token]"
+    assert params(server.events("API Call")[0])["Route"] == "/api/items"
