@@ -204,15 +204,28 @@ def test_before_send_may_drop_the_sdks_session_events_but_not_change_them(
     assert client.stats().dropped == {"before_send": 1}
 
 
-def test_an_event_before_send_drops_starts_no_session(make_client: Any, server: StrictServer) -> None:
-    client = make_client(before_send=lambda record: None if record["name"] == "Dropped" else record)
+def test_a_record_before_send_drops_starts_no_session_and_announces_no_user(
+    make_client: Any, server: StrictServer
+) -> None:
+    def not_staff(record: dict[str, Any]) -> dict[str, Any] | None:
+        return None if record["user_id"].startswith("staff-") or record["name"] == "Dropped" else record
+
+    client = make_client(before_send=not_staff)
     client.log_event("Dropped")
     assert client.session_id is None
+    with ua.identity("staff-1", customer_account_id="acct-1"):
+        client.log_event("Staff Event")
+        client.set_user_attribute("Plan", "Internal")
     assert client.flush(10)
-    assert server.events() == []
+    assert server.attempts == [], "no event, no session, no user upsert"
     client.log_event("Kept")
+    with ua.identity("customer-1", customer_account_id="acct-1"):
+        client.set_user_attribute("Plan", "Pro")
     assert client.flush(30)
     assert [e["name"] for e in server.events()] == ["app_session_start", "Kept"]
+    users = [body["userId"] for body in server.bodies("usageanalytics/user")]
+    assert "customer-1" in users and client.user_id in users
+    assert not any(user.startswith("staff-") for user in users)
 
 
 def test_scrub_pii_composes_with_the_apps_hook_and_masks_each_kind(

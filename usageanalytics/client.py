@@ -222,8 +222,25 @@ class Client:
             raise actor
         return actor
 
-    def _context_actor(self, scoped: Identity) -> Actor | Refused:
-        """Resolve a request identity; the first time a user or guest is seen, upsert them."""
+    def _peek_actor(self) -> Actor:
+        """The actor of the running context, announcing no one: what before_send is shown. The
+        user is announced (:meth:`_current_actor`) only once a record of theirs is kept."""
+        scoped = current_identity()
+        if scoped is None:
+            return self._actor
+        try:
+            actor = self._context_actors.get(scoped)
+        except TypeError:
+            actor = Refused(f"identity {scoped!r} has values that are not strings")
+        if actor is None:
+            actor = self._context_actor(scoped, announce=False)
+        if isinstance(actor, Refused):
+            raise actor
+        return actor
+
+    def _context_actor(self, scoped: Identity, announce: bool = True) -> Actor | Refused:
+        """Resolve a request identity; the first time a user or guest is seen, upsert them
+        (unless not ``announce``: then the actor is not kept either, so the next call does)."""
         with self._identity_lock:
             try:
                 fields = self._identity_fields(scoped)
@@ -248,15 +265,17 @@ class Client:
             product = product or (self.settings.product_id if own_user else process.product_id)
             key: Hashable = ("visitor", guest_id or user_id) if own_user else PROCESS
             actor = Actor(user_id, guest, account, product, key, session_id, source_ip)
+            seen = (user_id, None if guest else guest_id)
+            new_user = own_user and seen not in self._known_users
+            if new_user and not announce:
+                return actor
             self._context_actors[scoped] = actor
             self._trim_context_actors()
-            if own_user:
-                seen = (user_id, None if guest else guest_id)
-                if seen not in self._known_users:
-                    self._known_users[seen] = None
-                    if len(self._known_users) > 100_000:
-                        self._known_users.popitem(last=False)
-                    self._queue_user_upsert(actor, previous_guest=None if guest else guest_id)
+            if new_user:
+                self._known_users[seen] = None
+                if len(self._known_users) > 100_000:
+                    self._known_users.popitem(last=False)
+                self._queue_user_upsert(actor, previous_guest=None if guest else guest_id)
             return actor
 
     def _identity_fields(self, scoped: Identity) -> tuple[str | None, ...]:
@@ -639,17 +658,19 @@ class Client:
                     self._refuse(f"event {event!r} refused: {problem}")
                     return
             pairs = self._pairs(event, attributes)
-            actor = self._current_actor()
+            hook = self._before_send
+            actor = self._current_actor() if hook is None else self._peek_actor()
             if at is None and debounce and self._debouncer.is_repeat((actor.user_id, event, pairs)):
                 if signals.event_debounced.receivers:
                     self._signal(signals.event_debounced, name=event, user_id=actor.user_id)
                 return
             now = time.time()
             moved: float | None = None  # a live event's own time, when before_send changed it
-            if self._before_send is not None:
+            if hook is not None:
                 kept = self._filtered_event(actor, event, pairs, now if at is None else at)
                 if kept is None:
                     return
+                self._current_actor()  # a record of theirs is kept: the user is announced now
                 actor, event, pairs, when = kept
                 if at is not None:
                     at = when
@@ -729,12 +750,16 @@ class Client:
             if typed is None:
                 return
             now = when = time.time()
-            actor = self._current_actor()
-            if self._before_send is not None:
+            if self._before_send is None:
+                actor = self._current_actor()
+            else:
                 text = typed.get("stringValue") if typed["dataType"] == "String" else None
-                kept = self._filtered_attribute(actor, attribute, value if text is None else text, now)
+                kept = self._filtered_attribute(
+                    self._peek_actor(), attribute, value if text is None else text, now
+                )
                 if kept is None:
                     return
+                self._current_actor()  # a record of theirs is kept: the user is announced now
                 actor, attribute, typed, when = kept
             body = {"name": attribute, **typed, "loggedAtTime": wire.timestamp(when)}
             self._emit(USER_ATTRIBUTE, actor, self._active_session(actor), body, now)
@@ -1061,7 +1086,7 @@ class Client:
         if not self._active:
             return None
         try:
-            return self._active_session(self._current_actor())
+            return self._active_session(self._peek_actor())  # reading it announces no one
         except Exception:
             return None
 
