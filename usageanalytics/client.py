@@ -516,7 +516,7 @@ class Client:
         if result is None:
             self._pipeline.refused(1, BEFORE_SEND)
             return None
-        if not isinstance(result, Mapping):
+        if type(result) is not dict and not isinstance(result, Mapping):
             self._before_send_failed(f"it returned {inputs.describe(result)}, not the record or None", None)
             return None
         return result
@@ -537,6 +537,9 @@ class Client:
     def _changed_actor(self, actor: Actor, result: Mapping[str, Any]) -> Actor:
         """``actor`` with the customer account before_send gave; Refused if it changed the
         user id (the user upsert, sessions and the guest's move to the user are keyed on it)."""
+        user, account = actor.user_id, actor.customer_account_id
+        if result.get("user_id", user) is user and result.get("customer_account_id", account) is account:
+            return actor  # left as they were (the common case)
         if result.get("user_id", actor.user_id) != actor.user_id:
             raise Refused(
                 "before_send changed user_id, which it cannot change (set_user() and "
@@ -584,7 +587,9 @@ class Client:
             event = self._valid_name("event name from before_send", event, of_record=True)
             if event is None:
                 return None
-        pairs = self._pairs(event, result.get("attributes"))
+        attributes = result.get("attributes")
+        if not _same_pairs(attributes, pairs):  # the common case, a hook that kept them, is not checked again
+            pairs = self._pairs(event, attributes)
         return actor, event, pairs, self._changed_time(result, stamp, when)
 
     def _filtered_attribute(
@@ -1409,6 +1414,21 @@ class Client:
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
         self._debouncer = Debouncer(self.settings.debounce_window)
+
+
+def _same_pairs(attributes: Any, pairs: Pairs) -> bool:
+    """Whether ``attributes`` holds exactly ``pairs``, the very same value objects (attribute
+    values are immutable, so the same objects are the same checked values)."""
+    if type(attributes) is not dict or len(attributes) != len(pairs):
+        return False
+    get = attributes.get
+    for name, value in pairs:  # noqa: SIM110 - all() over a generator costs twice this, per event
+        if get(name, _MISSING) is not value:
+            return False
+    return True
+
+
+_MISSING = object()
 
 
 def _of_users(ids: set[str], learned: set[str]) -> RecordFilter:
