@@ -9,8 +9,9 @@ and booleans pass untouched, and it keeps the rest of every string::
     ua.configure("app-id", before_send=privacy.chain(privacy.scrub_pii, my_hook))
 
 Its cost is paid on the caller's thread: about 1 µs for an event with a few short string
-attributes and 3 µs for a page load with a query string (cheap substring checks skip the
-patterns a string cannot match).
+attributes, 1.6 µs with a sentence among them, 3.4 µs for a page load with a query string
+(cheap substring checks skip the patterns a string cannot match). Every pattern runs in time
+linear in the text, so a hostile 8 KB value costs milliseconds at most, never seconds.
 """
 
 from __future__ import annotations
@@ -38,8 +39,10 @@ _EMAIL = re.compile(
     rf"(?<!{_LOCAL}){_LOCAL}{{1,256}}(?:@|%40){_LABEL}(?:\.{_LABEL}){{0,10}}\.[A-Za-z]{{2,63}}"
 )
 # A run of 13 or more digits, each separated from the next by at most one space or dash; which
-# part of it is a card number is decided in _mask_cards.
-_DIGIT_RUN = re.compile(r"(?<!\d)(?=(?:\d[ -]?){13})\d+(?:[ -]\d+)*")
+# part of it is a card number is decided in _mask_cards. It starts with a digit (the regex engine
+# then skips to the next digit quickly) and takes the run whole, so a match only ever starts where
+# a run does: every shorter start inside a run was tried first, and failed or matched it all.
+_DIGIT_RUN = re.compile(r"\d(?=(?:[ -]?\d){12})\d*(?:[ -]\d+)*")
 _DIGIT_GROUP = re.compile(r"\d+")
 _BEARER = re.compile(r"(?i)\b(bearer)(\s+|%20|\+)[A-Za-z0-9\-._~+/]{8,}=*")
 # A JWT is three base64url parts; its header and payload are JSON objects, so both start "eyJ".
