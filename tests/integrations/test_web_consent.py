@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -302,3 +303,33 @@ def test_before_send_sees_and_scrubs_auto_captured_pages_and_api_calls(
     load = params(server.events("page_load_event")[0])
     assert load["pageUrl"] == "/users/7?invite=[email]&token=[token]"
     assert params(server.events("API Call")[0])["Route"] == "/api/items"
+
+
+# -- a real server ------------------------------------------------------------------------------------
+
+
+def test_fastapi_under_uvicorn_a_gpc_visitor_leaves_nothing_anywhere(
+    server: StrictServer, tmp_path: Path
+) -> None:
+    from tests.integrations.helpers import http_client, sdk_env
+    from tests.integrations.test_asgi_servers import running
+
+    data = tmp_path / "sdk"
+    env = sdk_env(server, data, UA_TEST_ORDER="configure-first")
+    with running("uvicorn", env) as (url, process):
+        with http_client() as private:
+            private.headers["Sec-GPC"] = "1"
+            for path in ("/track", "/background", "/v1/shop/items/1", "/api/items/7"):
+                response = private.get(url + path)
+                assert response.status_code == 200 and "set-cookie" not in response.headers, path
+        with http_client() as tracked:
+            assert tracked.get(url + "/v1/shop/items/2").status_code == 200
+            assert tracked.cookies.get("ua_visitor")
+    assert process.returncode in (0, -signal.SIGTERM), process.output  # type: ignore[attr-defined]
+    names = [e["name"] for e in server.events()]
+    assert sorted(names) == ["Screen View", "app_session_end", "app_session_start", "page_load_event"]
+    assert params(server.events("page_load_event")[0])["pageUrl"] == "/v1/shop/items/2"
+    assert {e["_envelope"].get("userSourceIP") for e in server.events()} == {"127.0.0.0"}
+    on_disk = folder_bytes(data)
+    for secret in ("Background Done", "Exported Report", "Dependency Ran", "/v1/shop/items/1"):
+        assert secret.encode() not in on_disk
