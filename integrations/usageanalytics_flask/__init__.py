@@ -11,6 +11,10 @@ was created. Per app, ``app.config`` may set:
   None to use the conventions below (``configure(identify=...)`` is the default for every app);
 - ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
 
+A request that sends ``Sec-GPC: 1`` (or ``DNT: 1`` with ``respect_dnt``), or whose
+``configure(consent=...)`` callable says no, is not tracked at all: no cookie, nothing logged,
+and the app's own tracking calls while it runs are refused (counted as dropped).
+
 The logged-in user is read, first found, without a query or a lazy load: the identify setting;
 Flask-Login's user id from its session key (``_user_id``) or a user its request loader already
 loaded; ``g.user`` when the app set it (its ``id`` attribute or ``"id"`` key), as the Flask
@@ -26,7 +30,7 @@ import logging
 import sys
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from usageanalytics import autocapture
 from usageanalytics import webcapture as web
@@ -34,6 +38,9 @@ from usageanalytics.context import Identity
 from usageanalytics.patching import Patcher, call_safely
 
 from .extension import UsageAnalytics as UsageAnalytics
+
+if TYPE_CHECKING:
+    from usageanalytics.settings import Settings
 
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("flask")
@@ -107,15 +114,18 @@ def _logged_in(sender: Any, user: Any = None, **kwargs: Any) -> None:
 
 
 def _capture_request(wrapped: Callable[..., Any], app: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
+    client = autocapture.current_client()
+    if client is None:
         return wrapped(*args, **kwargs)
     try:
-        visit = _start(app)
+        visit = _start(app, client.settings)
     except Exception:
         logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
         visit = None
     if visit is None:
         return wrapped(*args, **kwargs)
+    if isinstance(visit, str):  # no consent: nothing of this request is tracked
+        return web.run_untracked(visit, wrapped, *args, **kwargs)
     try:
         response = wrapped(*args, **kwargs)
     except Exception:
@@ -141,9 +151,16 @@ def _state(app: Any) -> _AppState:
     return state
 
 
-def _start(app: Any) -> web.Visit | None:
-    """Open the visit, or None when the path is excluded (static files among them)."""
+def _start(app: Any, settings: Settings) -> web.Visit | str | None:
+    """Open the visit; None when the path is excluded (static files among them), or why the
+    request must not be tracked at all (no consent)."""
     request = _request_proxy._get_current_object()
+    environ = request.environ
+    gpc = environ.get("HTTP_SEC_GPC")
+    if gpc is not None or settings.respect_dnt or settings.consent is not None:
+        reason = web.refusal(settings, gpc, environ.get("HTTP_DNT"), request)
+        if reason is not None:
+            return reason
     endpoint = request.endpoint
     state = _state(app)
     if endpoint is not None and (endpoint == "static" or endpoint.endswith(".static")):
@@ -152,7 +169,6 @@ def _start(app: Any) -> web.Visit | None:
         return None
     if state.flask_login and _login_signals is None:
         _watch_logins()
-    environ = request.environ
     session = _session_proxy._get_current_object()
     visit = web.start_visit(
         environ.get("HTTP_COOKIE"),
