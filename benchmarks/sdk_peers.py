@@ -12,6 +12,10 @@ local sink (``benchmarks/sink.py``, its own process) that accepts everything:
 3. with the server down, 100,000 events logged: how many each SDK keeps, and its peak memory
    above the baseline measured just before the loop.
 
+The latency measurement also runs usageanalytics with a ``before_send`` hook: a trivial one
+(``lambda record: record``, the cost of the call and of checking what it returns) and
+``usageanalytics.privacy.scrub_pii``.
+
 Results are printed as a table with ratios to usageanalytics; ``--json FILE`` also saves them.
 """
 
@@ -37,6 +41,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 SDKS = ("usageanalytics", "posthog", "segment")
+# usageanalytics with a before_send hook, measured for latency beside the plain client.
+HOOKED = ("usageanalytics+hook", "usageanalytics+scrub_pii")
 LATENCY_CALLS = 20_000
 THROUGHPUT_EVENTS = 50_000
 OFFLINE_EVENTS = 100_000
@@ -51,12 +57,16 @@ class Adapter:
     def __init__(self, name: str, host: str) -> None:
         self.name = name
         self.tmp = tempfile.mkdtemp(prefix=f"bench-{name}-")
-        if name == "usageanalytics":
+        if name.startswith("usageanalytics"):
             import usageanalytics
+            from usageanalytics import privacy
 
+            hooks: dict[str, Any] = {"usageanalytics+hook": lambda record: record}
+            hooks["usageanalytics+scrub_pii"] = privacy.scrub_pii
             client = usageanalytics.Client(
                 "bench-app", api_key="bench-key", endpoint=f"{host}/v4/", data_dir=self.tmp,
                 customer_account_id="acct-1", collect_device_attributes=False, auto_capture=False,
+                before_send=hooks.get(name),
             )  # fmt: skip
             self.track: Callable[[int], None] = lambda i: client.log_event(
                 "Signed In", {"Module": "Login", "Index": i}
@@ -257,6 +267,7 @@ def main() -> None:
     )
     parser.add_argument("--json", type=Path, help="also write the results to this file")
     parser.add_argument("--sdk", action="append", choices=SDKS, help="measure only these SDKs")
+    parser.add_argument("--latency-only", action="store_true", help="only the caller-thread cost")
     parser.add_argument("--worker", nargs=3, metavar=("SDK", "SCENARIO", "HOST"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -269,14 +280,15 @@ def main() -> None:
         host = f"http://127.0.0.1:{sink.stdout.readline().strip()}"
         down = f"http://127.0.0.1:{free_port()}"
         sdks = tuple(args.sdk or SDKS)
-        results: dict[str, dict[str, Any]] = {name: {} for name in (*sdks, "floor")}
-        for sdk in (*sdks, "floor"):
+        hooked = HOOKED if "usageanalytics" in sdks else ()
+        results: dict[str, dict[str, Any]] = {name: {} for name in (*sdks, *hooked, "floor")}
+        for sdk in (*sdks, *hooked, "floor"):
             print(f"latency     {sdk} ...", file=sys.stderr, flush=True)
             results[sdk]["latency"] = run_worker(sdk, "latency", host)
-        for sdk in sdks:
+        for sdk in () if args.latency_only else sdks:
             print(f"throughput  {sdk} ...", file=sys.stderr, flush=True)
             results[sdk]["throughput"] = run_worker(sdk, "throughput", host)
-        for sdk in sdks:
+        for sdk in () if args.latency_only else sdks:
             print(f"offline     {sdk} ...", file=sys.stderr, flush=True)
             results[sdk]["offline"] = run_worker(sdk, "offline", down)
     finally:
@@ -285,13 +297,17 @@ def main() -> None:
     ours = results.get("usageanalytics") or results[sdks[0]]
     print(f"\n{date.today().isoformat()} on {machine()}\n")
     print("Caller-thread cost of one tracking call (20,000 calls, sender running)")
-    print(f"{'SDK':16} {'mean µs':>9} {'median µs':>10} {'p99 µs':>9} {'mean vs ours':>13}")
-    for sdk in (*sdks, "floor"):
+    print(f"{'SDK':24} {'mean µs':>9} {'median µs':>10} {'p99 µs':>9} {'mean vs ours':>13}")
+    for sdk in (*sdks, *hooked, "floor"):
         lat = results[sdk]["latency"]
         print(
-            f"{sdk:16} {lat['mean_us']:9.2f} {lat['median_us']:10.2f} {lat['p99_us']:9.2f} "
+            f"{sdk:24} {lat['mean_us']:9.2f} {lat['median_us']:10.2f} {lat['p99_us']:9.2f} "
             f"{ratio(lat['mean_us'], ours['latency']['mean_us']):>13}"
         )
+    if args.latency_only:
+        if args.json:
+            args.json.write_text(json.dumps({"machine": machine(), "results": results}, indent=2))
+        return
     print(f"\nDelivered events per second ({THROUGHPUT_EVENTS:,} events, log then flush, local sink)")
     print(f"{'SDK':16} {'events/s':>10} {'vs ours':>9} {'delivered':>10} {'CPU µs/event':>13}")
     for sdk in sdks:

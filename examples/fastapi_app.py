@@ -128,6 +128,7 @@ def main() -> None:
     listener = socket.socket()
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", parser.parse_args().port))
+    listener.listen(128)  # connections wait in the backlog while uvicorn starts, not refused
     print(f"Serving on http://127.0.0.1:{listener.getsockname()[1]}/ (Ctrl-C to stop)", flush=True)
     with contextlib.suppress(KeyboardInterrupt):  # uvicorn stops gracefully, then raises Ctrl-C again
         uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listener])

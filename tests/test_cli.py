@@ -36,6 +36,7 @@ def test_status_and_replay_of_dead_letters(server: StrictServer, make_client: An
     assert "queued records   0" in status.stdout
     assert "dead letters     1 batches, 5 records" in status.stdout  # with session start and end
     assert "INVALID_INPUT: not today" in status.stdout
+    assert "consent          no choice saved" in status.stdout
 
     server.fault = None
     replay = cli(

@@ -61,6 +61,7 @@ def sample_text(name: str, field: dataclasses.Field[Any]) -> tuple[str, Any]:
         "batch_size": ("250", 250),
         "max_request_bytes": ("500000", 500_000),
         "data_dir": ("~/ua-data", Path("~/ua-data").expanduser()),
+        "capture_ip": ("FULL", "full"),
     }
     if name in special:
         return special[name]

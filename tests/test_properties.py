@@ -1,7 +1,9 @@
 """Property tests: search for a call that raises, or a record that goes unaccounted.
 
 Hypothesis draws sequences of public calls with arbitrary values (every Python type, lone
-surrogates, huge strings, bytes, Decimals, nested containers, identities) and fault schedules
+surrogates, huge strings, bytes, Decimals, nested containers, identities; opt-out, opt-in,
+forget_user, and a before_send hook that drops, raises or puts any value in any field) and
+fault schedules
 (5xx, 413, 429 with any Retry-After, garbage and hostile bodies, stalls, write errors, restarts
 with other settings, several clients and processes on one data folder, SIGKILL), against the
 strict test server. It checks that no call raises, that the ledger balances::
@@ -33,6 +35,7 @@ from hypothesis import strategies as st
 import usageanalytics as ua
 from tests.support.strict_server import Stall, StrictServer, deep_json
 from tests.test_processes import start_child
+from usageanalytics import privacy
 from usageanalytics.ledger import Stats
 from usageanalytics.status import read_status
 
@@ -83,6 +86,32 @@ def _call(name: str, *args: Any, **kwargs: Any) -> tuple[str, tuple[Any, ...], d
     return name, args, kwargs
 
 
+# What the app's before_send does next (a step sets it): pass the record, drop it, raise, return
+# something that is not a record, or put an arbitrary value in one of its fields.
+HOOK: dict[str, Any] = {"mode": "pass", "value": None}
+HOOK_MODES = ["pass", "drop", "raise", "return", "scrub", "name", "attributes", "value", "timestamp",
+              "customer_account_id", "user_id", "delete"]  # fmt: skip
+
+
+def before_send(record: dict[str, Any]) -> Any:
+    mode, value = HOOK["mode"], HOOK["value"]
+    if mode == "drop":
+        return None
+    if mode == "raise":
+        raise RuntimeError("the app's hook failed")
+    if mode == "return":
+        return value
+    if mode == "scrub":
+        return privacy.scrub_pii(record)
+    if mode == "delete":
+        for key in ("name", "attributes", "value", "timestamp", "customer_account_id"):
+            record.pop(key, None)
+        return record
+    if mode != "pass":
+        record[mode] = value
+    return record
+
+
 calls = st.one_of(
     st.builds(
         lambda n, a, d, t: _call("log_event", n, a, debounce=d, timestamp=t),
@@ -105,6 +134,9 @@ calls = st.one_of(
     st.just(_call("reset_user")),
     st.builds(lambda p: _call("set_product_id", p), ids),
     st.sampled_from([_call("identify"), _call("start_session"), _call("end_session")]),
+    st.sampled_from([_call("opt_out"), _call("opt_in"), _call("is_opted_out")]),
+    st.builds(lambda u: _call("forget_user", u), ids),
+    st.builds(lambda m, v: _call("before_send", m, v), st.sampled_from(HOOK_MODES), values | recent),
 )
 identities = st.fixed_dictionaries(
     {},
@@ -120,6 +152,9 @@ def _perform(
     client: ua.Client, step: tuple[dict[str, Any] | None, tuple[str, tuple[Any, ...], dict[str, Any]]]
 ) -> None:
     identity, (name, args, kwargs) = step
+    if name == "before_send":
+        HOOK.update(mode=args[0], value=args[1])
+        return
     function: Callable[..., Any] = getattr(ua, name, None) or getattr(client, name)
     scope = ua.identity(**identity) if identity is not None else contextlib.nullcontext()
     with scope:
@@ -141,6 +176,7 @@ def shared(server: StrictServer, tmp_path: Path) -> Iterator[tuple[ua.Client, De
     client = ua.configure(
         "app-1", api_key="test-key", endpoint=server.endpoint, data_dir=str(tmp_path / "data"),
         customer_account_id="acct-1", auto_capture=False, retry_base=0.05, retry_cap=0.2,
+        before_send=before_send,
     )  # fmt: skip
     delivered = Delivered()
     with ua.signals.batch_sent.connected_to(delivered, sender=client):
@@ -154,6 +190,7 @@ def test_public_calls_never_raise_and_every_record_is_accounted_for(
     shared: tuple[ua.Client, Delivered], server: StrictServer, steps: list[Any]
 ) -> None:
     client, delivered = shared
+    HOOK.update(mode="pass", value=None)
     for step in steps:
         _perform(client, step)  # nothing here may raise
     assert ua.flush(30), client.stats()
@@ -203,6 +240,7 @@ fault_steps = st.lists(
         st.tuples(st.just("disk errors"), st.integers(1, 4)),
         st.tuples(st.just("replay")),
         st.tuples(st.just("server limit"), st.sampled_from([None, 3_000, 40_000])),
+        st.tuples(st.sampled_from(["opt out", "opt in", "forget"])),
     ),
     max_size=14,
 )
@@ -274,6 +312,12 @@ def test_the_ledger_balances_under_faults_restarts_and_shared_folders(
                 current.replay_dead_letters()
             elif kind == "server limit":
                 server.max_body_bytes = step[1]
+            elif kind == "opt out":
+                current.opt_out()
+            elif kind == "opt in":
+                current.opt_in()
+            elif kind == "forget":
+                current.forget_user(current.user_id or "")
         for client in clients:
             client.shutdown(0.3)
         for client in clients:  # as a process that exits: its queues are released

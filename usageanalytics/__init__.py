@@ -63,11 +63,15 @@ __all__ = [
     "__version__",
     "configure",
     "flush",
+    "forget_user",
     "get_client",
     "identity",
+    "is_opted_out",
     "log_event",
     "log_page_load",
     "log_screen_view",
+    "opt_in",
+    "opt_out",
     "reset_user",
     "set_product_id",
     "set_user",
@@ -136,8 +140,6 @@ def configure(
             previous, _client = _client, client
         if previous is not None:
             previous.shutdown(timeout=previous.settings.exit_timeout)
-    if client.settings.debug:
-        enable_debug_log()
     from . import autocapture
 
     if client.settings.auto_capture and not client.settings.disabled:
@@ -151,7 +153,7 @@ _debug_handler: logging.Handler | None = None
 
 
 def enable_debug_log() -> None:
-    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``configure(debug=True)``).
+    """Send the ``usageanalytics`` log to stderr at DEBUG, once (``debug=True`` on a client).
 
     For development: bad input, what is sent and what the server answered become visible
     instead of going to the NullHandler a library installs by default.
@@ -248,6 +250,34 @@ def update_device_token(token: str, app_in_distribution: bool | None = None) -> 
     """Send this device's push-notification token."""
     if (client := _shared()) is not None:
         client.update_device_token(token, app_in_distribution)
+
+
+def opt_out() -> None:
+    """The user opted out: nothing is recorded, written or sent until :func:`opt_in`, in every
+    process on this data folder and across restarts; what is still queued is discarded."""
+    if (client := _shared()) is not None:
+        client.opt_out()
+
+
+def opt_in() -> None:
+    """The user opted in (again), or gave consent (``configure(opt_out_by_default=True)``)."""
+    if (client := _shared()) is not None:
+        client.opt_in()
+
+
+def is_opted_out() -> bool:
+    """Whether the user opted out (False before :func:`configure`)."""
+    client = _shared()
+    return False if client is None else client.is_opted_out()
+
+
+def forget_user(user_id: str) -> int:
+    """Drop every record of ``user_id`` still on this machine (a GDPR erasure); returns how many.
+
+    Data already delivered must be erased on the SmartKarrot side.
+    """
+    client = _shared()
+    return 0 if client is None else client.forget_user(user_id)
 
 
 def flush(timeout: float = 10.0) -> bool:

@@ -15,6 +15,11 @@ Per HTTP request (websockets and lifespan events pass through untouched):
   named by its route and a ``page_load_event`` whose ``loadTime`` runs until then; with
   ``capture_api_calls`` any other routed request logs an "API Call".
 
+Consent: a request that sends ``Sec-GPC: 1`` (or ``DNT: 1`` with ``respect_dnt``), or whose
+``configure(consent=...)`` (sync or async, given the request object: here the ASGI scope) says
+no, is not tracked at all: no cookie, nothing logged, and the app's own tracking calls while it
+runs are refused, counted as dropped.
+
 Who: ``configure(identify=...)`` (called with the request object, here the ASGI scope; sync or
 async) wins; else ``scope["user"]`` when an authentication middleware set an authenticated user
 (its ``identity``, else ``display_name``); else ``scope["state"]["user"]`` (``request.state.user``:
@@ -38,6 +43,7 @@ from .patching import call_safely
 
 if TYPE_CHECKING:
     from .client import Client
+    from .settings import Settings
 
 logger = logging.getLogger("usageanalytics")
 
@@ -52,6 +58,26 @@ SCOPE_KEY = "usageanalytics.request"
 mount, or a Starlette app inside this middleware) sees it and is not captured twice."""
 
 _FINAL = ("http.response.pathsend", "http.response.zerocopysend")
+
+
+def header_refusal(settings: Settings, scope: Scope) -> str | None:
+    """Why the request's ``Sec-GPC`` or ``DNT`` header says it must not be tracked, or None.
+
+    One pass over the headers, two byte-string comparisons each: the whole per-request cost
+    when no ``consent`` callable is configured.
+    """
+    if not (settings.respect_gpc or settings.respect_dnt):
+        return None
+    for key, value in scope.get("headers") or ():
+        if key == b"sec-gpc":
+            reason = web.header_refusal(settings, value, None)
+        elif key == b"dnt":
+            reason = web.header_refusal(settings, None, value)
+        else:
+            continue
+        if reason is not None:
+            return reason
+    return None
 
 
 def scope_user_id(scope: Scope) -> str | None:
@@ -353,6 +379,14 @@ class UsageAnalyticsMiddleware:
             return
         client = reporting_client()
         request = None
+        if client is not None:
+            reason = header_refusal(client.settings, scope)
+            if reason is None and client.settings.consent is not None:
+                reason = await web.consent_refusal(client.settings.consent, scope)
+            if reason is not None:  # no consent: nothing of this request is tracked
+                scope[SCOPE_KEY] = None  # nor by an app inside (a Starlette app)
+                await web.run_untracked_async(reason, self.app, scope, receive, send)
+                return
         if client is not None and not self.rules.excludes(route_path(scope)):
             request = call_safely("request start", start, client, scope, self._route_for, self.page_query)
         if request is None:

@@ -138,6 +138,14 @@ class HistoricalSessions:
             self._sessions.clear()
             self._previous.clear()
 
+    def forget(self, which: Callable[[Session], bool]) -> int:
+        """Forget the sessions ``which`` selects without ending them; returns how many."""
+        with self._lock:
+            keys = [key for key, session in self._sessions.items() if which(session)]
+            for key in keys:
+                self._pop(key)
+        return len(keys)
+
     def _pop(self, key: Hashable) -> Session:
         self._previous.pop(key, None)
         return self._sessions.pop(key)

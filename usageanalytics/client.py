@@ -21,7 +21,7 @@ import uuid
 import weakref
 from collections.abc import Hashable, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,14 +29,24 @@ import orjson
 import platformdirs
 
 from . import backfill, device, inputs, lifecycle, signals, wire
-from .context import Identity, current_identity
+from .context import Identity, current_identity, untracked_reason
 from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
 from .errors import ConfigurationError, TrackingInputError
 from .inputs import MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Refused
-from .ledger import INVALID_INPUT, Stats
+from .ledger import BEFORE_SEND, BEFORE_SEND_FAILED, FORGOTTEN, INVALID_INPUT, OPTED_OUT, Stats
 from .pipeline import Pipeline, RecordFilter
-from .records import DEVICE_ATTRIBUTE, DEVICE_TOKEN, EVENT, USER, USER_ATTRIBUTE, Pending, wire_body
+from .privacy import anonymize_ip
+from .records import (
+    DEVICE_ATTRIBUTE,
+    DEVICE_TOKEN,
+    EVENT,
+    USER,
+    USER_ATTRIBUTE,
+    Pending,
+    Record,
+    wire_body,
+)
 from .sessions import Session, SessionTracker
 from .settings import Settings, resolve_settings
 from .state import StateStore
@@ -47,6 +57,7 @@ logger = logging.getLogger("usageanalytics")
 PROCESS = "process"  # session key of the process-wide actor
 _WARN_EVERY = 60.0
 COULD_NOT_RECORD = "could not be recorded"
+CONSENT_KEY = "consent"  # in state.sqlite: "out" or "in", the user's choice for this data folder
 _INT_MIN, _INT_END = -(2**63), 2**64  # what a JSON number (orjson) carries exactly
 
 
@@ -54,6 +65,7 @@ Pairs = tuple[tuple[str, Any], ...]
 _dumps = orjson.dumps
 _NAMED = (wire.UserAttribute, wire.EventAttribute)
 _SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
+_UTC = timezone.utc
 
 
 @dataclass(frozen=True)
@@ -102,6 +114,10 @@ class Client:
 
     def __init__(self, app_id: str | None = None, **options: Any) -> None:
         self.settings: Settings = resolve_settings(app_id, **options)
+        if self.settings.debug:
+            from . import enable_debug_log
+
+            enable_debug_log()
         self._active = False
         self._strict = self.settings.strict
         self._durable = self.settings.durable
@@ -117,9 +133,13 @@ class Client:
             self.dead_letters = DeadLetters(self.data_dir)
             self._state = StateStore(self.data_dir / "state.sqlite")
             self.device_id = self._state.get_or_create("device_id", lambda: str(uuid.uuid4()))
+            saved = self._saved_choice()
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"data_dir {str(self.data_dir)!r} cannot be used: {exc}") from None
         self._identity_lock = threading.RLock()
+        # Held while the consent is read, saved or applied: a choice and the discard that goes
+        # with it are one step for the other threads (a tick, a concurrent opt_in).
+        self._consent_lock = threading.RLock()
         self._debouncer = Debouncer(self.settings.debounce_window)
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
@@ -132,6 +152,8 @@ class Client:
         self._context_actors: collections.OrderedDict[Identity, Actor | Refused] = collections.OrderedDict()
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
+        self._before_send = self.settings.before_send
+        self._opted_out = self.settings.opt_out_by_default if saved is None else saved
         self._actor = self._initial_actor()
         # The process user is announced (user upsert) with its first record, not here: a web
         # server whose events all belong to requests, or a CLI that only replays dead letters,
@@ -145,10 +167,13 @@ class Client:
                 self.dead_letters,
                 on_tick=self._tick,
                 signal=self._signal,
+                paused=lambda: self._opted_out,
             )
         except (OSError, sqlite3.Error) as exc:
             raise ConfigurationError(f"data_dir {str(self.data_dir)!r} cannot be used: {exc}") from None
         self._active = True
+        if self._opted_out:  # what this data folder still has queued (dead processes' queues)
+            self._pipeline.submit(self._discard_left_behind)
         if self.settings.collect_device_attributes:
             self._pipeline.submit(self._send_device_attributes)
         lifecycle.register(self)
@@ -203,8 +228,25 @@ class Client:
             raise actor
         return actor
 
-    def _context_actor(self, scoped: Identity) -> Actor | Refused:
-        """Resolve a request identity; the first time a user or guest is seen, upsert them."""
+    def _peek_actor(self) -> Actor:
+        """The actor of the running context, announcing no one: what before_send is shown. The
+        user is announced (:meth:`_current_actor`) only once a record of theirs is kept."""
+        scoped = current_identity()
+        if scoped is None:
+            return self._actor
+        try:
+            actor = self._context_actors.get(scoped)
+        except TypeError:
+            actor = Refused(f"identity {scoped!r} has values that are not strings")
+        if actor is None:
+            actor = self._context_actor(scoped, announce=False)
+        if isinstance(actor, Refused):
+            raise actor
+        return actor
+
+    def _context_actor(self, scoped: Identity, announce: bool = True) -> Actor | Refused:
+        """Resolve a request identity; the first time a user or guest is seen, upsert them
+        (unless not ``announce``: then the actor is not kept either, so the next call does)."""
         with self._identity_lock:
             try:
                 fields = self._identity_fields(scoped)
@@ -213,6 +255,7 @@ class Client:
                 self._trim_context_actors()
                 return refused
             user, guest_id, account, product, session_id, source_ip = fields
+            source_ip = anonymize_ip(source_ip, self.settings.capture_ip)
             process = self._actor
             if user:
                 user_id, guest = user, False
@@ -228,15 +271,17 @@ class Client:
             product = product or (self.settings.product_id if own_user else process.product_id)
             key: Hashable = ("visitor", guest_id or user_id) if own_user else PROCESS
             actor = Actor(user_id, guest, account, product, key, session_id, source_ip)
+            seen = (user_id, None if guest else guest_id)
+            new_user = own_user and seen not in self._known_users
+            if new_user and not announce:
+                return actor
             self._context_actors[scoped] = actor
             self._trim_context_actors()
-            if own_user:
-                seen = (user_id, None if guest else guest_id)
-                if seen not in self._known_users:
-                    self._known_users[seen] = None
-                    if len(self._known_users) > 100_000:
-                        self._known_users.popitem(last=False)
-                    self._queue_user_upsert(actor, previous_guest=None if guest else guest_id)
+            if new_user:
+                self._known_users[seen] = None
+                if len(self._known_users) > 100_000:
+                    self._known_users.popitem(last=False)
+                self._queue_user_upsert(actor, previous_guest=None if guest else guest_id)
             return actor
 
     def _identity_fields(self, scoped: Identity) -> tuple[str | None, ...]:
@@ -295,8 +340,12 @@ class Client:
 
         ``now`` is when the record was logged (what ``max_record_age`` counts from); ``at`` is
         the event's own time when it differs (a backfill). Raises :class:`Refused` if the
-        record cannot be encoded even with its text made valid.
+        record cannot be encoded even with its text made valid. While the user has opted out the
+        record is dropped here, counted: nothing reaches the disk.
         """
+        if self._opted_out:
+            self._pipeline.refused(1, OPTED_OUT)
+            return
         envelope_key, envelope = self._envelope(actor, session_id)
         body = wire_body(kind, body, now if at is None else at)
         guest = 1 if actor.guest else 0
@@ -323,10 +372,16 @@ class Client:
         return self._sessions.touch(actor.session_key, actor, now).id
 
     def _event(
-        self, actor: Actor, name: str, pairs: Pairs, now: float, session_id: str | None = None
+        self,
+        actor: Actor,
+        name: str,
+        pairs: Pairs,
+        now: float,
+        at: float | None = None,
+        session_id: str | None = None,
     ) -> None:
         session_id = session_id or self._session_for(actor, now)
-        self._emit(EVENT, actor, session_id, (name, pairs), now)
+        self._emit(EVENT, actor, session_id, (name, pairs), now, at)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)
 
@@ -441,6 +496,156 @@ class Client:
             logger.debug("usageanalytics: call after shutdown() ignored")
         return False
 
+    def _recording(self, records: int = 1) -> bool:
+        """Live, and allowed to record: the user has not opted out, and the call is not inside a
+        request the web integrations leave untracked (no consent). A refused call's ``records``
+        are counted as dropped, with why (quietly: these are the user's choices, not mistakes)."""
+        if not self._active:
+            return self._live()
+        if self._opted_out:
+            self._pipeline.refused(records, OPTED_OUT)
+            return False
+        reason = untracked_reason()
+        if reason is not None:
+            self._pipeline.refused(records, reason)
+            return False
+        return True
+
+    def _may_record(self) -> bool:
+        """The same, for calls that log nothing of their own (nothing to count)."""
+        return self._active and not self._opted_out and untracked_reason() is None
+
+    # -- before_send ----------------------------------------------------------------------------------
+
+    def _apply_before_send(self, record: dict[str, Any]) -> Mapping[str, Any] | None:
+        """The app's ``before_send`` on ``record``: what it returned, or None when it dropped
+        the record, raised or returned something else (each counted; a failure logged)."""
+        hook = self._before_send
+        assert hook is not None
+        try:
+            result = hook(record)
+        except Exception as exc:
+            self._before_send_failed(f"it raised {type(exc).__name__}: {exc}", exc)
+            return None
+        if result is None:
+            self._pipeline.refused(1, BEFORE_SEND)
+            return None
+        if type(result) is not dict and not isinstance(result, Mapping):
+            self._before_send_failed(f"it returned {inputs.describe(result)}, not the record or None", None)
+            return None
+        return result
+
+    def _before_send_failed(self, detail: str, exc: BaseException | None) -> None:
+        """Never sent unfiltered: the record is dropped, counted, and logged once a minute."""
+        self._pipeline.refused(1, BEFORE_SEND_FAILED)
+        now = time.monotonic()
+        if now - self._warned.get(BEFORE_SEND_FAILED, -_WARN_EVERY) >= _WARN_EVERY:
+            self._warned[BEFORE_SEND_FAILED] = now
+            logger.error(
+                "usageanalytics: before_send failed (%s); the record was dropped, never sent "
+                "unfiltered (logged once a minute; client.stats() counts them all)",
+                detail,
+                exc_info=exc,
+            )
+
+    def _changed_actor(self, actor: Actor, result: Mapping[str, Any]) -> Actor:
+        """``actor`` with the customer account before_send gave; Refused if it changed the
+        user id (the user upsert, sessions and the guest's move to the user are keyed on it)."""
+        user, account = actor.user_id, actor.customer_account_id
+        if result.get("user_id", user) is user and result.get("customer_account_id", account) is account:
+            return actor  # left as they were (the common case)
+        if result.get("user_id", actor.user_id) != actor.user_id:
+            raise Refused(
+                "before_send changed user_id, which it cannot change (set_user() and "
+                "ua.identity() decide whose a record is; pseudonymize ids there)"
+            )
+        account = result.get("customer_account_id", actor.customer_account_id)
+        if account == actor.customer_account_id and (account is None or type(account) is str):
+            return actor
+        cleaned, note = inputs.clean_id("customer_account_id from before_send", account)
+        if note:
+            self._bad_input(note)
+        return replace(actor, customer_account_id=cleaned)
+
+    @staticmethod
+    def _changed_time(result: Mapping[str, Any], stamp: datetime, when: float) -> float:
+        """The record's time, as before_send left it (checked as ``timestamp=`` is)."""
+        value = result.get("timestamp", stamp)
+        if value is stamp:
+            return when
+        epoch, problem = backfill.event_time(value)
+        if epoch is None:
+            raise Refused(f"its timestamp from before_send is unusable: {problem}")
+        return epoch
+
+    def _filtered_event(
+        self, actor: Actor, name: str, pairs: Pairs, when: float
+    ) -> tuple[Actor, str, Pairs, float] | None:
+        """An event through before_send: what it returned, checked as a call's input is, or
+        None when it was dropped (counted). Raises Refused for what cannot be made valid."""
+        stamp = datetime.fromtimestamp(when, _UTC)
+        record = {
+            "kind": "event",
+            "name": name,
+            "attributes": dict(pairs),
+            "user_id": actor.user_id,
+            "customer_account_id": actor.customer_account_id,
+            "timestamp": stamp,
+        }
+        result = self._apply_before_send(record)
+        if result is None:
+            return None
+        actor = self._changed_actor(actor, result)
+        event = result.get("name")
+        if event != name or type(event) is not str:
+            event = self._valid_name("event name from before_send", event, of_record=True)
+            if event is None:
+                return None
+        attributes = result.get("attributes")
+        if not _same_pairs(attributes, pairs):  # the common case, a hook that kept them, is not checked again
+            pairs = self._pairs(event, attributes)
+        return actor, event, pairs, self._changed_time(result, stamp, when)
+
+    def _filtered_attribute(
+        self, actor: Actor, name: str, value: Any, when: float
+    ) -> tuple[Actor, str, dict[str, Any], float] | None:
+        """A user attribute through before_send, as :meth:`_filtered_event`."""
+        stamp = datetime.fromtimestamp(when, _UTC)
+        record = {
+            "kind": "user_attribute",
+            "name": name,
+            "value": value,
+            "user_id": actor.user_id,
+            "customer_account_id": actor.customer_account_id,
+            "timestamp": stamp,
+        }
+        result = self._apply_before_send(record)
+        if result is None:
+            return None
+        actor = self._changed_actor(actor, result)
+        attribute = result.get("name")
+        if attribute != name or type(attribute) is not str:
+            attribute = self._valid_name("user attribute name from before_send", attribute, of_record=True)
+            if attribute is None:
+                return None
+        typed = self._typed_attribute(attribute, result.get("value"))
+        if typed is None:
+            return None
+        return actor, attribute, typed, self._changed_time(result, stamp, when)
+
+    def _session_event_kept(self, name: str, actor: Actor, attributes: dict[str, Any], wall: float) -> bool:
+        """The SDK's own session events go through before_send too: it may drop them (None), but
+        what it changes is not used (their name and parameters are the spec's contract)."""
+        record = {
+            "kind": "event",
+            "name": name,
+            "attributes": attributes,
+            "user_id": actor.user_id,
+            "customer_account_id": actor.customer_account_id,
+            "timestamp": datetime.fromtimestamp(wall, _UTC),
+        }
+        return self._apply_before_send(record) is not None
+
     # -- public tracking API ------------------------------------------------------------------------
 
     def log_event(
@@ -459,7 +664,7 @@ class Client:
         ahead; naive datetimes are local time). It goes in the actor's historical session
         and never starts or extends the live one; it is not debounced.
         """
-        if not self._live():
+        if not self._recording():
             return
         try:
             event = self._valid_name("event name", name, of_record=True)
@@ -472,15 +677,28 @@ class Client:
                     self._refuse(f"event {event!r} refused: {problem}")
                     return
             pairs = self._pairs(event, attributes)
-            actor = self._current_actor()
-            if at is not None:
-                self._backfilled_event(actor, event, pairs, at)
-                return
-            if debounce and self._debouncer.is_repeat((actor.user_id, event, pairs)):
+            hook = self._before_send
+            actor = self._current_actor() if hook is None else self._peek_actor()
+            if at is None and debounce and self._debouncer.is_repeat((actor.user_id, event, pairs)):
                 if signals.event_debounced.receivers:
                     self._signal(signals.event_debounced, name=event, user_id=actor.user_id)
                 return
-            self._event(actor, event, pairs, time.time())
+            now = time.time()
+            moved: float | None = None  # a live event's own time, when before_send changed it
+            if hook is not None:
+                kept = self._filtered_event(actor, event, pairs, now if at is None else at)
+                if kept is None:
+                    return
+                self._current_actor()  # a record of theirs is kept: the user is announced now
+                actor, event, pairs, when = kept
+                if at is not None:
+                    at = when
+                elif when != now:
+                    moved = when
+            if at is not None:
+                self._backfilled_event(actor, event, pairs, at)
+                return
+            self._event(actor, event, pairs, now, moved)
         except TrackingInputError:
             raise
         except Refused as refused:
@@ -547,9 +765,13 @@ class Client:
 
         What the web integrations call for each page: one identity, session and check of the
         values for both events, where ``log_screen_view`` and ``log_page_load`` would each do
-        their own.
+        their own. With a ``before_send`` hook each event goes through it, as those calls do.
         """
-        if not self._live():
+        if not self._recording(2):
+            return
+        if self._before_send is not None:
+            self.log_screen_view(screen_name)
+            self.log_page_load(page_url, load_time_ms, request_count)
             return
         records = 0  # what the call still stands for, counted if it is refused or fails
         try:
@@ -573,12 +795,12 @@ class Client:
             now = time.time()
             session_id = self._session_for(actor, now)
             if screen is not None:
-                self._event(actor, wire.SCREEN_VIEW, ((_SCREEN_NAME, screen),), now, session_id)
+                self._event(actor, wire.SCREEN_VIEW, ((_SCREEN_NAME, screen),), now, session_id=session_id)
                 records -= 1
             if problem is None:
                 url = self._page_text("page url", page_url) or page_url
                 pairs = (("requestCount", request_count), ("loadTime", load_time_ms), ("pageUrl", url))
-                self._event(actor, wire.PAGE_LOAD, pairs, now, session_id)
+                self._event(actor, wire.PAGE_LOAD, pairs, now, session_id=session_id)
         except TrackingInputError:
             raise
         except Refused as refused:
@@ -603,27 +825,28 @@ class Client:
 
     def set_user_attribute(self, name: wire.UserAttribute | str, value: wire.Value) -> None:
         """Set a standard (``UserAttribute.LANGUAGE``) or custom (``"Employee Id"``) attribute."""
-        if not self._live():
+        if not self._recording():
             return
         try:
             attribute = self._valid_name("user attribute name", name, of_record=True)
             if attribute is None:
                 return
-            try:
-                typed = wire.typed_value(value)
-            except (TypeError, ValueError, OverflowError) as exc:
-                self._refuse(f"user attribute {attribute!r} ignored: {exc}")
+            typed = self._typed_attribute(attribute, value)
+            if typed is None:
                 return
-            text = typed.get("stringValue")
-            if typed["dataType"] == "String" and isinstance(text, str) and len(text) > MAX_VALUE_LENGTH:
-                typed["stringValue"], note = inputs.clean_text(
-                    f"user attribute {attribute!r}", text, MAX_VALUE_LENGTH
+            now = when = time.time()
+            if self._before_send is None:
+                actor = self._current_actor()
+            else:
+                text = typed.get("stringValue") if typed["dataType"] == "String" else None
+                kept = self._filtered_attribute(
+                    self._peek_actor(), attribute, value if text is None else text, now
                 )
-                if note:
-                    self._bad_input(note)
-            now = time.time()
-            actor = self._current_actor()
-            body = {"name": attribute, **typed, "loggedAtTime": wire.timestamp(now)}
+                if kept is None:
+                    return
+                self._current_actor()  # a record of theirs is kept: the user is announced now
+                actor, attribute, typed, when = kept
+            body = {"name": attribute, **typed, "loggedAtTime": wire.timestamp(when)}
             self._emit(USER_ATTRIBUTE, actor, self._active_session(actor), body, now)
         except TrackingInputError:
             raise
@@ -631,6 +854,21 @@ class Client:
             self._refuse(f"user attribute {_short(name)} refused: {refused}")
         except Exception as exc:
             self._failed("set_user_attribute", exc)
+
+    def _typed_attribute(self, attribute: str, value: Any) -> dict[str, Any] | None:
+        """A user attribute's typed value fields (long text trimmed), or None: refused."""
+        try:
+            typed = wire.typed_value(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            self._refuse(f"user attribute {attribute!r} ignored: {exc}")
+            return None
+        text = typed.get("stringValue")
+        if typed["dataType"] == "String" and isinstance(text, str) and len(text) > MAX_VALUE_LENGTH:
+            what = f"user attribute {attribute!r}"
+            typed["stringValue"], note = inputs.clean_text(what, text, MAX_VALUE_LENGTH)
+            if note:
+                self._bad_input(note)
+        return typed
 
     def set_user_attributes(self, attributes: Mapping[wire.UserAttribute | str, wire.Value]) -> None:
         """Set several user attributes; each bad one is reported and the rest kept."""
@@ -651,7 +889,7 @@ class Client:
 
     def update_device_token(self, token: str, app_in_distribution: bool | None = None) -> None:
         """Send the push-notification token (FCM or APNs) of this device."""
-        if not self._live():
+        if not self._recording():
             return
         try:
             problem = _token_problem(token)
@@ -810,6 +1048,10 @@ class Client:
 
     def _on_session_start(self, session: Session, wall: float) -> None:
         actor: Actor = session.actor
+        if self._before_send is not None and not self._session_event_kept(
+            wire.SESSION_START, actor, {"sessionId": session.id, "startTime": _utc(session.started)}, wall
+        ):
+            return
         self._emit(
             EVENT,
             actor,
@@ -832,6 +1074,10 @@ class Client:
 
     def _on_session_end(self, session: Session, wall: float) -> None:
         actor: Actor = session.actor
+        if self._before_send is not None and not self._session_event_kept(
+            wire.SESSION_END, actor, {"sessionId": session.id, "endTime": _utc(wall)}, wall
+        ):
+            return
         self._emit(
             EVENT,
             actor,
@@ -855,7 +1101,7 @@ class Client:
         of their context when they just logged in, so their guest history becomes theirs. For
         integrations that learn of a login before anything is tracked for it.
         """
-        if self._live():
+        if self._may_record():
             try:
                 self._current_actor()
             except TrackingInputError:
@@ -870,7 +1116,7 @@ class Client:
 
         Sessions otherwise start with the first event. Returns the session id.
         """
-        if not self._live():
+        if not self._may_record():
             return None
         try:
             actor = self._current_actor()
@@ -908,7 +1154,7 @@ class Client:
         ``session_timeout`` seconds later, its end time the moment the app went inactive, unless
         the app is active again first (then it goes on). ``None``: back to plain inactivity.
         """
-        if not self._live():
+        if not self._may_record():
             return
         try:
             actor = self._current_actor()
@@ -925,7 +1171,7 @@ class Client:
         if not self._active:
             return None
         try:
-            return self._active_session(self._current_actor())
+            return self._active_session(self._peek_actor())  # reading it announces no one
         except Exception:
             return None
 
@@ -939,17 +1185,21 @@ class Client:
     # -- background work ----------------------------------------------------------------------------
 
     def _send_device_attributes(self) -> None:
+        if self._opted_out:
+            return  # sent by opt_in()
         attributes = device.collect(self.settings, self.device_id)
         fingerprint = device.fingerprint(attributes)
         if self._state.get("device_fingerprint") == fingerprint:
             return
         actor = self._actor
         self._emit(DEVICE_ATTRIBUTE, actor, None, {"deviceAttributes": attributes}, time.time())
-        self._state.set("device_fingerprint", fingerprint)
+        if not self._opted_out:  # dropped by an opt-out meanwhile: sent again after opt_in()
+            self._state.set("device_fingerprint", fingerprint)
 
     def _tick(self) -> None:
         self._sessions.expire()
         self._history.expire()
+        self._follow_consent()
 
     def _signal(self, signal: Any, **info: Any) -> None:
         if not signal.receivers:
@@ -958,6 +1208,179 @@ class Client:
             signal.send(self, **info)
         except Exception:
             logger.exception("usageanalytics signal receiver failed")
+
+    # -- consent and erasure ------------------------------------------------------------------------
+
+    def opt_out(self) -> None:
+        """The user opted out: record, write and send nothing from now on, here and in every
+        process sharing the data folder (within a second), across restarts, until :meth:`opt_in`.
+
+        What the data folder still has queued (in memory, this process's queue, dead processes'
+        queues, held records) is discarded, counted as dropped with reason "opted out".
+        """
+        if self.settings.disabled:
+            return
+        with self._consent_lock:
+            self._save_consent("out")
+            if not self._active:
+                return  # the next process to start on this folder discards what is left
+            try:
+                count = self._set_opted_out(True)
+            except Exception:
+                logger.exception("usageanalytics: discarding the queue at opt_out() failed; it is not sent")
+                return
+        logger.info("usageanalytics: opted out; %d queued records discarded", count)
+
+    def opt_in(self) -> None:
+        """The user opted in (again): record from now on, here and in every process sharing the
+        data folder, across restarts. Nothing from the opted-out time is recorded after the fact."""
+        if self.settings.disabled:
+            return
+        with self._consent_lock:
+            self._save_consent("in")
+            if self._active:
+                self._set_opted_out(False)
+
+    def is_opted_out(self) -> bool:
+        """Whether the user opted out (or, with ``opt_out_by_default``, has not opted in)."""
+        return not self.settings.disabled and self._opted_out
+
+    def _saved_choice(self) -> bool | None:
+        """The choice saved in the data folder: True opted out, False opted in, None none."""
+        saved = self._state.get(CONSENT_KEY)
+        return None if saved not in ("out", "in") else saved == "out"
+
+    def _save_consent(self, value: str) -> None:
+        try:
+            self._state.set(CONSENT_KEY, value)
+        except (OSError, sqlite3.Error) as exc:
+            logger.error(
+                "usageanalytics could not save the opt-%s choice in %s (%s); it holds for this process only",
+                value,
+                self.data_dir,
+                exc,
+            )
+
+    def _set_opted_out(self, opted_out: bool) -> int:
+        """Apply a change of consent; returns how many queued records were discarded."""
+        with self._identity_lock:
+            changed = self._opted_out != opted_out
+            self._opted_out = opted_out
+        if opted_out:
+            # No end event may follow: the sessions are forgotten, not ended.
+            self._sessions.forget(lambda session: True)
+            self._history.forget(lambda session: True)
+            return self._discard_opted_out()
+        if changed:
+            # Users and the device are announced again with the first records that follow.
+            with self._identity_lock:
+                self._announce_process_user = True
+                self._known_users.clear()
+                self._context_actors.clear()
+            if self.settings.collect_device_attributes:
+                self._pipeline.submit(self._send_device_attributes)
+        return 0
+
+    def _discard_opted_out(self) -> int:
+        """Discard everything queued, if the user is (still) opted out; returns how many."""
+        with self._consent_lock:
+            return self._pipeline.erase(lambda record: True, OPTED_OUT) if self._opted_out else 0
+
+    def _discard_left_behind(self) -> None:
+        """Started opted out: what earlier processes left queued in the folder is not sent."""
+        self._discard_opted_out()
+
+    def _follow_consent(self) -> None:
+        """Once a second (writer thread): follow a choice another process made on the folder,
+        and, while opted out, discard what reached the queue since (a call that raced
+        opt_out(), a dead process's queue)."""
+        with self._consent_lock:
+            try:
+                choice = self._saved_choice()
+            except (OSError, sqlite3.Error):
+                logger.debug("usageanalytics could not read the saved consent", exc_info=True)
+                return  # the last known state stands
+            saved = self.settings.opt_out_by_default if choice is None else choice
+            if saved != self._opted_out:
+                count = self._set_opted_out(saved)
+                logger.info(
+                    "usageanalytics: opted %s in another process%s",
+                    "out" if saved else "in",
+                    f"; {count} queued records discarded" if count else "",
+                )
+            elif saved:
+                stats = self._pipeline.stats()
+                if stats.queued or stats.held or stats.in_memory:
+                    self._discard_opted_out()
+
+    def forget_user(self, user_id: str) -> int:
+        """Drop every record of ``user_id`` still on this machine; returns how many.
+
+        For a GDPR erasure request: records in memory, in this process's queue, in the queues
+        it adopted from dead processes and held records, those of the guests who became this
+        user, and their dead letters (rewritten or deleted) are dropped, counted as dropped with
+        reason "forgotten", with no trace left in the queue's files; the guest-to-user aliases
+        naming them are deleted. Data already delivered must be erased on the SmartKarrot side.
+        Another live process on the same data folder keeps its own queue: call it there too.
+        """
+        if self.settings.disabled:
+            return 0
+        try:
+            user, note = inputs.clean_id("user id", user_id)
+        except Refused as refused:
+            self._bad_input(f"forget_user ignored: {refused}")
+            return 0
+        if note:
+            self._bad_input(note)
+        if not self._active:
+            logger.warning("usageanalytics: forget_user() after shutdown() does nothing")
+            return 0
+        try:
+            ids = self._ids_of(user)
+            count = 0
+            for _ in range(4):  # each pass may name guests of the user found in queued logins
+                learned: set[str] = set()
+                count += self._pipeline.erase(_of_users(ids, learned), FORGOTTEN, self.settings.timeout + 2)
+                if learned <= ids:
+                    break
+                ids |= learned
+            self._forget_in_memory(ids)
+            self._state.forget(ids, keys=self._saved_identity_of(ids))
+        except Exception:
+            logger.exception("usageanalytics: forget_user(%r) failed", user)
+            raise
+        logger.info("usageanalytics: forgot user %r: %d records dropped", user, count)
+        return count
+
+    def _ids_of(self, user: str) -> set[str]:
+        """``user`` and the guest ids known to have become them (aliases, this process's logins)."""
+        ids = {user}
+        ids.update(guest for guest, alias in self._state.aliases().items() if alias.user_id == user)
+        ids.update(guest for known, guest in list(self._known_users) if known == user and guest)
+        return ids
+
+    def _saved_identity_of(self, ids: set[str]) -> list[str]:
+        """``["identity"]`` when the user logged in on this folder is one of ``ids``: the folder
+        stops remembering them (a process using them now keeps them until reset_user())."""
+        saved = self._state.get("identity")
+        try:
+            user = json.loads(saved).get("user_id") if saved else None
+        except (ValueError, AttributeError):
+            return []
+        return ["identity"] if user in ids else []
+
+    def _forget_in_memory(self, ids: set[str]) -> None:
+        """No later record may name a forgotten user by accident: their sessions are forgotten
+        (no end event), and the caches that would skip announcing them again are cleared."""
+        self._sessions.forget(lambda session: session.actor.user_id in ids)
+        self._history.forget(lambda session: session.actor.user_id in ids)
+        with self._identity_lock:
+            for key in [key for key in self._known_users if key[0] in ids or key[1] in ids]:
+                del self._known_users[key]
+            self._context_actors.clear()
+            if self._actor.user_id in ids:
+                self._announce_process_user = True
+        self._debouncer = Debouncer(self.settings.debounce_window)
 
     # -- the ledger, flushing and shutdown ----------------------------------------------------------
 
@@ -986,6 +1409,8 @@ class Client:
         """
         if not self._active:
             return True
+        if self._opted_out:
+            self._discard_opted_out()  # whatever raced opt_out(): it is not sent
         done = self._pipeline.flush(self._seconds("flush timeout", timeout, 10.0))
         if not done and self._pipeline.held_count():
             logger.warning(
@@ -1060,6 +1485,7 @@ class Client:
             return
         self._pipeline.after_fork_in_child()
         self._identity_lock = threading.RLock()
+        self._consent_lock = threading.RLock()
         self._shutdown_lock = threading.Lock()
         self._sessions = SessionTracker(
             self.settings.session_timeout, self._on_session_start, self._on_session_end
@@ -1068,6 +1494,40 @@ class Client:
             self.settings.session_timeout, self._on_session_start, self._on_session_end
         )
         self._debouncer = Debouncer(self.settings.debounce_window)
+
+
+def _same_pairs(attributes: Any, pairs: Pairs) -> bool:
+    """Whether ``attributes`` holds exactly ``pairs``, the very same value objects (attribute
+    values are immutable, so the same objects are the same checked values)."""
+    if type(attributes) is not dict or len(attributes) != len(pairs):
+        return False
+    get = attributes.get
+    for name, value in pairs:  # noqa: SIM110 - all() over a generator costs twice this, per event
+        if get(name, _MISSING) is not value:
+            return False
+    return True
+
+
+_MISSING = object()
+
+
+def _of_users(ids: set[str], learned: set[str]) -> RecordFilter:
+    """A filter for the records of ``ids``; the guests their queued logins name go in ``learned``."""
+
+    def matches(record: Record) -> bool:
+        if record["envelope"].get("userId") not in ids:
+            return False
+        if record["kind"] == USER:
+            guest = record["body"].get("lastLoggedInUserId")
+            if isinstance(guest, str) and guest:
+                learned.add(guest)
+        return True
+
+    return matches
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, _UTC)
 
 
 def _str_or_none(value: Any) -> str | None:

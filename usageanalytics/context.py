@@ -2,8 +2,9 @@
 
 A web server serves many users at once, so the integrations put the request's user, guest id,
 account and session in a ``contextvars`` context that wins over the process-wide identity while
-the request runs. New threads start with an empty context and asyncio tasks copy their parent's,
-so an identity never leaks between requests or threads.
+the request runs; a request that must not be tracked at all (no consent) is marked in another.
+New threads start with an empty context and asyncio tasks copy their parent's, so an identity
+never leaks between requests or threads.
 """
 
 from __future__ import annotations
@@ -45,6 +46,25 @@ def push_identity(identity: Identity) -> Token[Identity | None]:
 
 def pop_identity(token: Token[Identity | None]) -> None:
     _current.reset(token)
+
+
+_untracked: ContextVar[str | None] = ContextVar("usageanalytics_untracked", default=None)
+
+
+def untracked_reason() -> str | None:
+    """Why the running context must not be tracked (a request without consent), or None."""
+    return _untracked.get()
+
+
+def push_untracked(reason: str) -> Token[str | None]:
+    """Mark the current context as not tracked, for ``reason`` (what the ledger counts the
+    refused calls under); pass the token to :func:`pop_untracked`. For web integrations: a
+    request that sent ``Sec-GPC: 1``, or whose ``consent(request)`` said no."""
+    return _untracked.set(reason)
+
+
+def pop_untracked(token: Token[str | None]) -> None:
+    _untracked.reset(token)
 
 
 @contextlib.contextmanager

@@ -60,6 +60,29 @@ class DeadLetters:
         os.replace(temporary, path)
         return path
 
+    def rewrite(self, letter: DeadLetter, request: dict[str, Any]) -> None:
+        """Keep ``letter`` with ``request`` in place of its own (some of its records erased):
+        the new file replaces the old one, whose bytes are overwritten first."""
+        document = {
+            "rejected_at": letter.rejected_at,
+            "status_code": letter.status_code,
+            "reason": letter.reason,
+            "request": request,
+        }
+        temporary = letter.path.with_suffix(".tmp")
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(document, handle, indent=2)
+            handle.flush()
+            os.fsync(handle.fileno())
+        overwrite(letter.path)
+        os.replace(temporary, letter.path)
+
+    def erase(self, letter: DeadLetter) -> None:
+        """Delete ``letter``, its bytes overwritten first."""
+        overwrite(letter.path)
+        letter.path.unlink(missing_ok=True)
+
     def list(self) -> list[DeadLetter]:
         if not self.folder.is_dir():
             return []
@@ -79,3 +102,22 @@ class DeadLetters:
                 )
             )
         return letters
+
+
+def overwrite(path: Path) -> None:
+    """Overwrite a file's bytes with zeros in place (synced) before it is deleted or replaced, so
+    the erased data is not left in the blocks the file system frees. What a copy-on-write file
+    system, an SSD's wear levelling or a backup kept is beyond an application's reach."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except FileNotFoundError:
+        return
+    try:
+        size = os.fstat(fd).st_size
+        zeros = bytes(min(size, 1 << 16))
+        written = 0
+        while written < size:
+            written += os.write(fd, zeros[: size - written])
+        os.fsync(fd)
+    finally:
+        os.close(fd)

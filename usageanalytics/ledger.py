@@ -9,8 +9,9 @@ between these buckets made under one lock, so a snapshot always balances::
     logged + adopted + replayed == delivered + dead_lettered + dropped + queued + held + in_memory
 
 ``adopted`` counts records taken over from dead processes' queues and ``replayed`` dead letters
-queued again. The totals are also added to ``state.sqlite`` in the data folder (at most once a
-second, and at shutdown), where ``usageanalytics status`` reads them.
+taken back: queued again, or dropped (``forget_user`` erases a user's dead letters too). The
+totals are also added to ``state.sqlite`` in the data folder (at most once a second, and at
+shutdown), where ``usageanalytics status`` reads them.
 """
 
 from __future__ import annotations
@@ -33,8 +34,28 @@ NOT_WRITTEN = "could not be written to disk"
 NOT_ENCODED = "could not be encoded"
 CORRUPT = "corrupt queue data"
 SUPERSEDED = "superseded by login"
-# Expected in normal use (a guest's own upsert replaced by their login): logged at debug only.
-QUIET_REASONS = frozenset({SUPERSEDED})
+# The privacy controls' reasons (usageanalytics.privacy, the client and the web integrations).
+BEFORE_SEND = "before_send"  # the app's before_send hook returned None
+BEFORE_SEND_FAILED = "before_send failed"  # it raised, or returned something that is not a record
+OPTED_OUT = "opted out"
+FORGOTTEN = "forgotten"
+NO_CONSENT_GPC = "no consent (Global Privacy Control)"
+NO_CONSENT_DNT = "no consent (Do Not Track)"
+NO_CONSENT = "no consent (consent(request))"
+# Expected in normal use (a guest's own upsert replaced by their login, the user's own privacy
+# choices): logged at debug only. The client logs a failing before_send itself, with its error.
+QUIET_REASONS = frozenset(
+    {
+        SUPERSEDED,
+        BEFORE_SEND,
+        BEFORE_SEND_FAILED,
+        OPTED_OUT,
+        FORGOTTEN,
+        NO_CONSENT_GPC,
+        NO_CONSENT_DNT,
+        NO_CONSENT,
+    }
+)
 _WARN_EVERY = 60.0
 
 
@@ -144,6 +165,17 @@ class Ledger:
             self.replayed += count
             self._unsaved["replayed"] += count
             self.queued += count
+
+    def letters_dropped(self, count: int, reason: str) -> None:
+        """Dead-lettered records taken back and dropped (a forgotten user's): like a replay,
+        an inflow under ``replayed``, that goes straight to dropped."""
+        if count <= 0:
+            return
+        with self._lock:
+            self.replayed += count
+            self._unsaved["replayed"] += count
+            self._drop(count, reason)
+        self._after_drop(count, reason, None)
 
     # -- outcomes --------------------------------------------------------------------------------
 

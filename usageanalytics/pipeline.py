@@ -8,6 +8,7 @@ in front of it keeps identity, sessions and input checks, and hands it finished 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -36,6 +37,7 @@ from .records import (
     encode_records,
     records_of_request,
     request_from_disk,
+    request_on_disk,
     without_entries,
 )
 from .retry import RetryPolicy
@@ -82,8 +84,10 @@ class Pipeline:
         on_tick: Callable[[], None],
         signal: Signal,
         transport_factory: Callable[[], Transport] | None = None,
+        paused: Callable[[], bool] = lambda: False,
     ) -> None:
         self.settings = settings
+        self._paused = paused  # True: the sender sends nothing (the user opted out)
         self.data_dir = data_dir
         self.quarantine_dir = data_dir / QUARANTINE_DIR
         self._state = state
@@ -135,6 +139,7 @@ class Pipeline:
                 rejected=self._rejected,
                 adopt=self.adopt_orphans,
                 quarantined=self._quarantined,
+                paused=self._paused,
             ),
             disk_lock=self._disk_lock,
         )
@@ -447,6 +452,69 @@ class Pipeline:
                 total += self._discard_chunks(store, store.inbox, predicate, reason)
                 total += self._discard_chunks(store, store.held, predicate, reason)
                 total += self._discard_requests(store.outbox, predicate, reason)
+        return total
+
+    def erase(self, predicate: RecordFilter, reason: str, wait: float = 0.0) -> int:
+        """:meth:`discard`, then the dead letters too, leaving no trace of the dropped records on
+        disk (deleted rows zeroed, write-ahead logs emptied, dead-letter files overwritten).
+
+        Records the sender holds in flight (a request being posted) are out of a discard's
+        reach: they are either delivered, or put back when the post fails. ``wait`` seconds at
+        most are given to those to settle, then what was put back is discarded too.
+        """
+        if self.writer is None:
+            self._restart()
+        self.adopt_orphans()
+        stores = list(self.stores)
+        for store in stores:
+            store.erasing(True)
+        try:
+            total = self.discard(predicate, reason)
+            sender = self.sender
+            if wait > 0 and sender is not None and sender.in_flight():
+                deadline = time.monotonic() + wait
+                held = sender.in_flight()
+                while held & sender.in_flight() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                total += self.discard(predicate, reason)
+            total += self.discard_dead_letters(predicate, reason)
+            writer = self.writer
+            with self._disk_lock, writer.write_lock if writer is not None else contextlib.nullcontext():
+                for store in self.stores:
+                    store.compact()
+        finally:
+            with self._disk_lock:
+                live = set(map(id, self.stores))
+                for store in stores:
+                    if id(store) in live:  # not retired (emptied, closed) by the sender meanwhile
+                        store.erasing(False)
+        return total
+
+    def discard_dead_letters(self, predicate: RecordFilter, reason: str) -> int:
+        """Drop the dead-lettered records ``predicate`` selects: a letter left with none is
+        deleted, one with others is rewritten without them. Counted as taken back (``replayed``)
+        and dropped with ``reason``; returns how many."""
+        total = 0
+        for letter in self._dead_letters.list():
+            try:
+                request = request_from_disk(letter.request)
+            except CorruptItem:
+                continue
+            records = records_of_request(request)
+            matched = {index for index, record in enumerate(records) if _matches(predicate, record)}
+            if not matched:
+                continue
+            remaining = without_entries(request, matched) if len(records) > 1 else None
+            dropped = request["count"] - (remaining["count"] if remaining else 0)
+            try:
+                if remaining is None:
+                    self._dead_letters.erase(letter)
+                else:
+                    self._dead_letters.rewrite(letter, request_on_disk(remaining))
+            except FileNotFoundError:
+                continue  # replayed or erased by another process meanwhile: not ours to count
+            self.ledger.letters_dropped(dropped, reason)
+            total += dropped
         return total
 
     def _discard_in_memory(self, predicate: RecordFilter, reason: str) -> int:

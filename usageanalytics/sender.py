@@ -75,6 +75,7 @@ class SenderCallbacks:
     rejected: Callable[[Request, str, Path], None]  # request, reason, dead letter
     adopt: Callable[[], int]  # adopt dead processes' queues; returns how many
     quarantined: Callable[[str], None]  # a damaged item was set aside (one log line each)
+    paused: Callable[[], bool] = lambda: False  # True: send nothing (the user opted out)
 
 
 @dataclass(frozen=True)
@@ -149,6 +150,11 @@ class Sender:
         if forced:
             self._forced = True
         self._wake.set()
+
+    def in_flight(self) -> set[tuple[int, int]]:
+        """The queue items this thread holds in flight now (a round or an outbox item being
+        posted), as ``(id(queue), item id)``: a discard cannot reach them until they settle."""
+        return {(id(queue), item_id) for queue, item_id in list(self._taken)}
 
     def flush(self, timeout: float) -> bool:
         """Ask for a cycle now and wait until the queue is empty; False on timeout."""
@@ -260,6 +266,8 @@ class Sender:
         if now >= self._next_adopt or forced:
             self._next_adopt = now + ADOPT_EVERY
             self._callbacks.adopt()
+        if self._callbacks.paused():
+            return
         for store in self._stores:
             if store.folder in self._repair:
                 self._repair.discard(store.folder)
@@ -316,8 +324,9 @@ class Sender:
     # -- adoption, aliases ------------------------------------------------------------------
 
     def _retire(self, store: QueueStore) -> None:
-        self._stores.remove(store)
-        store.remove()
+        with self._disk_lock:  # not while a discard is going through the store
+            self._stores.remove(store)
+            store.remove()
 
     def _refresh_aliases(self) -> None:
         version = self._state.alias_version()
@@ -361,11 +370,14 @@ class Sender:
 
     def _drain(self, store: QueueStore) -> None:
         self._send_outbox(store)
-        while not self._stopping and self._round(store):
+        while not self._halted() and self._round(store):
             pass
 
+    def _halted(self) -> bool:
+        return self._stopping or self._callbacks.paused()
+
     def _send_outbox(self, store: QueueStore) -> None:
-        while not self._stopping:
+        while not self._halted():
             self._trim()
             with self._disk_lock:
                 stored = self._take(store.outbox)

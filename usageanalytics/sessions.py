@@ -155,5 +155,15 @@ class SessionTracker:
             self._sessions.clear()
             self._foreground.clear()
 
+    def forget(self, which: Callable[[Session], bool]) -> int:
+        """Forget the sessions ``which`` selects without ending them (a user who opted out or
+        was forgotten: no end event may follow); returns how many."""
+        with self._lock:
+            keys = [key for key, session in self._sessions.items() if which(session)]
+            for key in keys:
+                del self._sessions[key]
+                self._foreground.discard(key)
+        return len(keys)
+
     def __len__(self) -> int:
         return len(self._sessions)

@@ -20,7 +20,7 @@ import ipaddress
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from .errors import ConfigurationError
@@ -76,6 +76,13 @@ class Settings:
     debug: bool = False  # the SDK's log to stderr at DEBUG (configure() attaches the handler)
     capture_api_calls: bool = False
     identify: Callable[[Any], Any] | None = dataclasses.field(default=None, compare=False)
+    # Privacy and consent (README: "Privacy and consent").
+    before_send: Callable[[dict[str, Any]], Any] | None = dataclasses.field(default=None, compare=False)
+    opt_out_by_default: bool = False
+    capture_ip: Literal["anonymized", "full", "none"] = "anonymized"
+    respect_gpc: bool = True
+    respect_dnt: bool = False
+    consent: Callable[[Any], Any] | None = dataclasses.field(default=None, compare=False)
 
     @property
     def financial_endpoint(self) -> str:
@@ -218,6 +225,12 @@ DESCRIPTIONS: dict[str, str] = {
     "debug": "the SDK's log to stderr at DEBUG; set here, it wins over the code",
     "capture_api_calls": 'log an "API Call" event for every routed request that is not a page',
     "identify": "identify(request) -> user id or Identity, for Flask, Django and ASGI (module:attr)",
+    "before_send": "before_send(record) -> record or None, for every event and user attribute (module:attr)",
+    "opt_out_by_default": "consent first: record nothing until opt_in() (a saved choice wins)",
+    "capture_ip": "userSourceIP: anonymized (last IPv4 octet zeroed, IPv6 /48), full or none",
+    "respect_gpc": "leave web requests that send Sec-GPC: 1 untracked (Global Privacy Control)",
+    "respect_dnt": "leave web requests that send DNT: 1 untracked (Do Not Track)",
+    "consent": "consent(request) -> bool: False leaves a web request untracked (module:attr)",
 }
 
 #: Switches an operator turns on from the environment whatever the code passes (True wins).

@@ -13,7 +13,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from .storage import create_private_file
@@ -92,6 +92,27 @@ class StateStore:
             "SELECT guest_id, user_id, customer_account_id, product_id FROM aliases"
         )
         return {row[0]: Alias(row[1], row[2], row[3]) for row in rows}
+
+    def forget(self, user_ids: Collection[str], keys: Collection[str] = ()) -> int:
+        """Delete the aliases naming any of ``user_ids`` (as the guest or as the user) and the
+        values under ``keys``, leaving no trace in the file: deleted rows are zeroed and the
+        write-ahead log is emptied. Returns how many aliases were deleted."""
+        conn = self._connect()
+        ids = sorted(user_ids)
+        marks = ",".join("?" * len(ids))
+        conn.execute("PRAGMA secure_delete=ON")
+        try:
+            deleted = 0
+            if ids:
+                deleted = conn.execute(
+                    f"DELETE FROM aliases WHERE guest_id IN ({marks}) OR user_id IN ({marks})", [*ids, *ids]
+                ).rowcount
+            for key in keys:
+                conn.execute("DELETE FROM kv WHERE key = ?", (key,))
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        finally:
+            conn.execute("PRAGMA secure_delete=OFF")
+        return int(deleted)
 
     def alias_version(self) -> tuple[int, float]:
         """Changes whenever an alias is added or updated, so callers reload only then."""

@@ -32,6 +32,7 @@ class DataStatus:
     dead_letters: int = 0
     dead_letter_records: int = 0
     last_error: str | None = None
+    consent: str | None = None  # "out" or "in": the user's saved choice (ua.opt_out / opt_in)
     totals: dict[str, int] = field(default_factory=dict)  # the ledger's totals for this folder
     quarantined: int = 0  # damaged items or queue folders set aside
 
@@ -89,6 +90,8 @@ def read_status(data_dir: Path) -> DataStatus:
         try:
             row = conn.execute("SELECT value FROM kv WHERE key = 'last_error'").fetchone()
             status.last_error = row[0] if row else None
+            row = conn.execute("SELECT value FROM kv WHERE key = 'consent'").fetchone()
+            status.consent = row[0] if row else None
             status.totals = {
                 str(name): int(count) for name, count in conn.execute("SELECT name, count FROM ledger")
             }

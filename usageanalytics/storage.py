@@ -271,6 +271,23 @@ class AckQueue:
     def close(self) -> None:
         self._queue.close()
 
+    def _connections(self) -> list[sqlite3.Connection]:
+        found: list[Any] = [self._queue._putter, self._queue._getter]
+        return list({id(c): c for c in found if c is not None}.values())
+
+    def secure_delete(self, on: bool) -> None:
+        """Zero what this queue's deletes and updates free in the file (``PRAGMA secure_delete``),
+        while erasing records that must leave no trace on disk."""
+        with self._queue.tran_lock:
+            for connection in self._connections():
+                connection.execute(f"PRAGMA secure_delete={'ON' if on else 'OFF'}")
+
+    def checkpoint(self) -> None:
+        """Copy the write-ahead log into the database file and empty it (old page versions, erased
+        records among them, live in the log until then)."""
+        with self._queue.tran_lock:
+            self._connections()[0].execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
 
 class QueueStore:
     """One queue folder and its lock; see the module docstring."""
@@ -293,6 +310,18 @@ class QueueStore:
     @property
     def queues(self) -> tuple[AckQueue, AckQueue, AckQueue]:
         return (self.outbox, self.inbox, self.held)
+
+    def erasing(self, on: bool) -> None:
+        """Zero what deletes and updates free in the queue's file from now on (``on``), or stop."""
+        for queue in (self.inbox, self.outbox, self.held, self.rounds):
+            queue.secure_delete(on)
+
+    def compact(self) -> None:
+        """Delete acknowledged items and empty the write-ahead log: with :meth:`erasing` on,
+        records dropped before leave no bytes behind in the queue's files."""
+        for queue in (self.inbox, self.outbox, self.held, self.rounds):
+            queue.clear_acked()
+        self.inbox.checkpoint()
 
     def pending(self) -> int:
         """Items waiting to be sent (held records excluded), in flight included."""

@@ -22,11 +22,18 @@ What counts:
   on page responses only (and on the response that logs a user out, which gives the browser a
   new guest id): API clients and caches never see it. A request without it is a new guest
   unless it carries a user.
+
+Consent comes first (:func:`refusal`): a request that sends ``Sec-GPC: 1`` (``respect_gpc``,
+on by default), ``DNT: 1`` (``respect_dnt``, off by default) or whose ``consent(request)`` says
+no is not tracked at all. No visit is opened, so it gets no cookie and logs nothing, and the
+app's own tracking calls while it runs are refused (:func:`run_untracked`), counted as dropped
+with the reason.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import logging
 import re
 import time
@@ -36,10 +43,12 @@ from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 from . import autocapture
-from .context import Identity, current_identity, pop_identity, push_identity
+from .context import Identity, current_identity, pop_identity, pop_untracked, push_identity, push_untracked
+from .ledger import NO_CONSENT, NO_CONSENT_DNT, NO_CONSENT_GPC
 
 if TYPE_CHECKING:
     from .client import Client
+    from .settings import Settings
 
 logger = logging.getLogger("usageanalytics")
 
@@ -141,6 +150,98 @@ def route_screen_name(route: str) -> str:
 
 def page_url(path: str, query: str, include_query: bool) -> str:
     return f"{path}?{query}" if include_query and query else path
+
+
+# -- consent -----------------------------------------------------------------------------------------
+
+
+def header_refusal(settings: Settings, gpc: str | bytes | None, dnt: str | bytes | None) -> str | None:
+    """Why the request's privacy headers say it must not be tracked, or None.
+
+    ``Sec-GPC: 1`` (Global Privacy Control, a legally recognised opt-out in California) counts
+    when ``respect_gpc`` (the default), ``DNT: 1`` when ``respect_dnt``. Header values as the
+    framework gives them (text, or bytes in ASGI).
+    """
+    if gpc is not None and settings.respect_gpc and gpc.strip() in ("1", b"1"):
+        return NO_CONSENT_GPC
+    if dnt is not None and settings.respect_dnt and dnt.strip() in ("1", b"1"):
+        return NO_CONSENT_DNT
+    return None
+
+
+def refusal(settings: Settings, gpc: str | None, dnt: str | None, request: Any) -> str | None:
+    """Why the request must not be tracked (its headers, then ``consent(request)``), or None.
+
+    For WSGI and sync paths: an async ``consent`` cannot be awaited here, so it leaves the
+    request untracked, with one warning.
+    """
+    reason = header_refusal(settings, gpc, dnt)
+    if reason is not None or settings.consent is None:
+        return reason
+    try:
+        answer = settings.consent(request)
+    except Exception as exc:
+        _consent_failed(exc)
+        return NO_CONSENT
+    if inspect.isawaitable(answer):
+        if inspect.iscoroutine(answer):
+            answer.close()  # never awaited: said once, not as a RuntimeWarning per request
+        warn_once(
+            "an async consent() cannot be awaited in a WSGI or sync request; such requests are "
+            "left untracked (give this framework a plain function)"
+        )
+        return NO_CONSENT
+    return None if answer else NO_CONSENT
+
+
+async def consent_refusal(consent: Callable[[Any], Any], request: Any) -> str | None:
+    """``consent(request)``, sync or async, for ASGI apps and Django's async path."""
+    try:
+        answer = consent(request)
+        if inspect.isawaitable(answer):
+            answer = await answer
+    except Exception as exc:
+        _consent_failed(exc)
+        return NO_CONSENT
+    return None if answer else NO_CONSENT
+
+
+_consent_warned = 0.0
+
+
+def _consent_failed(exc: Exception) -> None:
+    """A consent callable that raises leaves the request untracked: without an answer there is
+    no consent. Logged once a minute."""
+    global _consent_warned
+    now = time.monotonic()
+    if now - _consent_warned >= 60.0 or not _consent_warned:
+        _consent_warned = now
+        logger.error(
+            "usageanalytics: consent(request) failed; the request is not tracked (logged once a minute)",
+            exc_info=exc,
+        )
+
+
+def run_untracked(reason: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run the framework's handling of a request nobody may track: the app's own tracking
+    calls in it are refused, counted under ``reason``."""
+    token = push_untracked(reason)
+    try:
+        return call(*args, **kwargs)
+    finally:
+        pop_untracked(token)
+
+
+async def run_untracked_async(reason: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """:func:`run_untracked` for a coroutine function."""
+    token = push_untracked(reason)
+    try:
+        return await call(*args, **kwargs)
+    finally:
+        pop_untracked(token)
+
+
+# -- visits ------------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass(eq=False, slots=True)

@@ -14,6 +14,12 @@ regular expression. Settings:
   coroutine function, and a plain one must not touch the database there;
 - ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
 
+A request that sends ``Sec-GPC: 1`` (or ``DNT: 1`` with ``respect_dnt``), or whose
+``configure(consent=...)`` callable says no, is not tracked at all: no cookie, nothing logged,
+and the app's own tracking calls while it runs are refused (counted as dropped). ``consent``
+is asked before Django's middleware runs: decide from the request's cookies or headers (on the
+async path it may be a coroutine function).
+
 The user is read only where the request already loaded it (``request.user`` evaluated by the
 view, a template or middleware, or the session already read); the integration never evaluates
 ``request.user`` itself, so it forces no query and is safe on the async path. A page whose
@@ -69,14 +75,23 @@ def uninstall() -> None:
 
 
 def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
+    client = autocapture.current_client()
+    if client is None:
         return wrapped(*args, **kwargs)
     request = args[0] if args else kwargs.get("request")
+    reason: str | None = None
     try:
-        visit = _start(request)
+        settings = client.settings
+        meta = request.META
+        gpc = meta.get("HTTP_SEC_GPC")
+        if gpc is not None or settings.respect_dnt or settings.consent is not None:
+            reason = web.refusal(settings, gpc, meta.get("HTTP_DNT"), request)
+        visit = _start(request) if reason is None else None
     except Exception:
         logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
         visit = None
+    if reason is not None:  # no consent: nothing of this request is tracked
+        return web.run_untracked(reason, wrapped, *args, **kwargs)
     if visit is None:
         return wrapped(*args, **kwargs)
     try:
@@ -93,9 +108,15 @@ def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: 
 
 
 async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
-    if autocapture.current_client() is None:
+    client = autocapture.current_client()
+    if client is None:
         return await wrapped(*args, **kwargs)
     request = args[0] if args else kwargs.get("request")
+    reason = call_safely("reading the request's privacy headers", _header_refusal, client.settings, request)
+    if reason is None and client.settings.consent is not None:
+        reason = await web.consent_refusal(client.settings.consent, request)
+    if reason is not None:  # no consent: nothing of this request is tracked
+        return await web.run_untracked_async(reason, wrapped, *args, **kwargs)
     visit = call_safely("request start", _start, request)
     if visit is None:
         return await wrapped(*args, **kwargs)
@@ -113,6 +134,11 @@ async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, k
             identified = None
     call_safely("page capture", _finish, request, visit, response, identified)
     return response
+
+
+def _header_refusal(settings: Any, request: Any) -> str | None:
+    meta = request.META
+    return web.header_refusal(settings, meta.get("HTTP_SEC_GPC"), meta.get("HTTP_DNT"))
 
 
 def _start(request: Any) -> web.Visit | None:

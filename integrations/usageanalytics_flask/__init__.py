@@ -11,6 +11,10 @@ was created. Per app, ``app.config`` may set:
   None to use the conventions below (``configure(identify=...)`` is the default for every app);
 - ``USAGEANALYTICS_PAGE_QUERY``: True to keep the query string in ``pageUrl``.
 
+A request that sends ``Sec-GPC: 1`` (or ``DNT: 1`` with ``respect_dnt``), or whose
+``configure(consent=...)`` callable says no, is not tracked at all: no cookie, nothing logged,
+and the app's own tracking calls while it runs are refused (counted as dropped).
+
 The logged-in user is read, first found, without a query or a lazy load: the identify setting;
 Flask-Login's user id from its session key (``_user_id``) or a user its request loader already
 loaded; ``g.user`` when the app set it (its ``id`` attribute or ``"id"`` key), as the Flask
@@ -28,7 +32,7 @@ import sys
 import time
 from collections.abc import Callable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from usageanalytics import autocapture
 from usageanalytics import webcapture as web
@@ -36,6 +40,9 @@ from usageanalytics.context import Identity
 from usageanalytics.patching import Patcher, call_safely
 
 from .extension import UsageAnalytics as UsageAnalytics
+
+if TYPE_CHECKING:
+    from usageanalytics.settings import Settings
 
 logger = logging.getLogger("usageanalytics")
 _patcher = Patcher("flask")
@@ -127,6 +134,8 @@ def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
             visit = None
         if visit is None:
             return original(app)
+        if isinstance(visit, str):  # no consent: nothing of this request is tracked
+            return web.run_untracked(visit, original, app)
         try:
             response = original(app)
         except Exception:
@@ -154,10 +163,18 @@ def _state(app: Any) -> _AppState:
     return state
 
 
-def _start(app: Any, client: Any) -> web.Visit | None:
-    """Open the visit, or None when the path is excluded (static files among them)."""
+def _start(app: Any, client: Any) -> web.Visit | str | None:
+    """Open the visit; None when the path is excluded (static files among them), or why the
+    request must not be tracked at all (no consent)."""
     context = _request_context.get()
     request = context.request
+    environ = request.environ
+    settings: Settings = client.settings
+    gpc = environ.get("HTTP_SEC_GPC")
+    if gpc is not None or settings.respect_dnt or settings.consent is not None:
+        reason = web.refusal(settings, gpc, environ.get("HTTP_DNT"), request)
+        if reason is not None:
+            return reason
     endpoint = request.endpoint
     state = _state(app)
     if endpoint is not None and (endpoint == "static" or endpoint.endswith(".static")):
@@ -166,7 +183,6 @@ def _start(app: Any, client: Any) -> web.Visit | None:
         return None
     if state.flask_login and _login_signals is None:
         _watch_logins()
-    environ = request.environ
     # Flask 3.1 keeps the opened session in ``_session`` (its ``session`` property marks it
     # accessed); earlier releases in ``session``.
     session = getattr(context, "_session", _EARLIER)

@@ -108,6 +108,12 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
         client = autocapture.current_client()
         if client is None:
             return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        reason = asgi.header_refusal(client.settings, scope)
+        if reason is None and client.settings.consent is not None:
+            reason = await web.consent_refusal(client.settings.consent, _request(scope))
+        if reason is not None:  # no consent: nothing of this request is tracked
+            scope[asgi.SCOPE_KEY] = None  # nor by the apps mounted inside
+            return await web.run_untracked_async(reason, original, app, scope, receive, send)  # type: ignore[no-any-return]
         try:
             request = _open(client, app, scope)
         except Exception:
@@ -122,6 +128,13 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
             web.close_scope(request.visit)
 
     return __call__
+
+
+def _request(scope: Any) -> Any:
+    """A Starlette ``Request`` for ``consent(request)``: headers and cookies, not the body."""
+    from starlette.requests import Request
+
+    return Request(scope)
 
 
 def _adopt(request: asgi.CapturedRequest, app: Any, scope: Any) -> None:

@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.collector.chromium import FLAGS, chromium
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 WIDTH = 1400
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def executable() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found is None:
-        raise AssertionError("chromium is not installed: .ci/run installs it (apt-get install chromium)")
-    return found
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +21,7 @@ def browser() -> Iterator[object]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable(), args=FLAGS, headless=True)
+        launched = playwright.chromium.launch(executable_path=chromium(), args=FLAGS, headless=True)
         yield launched
         launched.close()
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -71,6 +72,38 @@ def test_demo_keeps_serving_the_dashboard_until_interrupted(tmp_path: Path, comm
     assert summary["totals"]["events"] > 1000 and summary["totals"]["active_users"] >= 20
     assert summary["totals"]["sessions"] > 100
     assert command.stop(signal.SIGINT) == 0
+
+
+def test_demo_runs_an_example_app_live_beside_the_dashboard(tmp_path: Path, commands: list[Command]) -> None:
+    command = Command("demo", "--port", "0", "--db", str(tmp_path / "demo.sqlite"), "--app", "fastapi")
+    commands.append(command)
+    url = command.wait_for_line("open the dashboard: ", timeout=180).split(": ", 1)[1].rstrip("/")
+    app = command.wait_for_line("the fastapi example app: ", timeout=120).split(": ", 1)[1].split("/ ")[0]
+    with httpx.Client(base_url=app, timeout=30) as browser:  # keeps the visitor cookie
+        assert browser.get("/").status_code == 200
+        assert browser.get("/articles/2").status_code == 200
+
+    def screens() -> list[str]:
+        answer = httpx.get(f"{url}/api/requests", params={"app_id": "example-fastapi", "limit": 100})
+        return [
+            event["parameters"][0]["stringValue"]
+            for request in answer.json()["requests"]
+            for event in (request["body"] or {}).get("events", [])
+            if event["name"] == "Screen View"
+        ]
+
+    deadline = time.monotonic() + 60  # the example flushes every 5 s
+    while sorted(screens()) != ["/", "/articles/{article_id}"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert sorted(screens()) == ["/", "/articles/{article_id}"]
+    assert command.stop(signal.SIGINT) == 0
+    with pytest.raises(httpx.TransportError):  # the example app stopped with the demo
+        httpx.get(app, timeout=5)
+
+
+def test_demo_app_needs_the_dashboard_served(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--no-serve", "--app", "fastapi", "--db", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "--app needs the dashboard served" in result.output
 
 
 @pytest.fixture

@@ -45,6 +45,28 @@ def test_debug_sends_the_sdk_log_to_stderr(tmp_path: Path) -> None:
         assert "WARNING usageanalytics" in stderr, stderr  # the bad input, said where a developer looks
 
 
+CLIENT_SCRIPT = """
+import usageanalytics as ua
+client = ua.Client("app", api_key="k", endpoint="http://127.0.0.1:9/v4/", data_dir={data!r},
+                   collect_device_attributes=False, debug=True)
+client.log_event("")  # bad input: an empty event name
+client.shutdown(timeout=1)
+"""
+
+
+def test_debug_on_a_client_of_ones_own_too(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("USAGEANALYTICS_")}
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT_SCRIPT.format(data=str(tmp_path / "data"))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=clean,
+        check=True,
+    )
+    assert "WARNING usageanalytics" in done.stderr, done.stderr
+
+
 def test_help_groups_local_tools_apart_from_admin_commands() -> None:
     text = CliRunner().invoke(main, ["--help"]).output
     text = text[text.index("Local tools") - 1 :]  # the command lists (the description names demo too)
@@ -76,7 +98,7 @@ def test_admin_commands_name_the_flag_and_the_variable(
 
 def test_the_readme_test_command_is_ci_run() -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    first = readme[: readme.index("## Your first hour")]
+    first = readme[: readme.index("## Using the SDK")]
     assert "```sh\n.ci/run\n```" in first
     assert "after installing Chromium" not in readme
 

@@ -50,11 +50,12 @@ def counting() -> Iterator[Counted]:
             return
         if event == "call" and frame.f_code.co_filename.startswith(SDK_FOLDERS):
             counted.calls += 1
-        elif event == "c_call" and (
-            isinstance(getattr(arg, "__self__", None), BLOCKING) or arg in (os.open, os.write, os.fsync)
-        ):
-            if called_from_sdk(frame):  # not the event loop's own wake-up socket, say
-                counted.blocking.append(getattr(arg, "__qualname__", repr(arg)))
+        elif (
+            event == "c_call"
+            and (isinstance(getattr(arg, "__self__", None), BLOCKING) or arg in (os.open, os.write, os.fsync))
+            and called_from_sdk(frame)
+        ):  # not the event loop's own wake-up socket, say
+            counted.blocking.append(getattr(arg, "__qualname__", repr(arg)))
 
     sys.setprofile(profile)
     try:

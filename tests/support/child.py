@@ -12,6 +12,10 @@ Modes:
            ``READY``, then wait for a signal (or ``stop_file``).
   disk_full  configure, limit the file size to ``max_file_bytes`` (as ``ulimit -f``), log
            ``count`` events, shut down and print the ledger and the drops signalled as JSON.
+  consent  configure, print whether it starts opted out, log ``count`` events (named ``name``),
+           flush, shut down and print the ledger as JSON.
+
+``log`` logs as the process's guest, or as ``user`` (``set_user``) when the payload names one.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ def configure(options: dict[str, Any]) -> ua.Client:
 
 def log(options: dict[str, Any]) -> None:
     configure(options)
+    if options.get("user"):
+        ua.set_user(options["user"], customer_account_id="acct-1")
     name = options.get("name", "Logged")
     for i in range(options["count"]):
         ua.log_event(name, {"i": i})
@@ -127,7 +133,24 @@ def disk_full(options: dict[str, Any]) -> None:
     os._exit(0)
 
 
+def consent(options: dict[str, Any]) -> None:
+    client = configure(options)
+    print(f"OPTED OUT {ua.is_opted_out()}", flush=True)
+    for i in range(options["count"]):
+        ua.log_event(options.get("name", "Logged"), {"i": i})
+    flushed = ua.flush(30)
+    ua.shutdown(5)
+    print(json.dumps({"flushed": flushed, "stats": client.stats().as_dict()}), flush=True)
+
+
 if __name__ == "__main__":
     mode, payload = sys.argv[1], json.loads(sys.argv[2])
-    modes = {"log": log, "deliver": deliver, "fork": fork, "sigterm": sigterm, "disk_full": disk_full}
+    modes = {
+        "log": log,
+        "deliver": deliver,
+        "fork": fork,
+        "sigterm": sigterm,
+        "disk_full": disk_full,
+        "consent": consent,
+    }
     modes[mode](payload)

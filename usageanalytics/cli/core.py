@@ -60,6 +60,8 @@ def status(data_dir: str | None, app_id: str | None) -> None:
     click.echo(f"oldest record    {_when(info.oldest)}")
     click.echo(f"dead letters     {info.dead_letters:,} batches, {info.dead_letter_records:,} records")
     click.echo(f"last error       {info.last_error or '-'}")
+    consent = {"out": "opted out", "in": "opted in"}.get(info.consent or "", "no choice saved")
+    click.echo(f"consent          {consent}")
     click.echo("ledger (every process that used this folder, so far):")
     click.echo(f"  logged         {totals.get('logged', 0):,}")
     click.echo(f"  delivered      {totals.get('delivered', 0):,}")

@@ -129,15 +129,26 @@ def collector(
     show_default=True,
     help="Serve the dashboard until Ctrl-C, or seed and exit.",
 )
-def demo(port: int, db: Path | None, reset: bool, serve: bool) -> None:
+@click.option(
+    "--app",
+    type=click.Choice(["fastapi", "flask"]),
+    help="Also run examples/<APP>_app.py (source checkout) reporting to the demo's collector.",
+)
+def demo(port: int, db: Path | None, reset: bool, serve: bool, app: str | None) -> None:
     """Four weeks of a demo app in a local collector, and its dashboard.
 
     The history goes through the real SDK (backdated events) into the collector's database.
+    With --app, an example app you can click through runs beside it, live.
     """
     _require_extra()
-    from .demo import run_demo
+    from .demo import DemoError, run_demo
 
-    run_demo(port=port, db=db, keep_serving=serve, echo=click.echo, reset=reset)
+    if app is not None and not serve:
+        raise click.UsageError("--app needs the dashboard served (drop --no-serve)")
+    try:
+        run_demo(port=port, db=db, keep_serving=serve, echo=click.echo, reset=reset, app=app)
+    except DemoError as error:
+        raise click.ClickException(str(error)) from None
 
 
 @click.command()

@@ -10,9 +10,14 @@ attributes (the SDK would report this machine for all of them) go through the RE
 
 from __future__ import annotations
 
+import os
+import re
 import signal
+import subprocess
+import sys
 import tempfile
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +34,14 @@ from .server import DEFAULT_HOST, RunningCollector, default_db_path, run_in_thre
 
 API_KEY = "demo-key"
 PARALLEL_USERS = 4
+#: ``demo --app NAME`` runs ``examples/NAME_app.py`` of a source checkout against the demo's collector.
+EXAMPLE_APPS = ("fastapi", "flask")
+EXAMPLES_DIR = Path(__file__).resolve().parents[2] / "examples"
+_SERVING = re.compile(r"Serving on (http://\S+?)/? ")
+
+
+class DemoError(Exception):
+    """The demo cannot do what was asked (say, an example app that cannot start); the message says why."""
 
 
 @dataclass
@@ -136,10 +149,82 @@ def _reset(path: Path) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
+def example_app_path(name: str) -> Path:
+    """``examples/<name>_app.py``, which exists in a source checkout (not in an installed wheel)."""
+    path = EXAMPLES_DIR / f"{name}_app.py"
+    if not path.is_file():
+        raise DemoError(
+            f"--app {name} runs {path.name} from the examples/ folder of a source checkout, "
+            f"and there is none at {EXAMPLES_DIR}"
+        )
+    return path
+
+
+def start_example_app(
+    name: str, collector: RunningCollector, data_dir: Path, timeout: float = 60.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Run an example app reporting to ``collector``; (its process, its URL) once it listens."""
+    env = {
+        **os.environ,
+        "USAGEANALYTICS_ENDPOINT": collector.endpoint,
+        "USAGEANALYTICS_API_KEY": API_KEY,
+        "USAGEANALYTICS_DATA_DIR": str(data_dir),
+        "PYTHONUNBUFFERED": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, str(example_app_path(name)), "--port", "0"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        found = _SERVING.search(line)
+        if found:
+            # Keep reading its output (the app's own log), so a full pipe never blocks it.
+            threading.Thread(target=_drain, args=(process,), daemon=True).start()
+            return process, found.group(1)
+    process.kill()
+    process.wait()
+    raise DemoError(f"the {name} example did not start:\n{''.join(seen[-20:]).rstrip()}")
+
+
+def _drain(process: subprocess.Popen[str]) -> None:
+    assert process.stdout is not None
+    for _ in process.stdout:
+        pass
+
+
+def stop_example_app(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C, as a developer would press it: the app's exit flush runs before it ends."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_demo(
-    port: int, db: Path | None, keep_serving: bool, echo: Callable[[str], None], reset: bool = False
+    port: int,
+    db: Path | None,
+    keep_serving: bool,
+    echo: Callable[[str], None],
+    reset: bool = False,
+    app: str | None = None,
 ) -> RunningCollector:
     path = (db or default_db_path()).expanduser().resolve()
+    if app is not None:
+        example_app_path(app)  # fail before seeding, not after
     if reset:
         _reset(path)
     collector = start_collector(path, port, echo)
@@ -163,9 +248,18 @@ def run_demo(
         return collector
     echo(f"open the dashboard: {collector.dashboard_url}")
     echo(f"debugger (every request, live): {collector.url}/debugger")
-    echo("serving until Ctrl-C")
-    wait_for_interrupt()
-    collector.stop()
+    example: subprocess.Popen[str] | None = None
+    with tempfile.TemporaryDirectory(prefix="usageanalytics-demo-app-") as app_data:
+        try:
+            if app is not None:
+                example, app_url = start_example_app(app, collector, Path(app_data))
+                echo(f"the {app} example app: {app_url}/ (what you do there shows up on the debugger)")
+            echo("serving until Ctrl-C")
+            wait_for_interrupt()
+        finally:
+            if example is not None:
+                stop_example_app(example)
+            collector.stop()
     return collector
 
 
