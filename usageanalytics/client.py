@@ -578,29 +578,43 @@ class Client:
             raise Refused(f"its timestamp from before_send is unusable: {problem}")
         return epoch
 
-    def _filtered_event(
-        self, actor: Actor, name: str, pairs: Pairs, when: float
-    ) -> tuple[Actor, str, Pairs, float] | None:
-        """An event through before_send: what it returned, checked as a call's input is, or
-        None when it was dropped (counted). Raises Refused for what cannot be made valid."""
+    def _offered(
+        self, actor: Actor, when: float, kind: str, name: str, **fields: Any
+    ) -> tuple[Mapping[str, Any], datetime] | None:
+        """The record before_send is shown (see its documented shape), and what it returned
+        with the time it was shown; None when it dropped the record (counted)."""
         stamp = datetime.fromtimestamp(when, _UTC)
         record = {
-            "kind": "event",
+            "kind": kind,
             "name": name,
-            "attributes": dict(pairs),
+            **fields,
             "user_id": actor.user_id,
             "customer_account_id": actor.customer_account_id,
             "timestamp": stamp,
         }
         result = self._apply_before_send(record)
-        if result is None:
+        return None if result is None else (result, stamp)
+
+    def _name_kept(self, what: str, result: Mapping[str, Any], name: str) -> str | None:
+        """The record's name as before_send left it: checked again only when it changed."""
+        changed = result.get("name")
+        if changed == name and type(changed) is str:
+            return changed
+        return self._valid_name(f"{what} from before_send", changed, of_record=True)
+
+    def _filtered_event(
+        self, actor: Actor, name: str, pairs: Pairs, when: float
+    ) -> tuple[Actor, str, Pairs, float] | None:
+        """An event through before_send: what it returned, checked as a call's input is, or
+        None when it was dropped (counted). Raises Refused for what cannot be made valid."""
+        offered = self._offered(actor, when, "event", name, attributes=dict(pairs))
+        if offered is None:
             return None
+        result, stamp = offered
         actor = self._changed_actor(actor, result)
-        event = result.get("name")
-        if event != name or type(event) is not str:
-            event = self._valid_name("event name from before_send", event, of_record=True)
-            if event is None:
-                return None
+        event = self._name_kept("event name", result, name)
+        if event is None:
+            return None
         attributes = result.get("attributes")
         if not _same_pairs(attributes, pairs):  # the common case, a hook that kept them, is not checked again
             pairs = self._pairs(event, attributes)
@@ -610,24 +624,14 @@ class Client:
         self, actor: Actor, name: str, value: Any, when: float
     ) -> tuple[Actor, str, dict[str, Any], float] | None:
         """A user attribute through before_send, as :meth:`_filtered_event`."""
-        stamp = datetime.fromtimestamp(when, _UTC)
-        record = {
-            "kind": "user_attribute",
-            "name": name,
-            "value": value,
-            "user_id": actor.user_id,
-            "customer_account_id": actor.customer_account_id,
-            "timestamp": stamp,
-        }
-        result = self._apply_before_send(record)
-        if result is None:
+        offered = self._offered(actor, when, "user_attribute", name, value=value)
+        if offered is None:
             return None
+        result, stamp = offered
         actor = self._changed_actor(actor, result)
-        attribute = result.get("name")
-        if attribute != name or type(attribute) is not str:
-            attribute = self._valid_name("user attribute name from before_send", attribute, of_record=True)
-            if attribute is None:
-                return None
+        attribute = self._name_kept("user attribute name", result, name)
+        if attribute is None:
+            return None
         typed = self._typed_attribute(attribute, result.get("value"))
         if typed is None:
             return None
@@ -636,15 +640,7 @@ class Client:
     def _session_event_kept(self, name: str, actor: Actor, attributes: dict[str, Any], wall: float) -> bool:
         """The SDK's own session events go through before_send too: it may drop them (None), but
         what it changes is not used (their name and parameters are the spec's contract)."""
-        record = {
-            "kind": "event",
-            "name": name,
-            "attributes": attributes,
-            "user_id": actor.user_id,
-            "customer_account_id": actor.customer_account_id,
-            "timestamp": datetime.fromtimestamp(wall, _UTC),
-        }
-        return self._apply_before_send(record) is not None
+        return self._offered(actor, wall, "event", name, attributes=attributes) is not None
 
     # -- public tracking API ------------------------------------------------------------------------
 
