@@ -14,12 +14,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from . import rollups
 from .requestlog import RequestLog
+from .validation import parse_moment
 
 logger = logging.getLogger("usageanalytics.collector")
 
@@ -244,17 +245,7 @@ def utc_timestamp(value: str | None = None) -> str:
     One format in the database makes time ranges plain string comparisons. Naive times are UTC;
     ``None`` means now.
     """
-    if value is None:
-        moment = datetime.now(timezone.utc)
-    else:
-        text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
-        moment = moment.astimezone(timezone.utc)
+    moment = datetime.now(timezone.utc) if value is None else parse_moment(value).astimezone(timezone.utc)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 

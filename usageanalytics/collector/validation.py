@@ -37,15 +37,22 @@ def is_iso_timestamp(value: Any) -> bool:
     """True for an ISO 8601 date or date-time string (``Z`` accepted on every Python version)."""
     if not isinstance(value, str) or not value:
         return False
+    try:
+        parse_moment(value)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_moment(value: str) -> datetime:
+    """An ISO 8601 date or date-time (``Z`` accepted on every Python version; a date is its
+    midnight) as an aware datetime, naive times taken as UTC. Raises ValueError."""
     text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
-        try:
-            date.fromisoformat(value)
-        except ValueError:
-            return False
-    return True
+        moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=timezone.utc)
 
 
 def require_object(body: Any, where: str = "body") -> Mapping[str, Any]:
@@ -114,15 +121,8 @@ def check_moment(value: str, name: str) -> None:
     A year 999 or 9999 is a client bug (a date parsed wrongly, milliseconds taken for seconds),
     and one client clock in 2099 must not move every chart to 2099.
     """
-    text = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
     try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        moment = datetime.combine(date.fromisoformat(value), datetime.min.time())
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    try:
-        moment = moment.astimezone(timezone.utc)
+        moment = parse_moment(value).astimezone(timezone.utc)
     except OverflowError:
         raise InvalidInput(name, f"{value!r} is not a moment between 2000-01-01 and tomorrow") from None
     latest = datetime.now(timezone.utc) + MAX_FUTURE
