@@ -30,13 +30,16 @@ def _when(epoch: float | None) -> str:
     return f"{time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(epoch))} ({age:,.0f} s ago)"
 
 
-@click.command()
-@click.option(
+_data_dir_option = click.option(
     "--data-dir",
     envvar="USAGEANALYTICS_DATA_DIR",
     type=click.Path(file_okay=False),
     help="The SDK data folder (or USAGEANALYTICS_DATA_DIR).",
 )
+
+
+@click.command()
+@_data_dir_option
 @click.option(
     "--app-id",
     envvar="USAGEANALYTICS_APP_ID",
@@ -85,12 +88,7 @@ def status(data_dir: str | None, app_id: str | None) -> None:
 
 
 @click.command("replay-dead-letters")
-@click.option(
-    "--data-dir",
-    envvar="USAGEANALYTICS_DATA_DIR",
-    type=click.Path(file_okay=False),
-    help="The SDK data folder (or USAGEANALYTICS_DATA_DIR).",
-)
+@_data_dir_option
 @click.option(
     "--app-id",
     envvar="USAGEANALYTICS_APP_ID",
