@@ -283,3 +283,44 @@ def test_many_visitors_wake_the_sender_per_full_batch_not_per_record(make_client
             client.log_event("Busy Visitor", {"i": i})
     assert client._pipeline.writer.persist_now(30)
     assert wakes == [False]
+
+
+def test_size_bound_drops_records_formed_for_sending_before_newer_ones_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The oldest records go first even when they already sit in a formed request (the outbox)
+    and newer ones wait in the inbox: the item's own enqueue time is not their age."""
+    from usageanalytics import sender
+
+    monkeypatch.setattr(sender, "RECORDS_PER_ROUND", 100)  # a round takes the first chunk only
+    port = free_port()
+    dropped: Counter[str] = Counter()
+    client = ua.Client(
+        "app-1", api_key="test-key", endpoint=f"http://127.0.0.1:{port}/v4/",
+        data_dir=str(tmp_path), customer_account_id="acct-1", collect_device_attributes=False,
+        max_queued_records=250, **FAST_RETRY,
+    )  # fmt: skip
+    own = client._pipeline.stores.own
+    try:
+        with ua.signals.record_dropped.connected_to(
+            lambda s, **i: dropped.update({"records": i["count"]}), sender=client
+        ):
+            for batch in range(2):  # 202 records with the user upsert and the session start
+                for i in range(100):
+                    client.log_event("Bounded", {"i": batch * 100 + i})
+                assert client._pipeline.writer.persist_now(30)
+            assert client.flush(0.5) is False  # the server is down: the first chunk is formed
+            assert _eventually(lambda: own.outbox.ready() + own.outbox.in_flight() == 1)
+            assert own.inbox.ready() == 1, "the second chunk still waits, enqueued before the outbox item"
+            for i in range(200, 300):
+                client.log_event("Bounded", {"i": i})
+            assert client._pipeline.writer.persist_now(30)
+            assert _eventually(lambda: read_status(tmp_path).queued <= 250)
+        with StrictServer(port=port) as server:
+            assert client.flush(30)
+            received = sorted(_indexes(server, "Bounded"))
+        assert len(server.events()) + len(server.bodies("usageanalytics/user")) + dropped["records"] == 302
+        assert received == list(range(300 - len(received), 300)), "the oldest records went first"
+        assert len(received) >= 148
+    finally:
+        client.shutdown(5)

@@ -715,10 +715,27 @@ class Sender:
                     candidates.append((store, queue, item))
         if not candidates:
             return None
-        candidates.sort(key=lambda found: found[2].queued_at)
+        candidates.sort(key=lambda found: _oldest_record_time(*found))
         for _, queue, item in candidates[1:]:
             self._done(queue, item.id, ack=False)
         return candidates[0]
+
+
+def _oldest_record_time(store: QueueStore, queue: AckQueue, stored: StoredItem) -> float:
+    """When the item's oldest record was logged: what "drop the oldest" orders by. Not the
+    item's own enqueue time: an outbox item formed while newer chunks waited holds older
+    records than they do. A corrupt item counts by its enqueue time (trimming quarantines it)."""
+    try:
+        if queue is store.outbox:
+            return min(
+                (request["first"] for request in decode_outbox(stored.data)["requests"]),
+                default=stored.queued_at,
+            )
+        return min(
+            (record["logged_at"] for record in decode_chunk(stored.data).records), default=stored.queued_at
+        )
+    except CorruptItem:
+        return stored.queued_at
 
 
 @dataclass(frozen=True)
