@@ -46,6 +46,7 @@ def __getattr__(name: str) -> Any:
 _client: Client | None = None
 _client_lock = threading.Lock()
 _warned_unconfigured = False
+_pending_choice: bool | None = None  # opt_out() (True) or opt_in() (False) before configure()
 # Under `usageanalytics run` the first tracking call configures the SDK from the environment,
 # unless the app configured it (or shut it down) first. None: not looked up yet.
 _on_demand: bool | None = None
@@ -140,6 +141,7 @@ def configure(
             previous, _client = _client, client
         if previous is not None:
             previous.shutdown(timeout=previous.settings.exit_timeout)
+    _apply_pending_choice(client)
     from . import autocapture
 
     if client.settings.auto_capture and not client.settings.disabled:
@@ -171,7 +173,7 @@ def get_client() -> Client | None:
     return _client
 
 
-def _shared() -> Client | None:
+def _shared(warn: bool = True) -> Client | None:
     global _warned_unconfigured, _on_demand
     client = _client
     if client is None and _on_demand is not False:
@@ -180,7 +182,7 @@ def _shared() -> Client | None:
         _on_demand = launcher.launched()
         if _on_demand:
             client = launcher.client_on_demand()
-    if client is None and not _warned_unconfigured:
+    if client is None and warn and not _warned_unconfigured:
         _warned_unconfigured = True
         logger.warning("usageanalytics: call configure() first; tracking calls are ignored until then")
     return client
@@ -254,21 +256,56 @@ def update_device_token(token: str, app_in_distribution: bool | None = None) -> 
 
 def opt_out() -> None:
     """The user opted out: nothing is recorded, written or sent until :func:`opt_in`, in every
-    process on this data folder and across restarts; what is still queued is discarded."""
-    if (client := _shared()) is not None:
-        client.opt_out()
+    process on this data folder and across restarts; what is still queued is discarded.
+
+    Before :func:`configure` the choice is kept and applied as soon as it runs (its data folder
+    is not known before)."""
+    _choose(opted_out=True)
 
 
 def opt_in() -> None:
-    """The user opted in (again), or gave consent (``configure(opt_out_by_default=True)``)."""
-    if (client := _shared()) is not None:
+    """The user opted in (again), or gave consent (``configure(opt_out_by_default=True)``);
+    before :func:`configure`, applied when it runs."""
+    _choose(opted_out=False)
+
+
+def _choose(opted_out: bool) -> None:
+    global _pending_choice
+    client = _shared(warn=False)
+    if client is None:
+        with _client_lock:
+            client = _client
+            if client is None:
+                _pending_choice = opted_out
+                logger.info(
+                    "usageanalytics: %s before configure(): applied when it runs",
+                    "opt_out()" if opted_out else "opt_in()",
+                )
+                return
+    if opted_out:
+        client.opt_out()
+    else:
+        client.opt_in()
+
+
+def _apply_pending_choice(client: Client) -> None:
+    """An opt_out() or opt_in() made before configure(), applied to the client it made."""
+    global _pending_choice
+    with _client_lock:
+        choice, _pending_choice = _pending_choice, None
+    if choice is True:
+        client.opt_out()
+    elif choice is False:
         client.opt_in()
 
 
 def is_opted_out() -> bool:
-    """Whether the user opted out (False before :func:`configure`)."""
-    client = _shared()
-    return False if client is None else client.is_opted_out()
+    """Whether the user opted out (before :func:`configure`: whether ``opt_out()`` was called
+    since the last ``opt_in()``)."""
+    client = _shared(warn=False)
+    if client is None:
+        return _pending_choice is True
+    return client.is_opted_out()
 
 
 def forget_user(user_id: str) -> int:
@@ -288,9 +325,10 @@ def flush(timeout: float = 10.0) -> bool:
 
 def shutdown(timeout: float = 10.0) -> bool:
     """End the session, flush and stop the shared client (also done at interpreter exit)."""
-    global _client, _on_demand
+    global _client, _on_demand, _pending_choice
     with _client_lock:
         client, _client = _client, None
+        _pending_choice = None
         _on_demand = False  # shut down on purpose: `usageanalytics run` must not start it again
     if client is None:
         return True

@@ -34,7 +34,15 @@ from .deadletters import DeadLetter, DeadLetters
 from .debounce import Debouncer
 from .errors import ConfigurationError, TrackingInputError
 from .inputs import MAX_NAME_LENGTH, MAX_VALUE_LENGTH, Refused
-from .ledger import BEFORE_SEND, BEFORE_SEND_FAILED, FORGOTTEN, INVALID_INPUT, OPTED_OUT, Stats
+from .ledger import (
+    AFTER_SHUTDOWN,
+    BEFORE_SEND,
+    BEFORE_SEND_FAILED,
+    FORGOTTEN,
+    INVALID_INPUT,
+    OPTED_OUT,
+    Stats,
+)
 from .pipeline import Pipeline, RecordFilter
 from .privacy import anonymize_ip
 from .records import (
@@ -55,6 +63,7 @@ from .storage import ensure_dir
 logger = logging.getLogger("usageanalytics")
 
 PROCESS = "process"  # session key of the process-wide actor
+MAX_REASON_LENGTH = 200  # a discard reason is a stats() key and a log line
 _WARN_EVERY = 60.0
 COULD_NOT_RECORD = "could not be recorded"
 CONSENT_KEY = "consent"  # in state.sqlite: "out" or "in", the user's choice for this data folder
@@ -125,6 +134,7 @@ class Client:
         self._shutdown_lock = threading.Lock()
         self._closed = False
         self._shutdown_result = True
+        self._warned_after_shutdown = False
         if self.settings.disabled:
             logger.info("usageanalytics is disabled: tracking calls do nothing")
             return
@@ -153,6 +163,7 @@ class Client:
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
         self._before_send = self.settings.before_send
+        self._inside_before_send = threading.local()  # set on a thread while the hook runs
         self._opted_out = self.settings.opt_out_by_default if saved is None else saved
         self._actor = self._initial_actor()
         # The process user is announced (user upsert) with its first record, not here: a web
@@ -492,8 +503,13 @@ class Client:
     def _live(self) -> bool:
         if self._active:
             return True
-        if not self.settings.disabled:
-            logger.debug("usageanalytics: call after shutdown() ignored")
+        if not self.settings.disabled and not self._warned_after_shutdown:
+            self._warned_after_shutdown = True
+            logger.warning(
+                "usageanalytics: a call after shutdown() was ignored, and so are later ones (at "
+                "interpreter exit the SDK's exit path has run: register an atexit handler that "
+                "tracks after configure(), so that it runs first); records are counted as dropped"
+            )
         return False
 
     def _recording(self, records: int = 1) -> bool:
@@ -501,6 +517,8 @@ class Client:
         request the web integrations leave untracked (no consent). A refused call's ``records``
         are counted as dropped, with why (quietly: these are the user's choices, not mistakes)."""
         if not self._active:
+            if not self.settings.disabled and self._closed:
+                self._pipeline.refused(records, AFTER_SHUTDOWN)
             return self._live()
         if self._opted_out:
             self._pipeline.refused(records, OPTED_OUT)
@@ -522,16 +540,27 @@ class Client:
         the record, raised or returned something else (each counted; a failure logged)."""
         hook = self._before_send
         assert hook is not None
+        inside = self._inside_before_send
+        if getattr(inside, "active", False):  # the hook itself tracked something: no recursion
+            self._before_send_failed("it made a tracking call, which would run before_send again", None)
+            return None
+        inside.active = True
         try:
-            result = hook(record)
+            result: Mapping[str, Any] | None = hook(record)
+            if result is not None and type(result) is not dict:
+                if not isinstance(result, Mapping):
+                    self._before_send_failed(
+                        f"it returned {inputs.describe(result)}, not the record or None", None
+                    )
+                    return None
+                result = dict(result)  # read once: a Mapping whose methods raise fails here
         except Exception as exc:
             self._before_send_failed(f"it raised {type(exc).__name__}: {exc}", exc)
             return None
+        finally:
+            inside.active = False
         if result is None:
             self._pipeline.refused(1, BEFORE_SEND)
-            return None
-        if type(result) is not dict and not isinstance(result, Mapping):
-            self._before_send_failed(f"it returned {inputs.describe(result)}, not the record or None", None)
             return None
         return result
 
@@ -711,7 +740,7 @@ class Client:
         timestamp: datetime | None = None,
     ) -> None:
         """Log the event "Screen View" with the attribute "Screen Name"."""
-        if not self._live():
+        if not self._recording():
             return
         try:
             screen = self._valid_name("screen name", screen_name, of_record=True)
@@ -735,7 +764,7 @@ class Client:
 
     def log_page_load(self, page_url: str, load_time_ms: float, request_count: int = 1) -> None:
         """Log ``page_load_event`` (spec: requestCount, loadTime, pageUrl); never debounced."""
-        if not self._live():
+        if not self._recording():
             return
         problem = _page_load_problem(page_url, load_time_ms, request_count)
         if problem is not None:
@@ -1396,7 +1425,20 @@ class Client:
         """
         if self.settings.disabled:
             return 0
-        return self._pipeline.discard(predicate, reason)
+        if not callable(predicate):
+            self._bad_input(f"discard_queued: predicate must be callable, got {inputs.describe(predicate)}")
+            return 0
+        if type(reason) is not str or not reason.strip():
+            self._bad_input(
+                f"discard_queued: reason must be a non-empty string, got {inputs.describe(reason)}"
+            )
+            return 0
+        reason, _ = inputs.clean_text("discard reason", reason, MAX_REASON_LENGTH)
+        try:
+            return self._pipeline.discard(predicate, reason)
+        except Exception:
+            logger.exception("usageanalytics: discard_queued failed; what it dropped before is counted")
+            return 0
 
     def flush(self, timeout: float = 10.0) -> bool:
         """Send everything queued now; True when nothing is left queued before ``timeout`` seconds.
@@ -1404,10 +1446,13 @@ class Client:
         Records held for a guest with no customer account count as not sent (and are logged).
         """
         if not self._active:
-            return True
+            # Disabled: nothing was recorded. Shut down: True only if shutdown() sent everything
+            # (what it could not send stays queued on disk); False while it is still running.
+            return self.settings.disabled or (self._closed and self._shutdown_result)
+        seconds = self._seconds("flush timeout", timeout, 10.0)
         if self._opted_out:
             self._discard_opted_out()  # whatever raced opt_out(): it is not sent
-        done = self._pipeline.flush(self._seconds("flush timeout", timeout, 10.0))
+        done = self._pipeline.flush(seconds)
         if not done and self._pipeline.held_count():
             logger.warning(
                 "usageanalytics: records of a guest without a customer account are held until "
@@ -1424,14 +1469,16 @@ class Client:
         """
         if self.settings.disabled:
             return True
+        seconds = self._seconds("shutdown timeout", timeout, 10.0)  # may raise (strict): still open
         with self._shutdown_lock:
             if self._closed:
                 return self._shutdown_result
-            self._closed = True
             if not self._active:
+                self._closed = True
                 return True
+            self._shutdown_result = False  # until the pipeline says everything was sent
+            self._closed = True
             self._active = False  # calls from other threads from now on are ignored
-            seconds = self._seconds("shutdown timeout", timeout, 10.0)
             try:
                 self._sessions.end_all()
                 self._history.end_all()

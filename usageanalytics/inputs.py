@@ -13,6 +13,7 @@ Checked on the caller's thread, cheaply, so nothing that cannot be encoded reach
 
 from __future__ import annotations
 
+import reprlib
 from typing import Any
 
 MAX_ID_LENGTH = 1024
@@ -35,8 +36,19 @@ def escape_surrogates(text: str) -> str:
     return text
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3  # a value nested thousands deep is described, not recursed into
+_SHORT.maxstring = _SHORT.maxother = _SHORT.maxlong = 80
+
+
 def describe(value: Any) -> str:
-    text = repr(value)
+    """What a refused value was, for a log line: never raises (an object whose ``__repr__``
+    fails, a list nested past the recursion limit), never long, surrogates escaped."""
+    try:
+        text = _SHORT.repr(value)
+    except Exception:
+        text = "<its repr() failed>"
+    text = escape_surrogates(text)
     return f"{type(value).__name__} {text[:60]}{'...' if len(text) > 60 else ''}"
 
 
@@ -45,11 +57,13 @@ def clean_id(what: str, value: Any) -> tuple[str, str | None]:
 
     Raises :class:`Refused` for anything that is not a usable string.
     """
-    if not isinstance(value, str) or not value.strip():
+    if not isinstance(value, str):
+        raise Refused(f"{what} must be a non-empty string, got {describe(value)}")
+    value = str.__str__(value)  # a str subclass is sent as its text (its own methods not called)
+    if not value.strip():
         raise Refused(f"{what} must be a non-empty string, got {describe(value)}")
     if len(value) > MAX_ID_LENGTH:
         raise Refused(f"{what} is longer than {MAX_ID_LENGTH} characters")
-    value = str(value)  # a str subclass is sent as its text
     escaped = escape_surrogates(value)
     if escaped is value:
         return value, None

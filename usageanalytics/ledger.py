@@ -39,6 +39,7 @@ BEFORE_SEND = "before_send"  # the app's before_send hook returned None
 BEFORE_SEND_FAILED = "before_send failed"  # it raised, or returned something that is not a record
 OPTED_OUT = "opted out"
 FORGOTTEN = "forgotten"
+AFTER_SHUTDOWN = "after shutdown"  # a tracking call after shutdown() (an atexit handler run after ours)
 NO_CONSENT_GPC = "no consent (Global Privacy Control)"
 NO_CONSENT_DNT = "no consent (Do Not Track)"
 NO_CONSENT = "no consent (consent(request))"
@@ -51,6 +52,7 @@ QUIET_REASONS = frozenset(
         BEFORE_SEND_FAILED,
         OPTED_OUT,
         FORGOTTEN,
+        AFTER_SHUTDOWN,
         NO_CONSENT_GPC,
         NO_CONSENT_DNT,
         NO_CONSENT,

@@ -432,6 +432,7 @@ class Sender:
             if result.outcome is Outcome.SENT:
                 self._settle(request)
                 self._ledger.sent(count)
+                logger.debug("usageanalytics: delivered %d records to %s", count, request["path"])
                 self._callbacks.sent(request)
                 changed = True
                 continue

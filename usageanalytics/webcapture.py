@@ -191,7 +191,7 @@ def refusal(settings: Settings, gpc: str | None, dnt: str | None, request: Any) 
             "left untracked (give this framework a plain function)"
         )
         return NO_CONSENT
-    return None if answer else NO_CONSENT
+    return _consented(answer)
 
 
 async def consent_refusal(consent: Callable[[Any], Any], request: Any) -> str | None:
@@ -203,7 +203,17 @@ async def consent_refusal(consent: Callable[[Any], Any], request: Any) -> str | 
     except Exception as exc:
         _consent_failed(exc)
         return NO_CONSENT
-    return None if answer else NO_CONSENT
+    return _consented(answer)
+
+
+def _consented(answer: Any) -> str | None:
+    """None when ``consent``'s answer is true; an answer whose truth cannot be read (its
+    ``__bool__`` raises) is no consent, as a consent that raises is."""
+    try:
+        return None if answer else NO_CONSENT
+    except Exception as exc:
+        _consent_failed(exc)
+        return NO_CONSENT
 
 
 _consent_warned = 0.0
