@@ -43,6 +43,31 @@ BUDGET = settings.default.max_examples
 
 # -- arbitrary values ---------------------------------------------------------------------------------
 
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+class Nested(list[Any]):
+    """Lists 5,000 deep: past the recursion limit for anything that walks it naively (the
+    outer list says what it is, so a failing example can still be printed)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        inner: list[Any] = self
+        for _ in range(5_000):
+            inner.append([])
+            inner = inner[0]
+
+    def __repr__(self) -> str:
+        return "Nested(5000 deep)"
+
+
+NESTED = Nested()
+
 _characters = st.one_of(st.characters(), st.characters(categories=["Cs"]))  # Cs: lone surrogates
 texts = st.text(_characters, max_size=24)
 huge_texts = st.integers(0, 20_000).map(lambda n: "x" * n)
@@ -66,6 +91,8 @@ scalars = st.one_of(
     st.dates(),
     st.complex_numbers(),
     st.builds(object),
+    st.builds(Unprintable),  # its repr() raises: every message that describes it must cope
+    st.just(NESTED),  # past the recursion limit for anything that walks it naively
     st.sampled_from(list(ua.UserAttribute)),
     st.sampled_from(["Home", "acct-1", "user-1", "guest-1", "Module"]),  # plausible values too
 )
@@ -137,6 +164,13 @@ calls = st.one_of(
     st.sampled_from([_call("opt_out"), _call("opt_in"), _call("is_opted_out")]),
     st.builds(lambda u: _call("forget_user", u), ids),
     st.builds(lambda m, v: _call("before_send", m, v), st.sampled_from(HOOK_MODES), values | recent),
+    st.builds(lambda t: _call("flush", t), st.sampled_from([0.0, 0.05]) | values),
+    st.just(_call("stats")),
+    st.builds(
+        lambda every, reason: _call("discard_queued", (lambda record: every), reason),
+        st.booleans(),
+        st.sampled_from(["cleanup"]) | values,
+    ),
 )
 identities = st.fixed_dictionaries(
     {},
@@ -149,13 +183,17 @@ steps = st.lists(st.tuples(st.none() | identities, calls), max_size=20)
 
 
 def _perform(
-    client: ua.Client, step: tuple[dict[str, Any] | None, tuple[str, tuple[Any, ...], dict[str, Any]]]
+    client: ua.Client,
+    step: tuple[dict[str, Any] | None, tuple[str, tuple[Any, ...], dict[str, Any]]],
+    shared: bool = True,
 ) -> None:
+    """One drawn call: the module's function when ``shared`` (and there is one), else the
+    client's method."""
     identity, (name, args, kwargs) = step
     if name == "before_send":
         HOOK.update(mode=args[0], value=args[1])
         return
-    function: Callable[..., Any] = getattr(ua, name, None) or getattr(client, name)
+    function: Callable[..., Any] = (shared and getattr(ua, name, None)) or getattr(client, name)
     scope = ua.identity(**identity) if identity is not None else contextlib.nullcontext()
     with scope:
         function(*args, **kwargs)
@@ -202,6 +240,37 @@ def test_public_calls_never_raise_and_every_record_is_accounted_for(
     assert len(server.events()) == delivered.by_path["usageanalytics/event"], (
         "the server has what was delivered"
     )
+
+
+_folders = iter(range(10**9))
+
+
+@settings(max_examples=BUDGET)
+@given(before=steps, timeout=st.sampled_from([0.0, 0.05, 5.0]) | values, after=steps)
+def test_calls_around_shutdown_never_raise_and_flush_never_claims_what_is_queued(
+    server: StrictServer, tmp_path: Path, before: list[Any], timeout: Any, after: list[Any]
+) -> None:
+    """Calls, a shutdown with any timeout, calls after it: nothing raises, the ledger balances,
+    and flush() after the shutdown says True only if nothing is left queued."""
+    HOOK.update(mode="pass", value=None)
+    client = ua.Client(
+        "app-1", api_key="test-key", endpoint=server.endpoint,
+        data_dir=str(tmp_path / f"data-{next(_folders)}"), customer_account_id="acct-1",
+        auto_capture=False, retry_base=0.05, retry_cap=0.2, exit_timeout=1.0, before_send=before_send,
+    )  # fmt: skip
+    try:
+        for step in before:
+            _perform(client, step, shared=False)
+        done = client.shutdown(timeout)  # an unusable timeout: the default, said in the log
+        for step in after:
+            _perform(client, step, shared=False)  # each ignored, counted
+        stats = client.stats()
+        assert stats.balanced, stats
+        left = stats.queued + stats.held + stats.in_memory
+        assert client.flush(timeout) is done
+        assert not (done and left), f"shutdown() said True with {left} records queued: {stats}"
+    finally:
+        client.shutdown(1)
 
 
 # -- fault schedules ----------------------------------------------------------------------------------
