@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
+import pytest
 
 from tests.support.strict_server import StrictServer
 from usageanalytics.batching import MAX_REQUEST_BYTES
@@ -49,7 +50,7 @@ def test_a_413_splits_the_request_until_it_fits(server: StrictServer, make_clien
 
 
 def test_a_record_too_large_alone_is_dead_lettered_alone_with_the_reason(
-    server: StrictServer, make_client: Any
+    server: StrictServer, make_client: Any, sdk_log: pytest.LogCaptureFixture
 ) -> None:
     client = make_client(max_request_bytes=20_000, flush_interval=3600)
     client.log_event("Small", {"i": 1})
@@ -62,6 +63,8 @@ def test_a_record_too_large_alone_is_dead_lettered_alone_with_the_reason(
     assert [e["name"] for e in letter.request["body"]["events"]] == ["Huge"]
     stats = client.stats()
     assert stats.dead_lettered == 1 and stats.balanced
+    assert "could not send 1 records" in sdk_log.text  # the server never saw it: it rejected nothing
+    assert "SmartKarrot rejected" not in sdk_log.text
 
 
 def test_a_single_record_the_server_finds_too_large_is_dead_lettered_alone(

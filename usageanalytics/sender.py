@@ -461,8 +461,9 @@ class Sender:
         self._settle(request)
         self._ledger.rejected(request["count"])
         logger.error(
-            "usageanalytics: SmartKarrot rejected %d records (%s); kept in %s. Fix the cause, "
+            "usageanalytics: %s %d records (%s); kept in %s. Fix the cause, "
             "then run `usageanalytics replay-dead-letters`.",
+            "SmartKarrot rejected" if status_code is not None else "could not send",
             request["count"],
             reason,
             path,
