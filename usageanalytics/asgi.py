@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 from . import autocapture
 from . import webcapture as web
 from .context import Identity, pop_identity, push_identity
-from .patching import call_safely
+from .patching import call_safely, log_failure
 
 if TYPE_CHECKING:
     from .client import Client
@@ -199,7 +199,7 @@ class CapturedRequest:
             try:
                 route = self.route_for(self.inner_scope)
             except Exception:
-                logger.exception("usageanalytics: auto-capture route lookup failed; the app is unaffected")
+                log_failure("route lookup")
                 route = None
             self.route = route
         return route if isinstance(route, str) else None
@@ -217,7 +217,7 @@ class CapturedRequest:
             if inspect.isawaitable(result):
                 result = await result
         except Exception:
-            logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+            log_failure("identify(request)")
             result = None
         self.identified = result
 
@@ -259,9 +259,7 @@ class CapturedRequest:
                         message = dict(message, headers=[*headers, *added])
                 except Exception:
                     self.status = 0
-                    logger.exception(
-                        "usageanalytics: auto-capture page capture failed; the app is unaffected"
-                    )
+                    log_failure("page capture")
                 await send(message)
                 return
             await send(message)
@@ -277,7 +275,7 @@ class CapturedRequest:
         try:
             self._report()
         except Exception:
-            logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+            log_failure("page capture")
         self.status = 0
 
     def _url(self) -> str:
@@ -415,5 +413,5 @@ def refresh_identity(request: CapturedRequest) -> Any:
             return None
         return push_identity(identity)
     except Exception:
-        logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+        log_failure("identify(request)")
         return None

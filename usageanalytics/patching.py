@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,5 +103,29 @@ def call_safely(what: str, function: Callable[..., Any], *args: Any, **kwargs: A
     try:
         return function(*args, **kwargs)
     except Exception:
-        logger.exception("usageanalytics: auto-capture %s failed; the app is unaffected", what)
+        log_failure(what)
         return None
+
+
+_REPORT_EVERY = 60.0
+# Per client (a new configure() reports afresh): what last failed when, and how often since.
+_reported: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, int]]] = weakref.WeakKeyDictionary()
+_reported_lock = threading.Lock()
+
+
+def log_failure(what: str) -> None:
+    """Log the exception being handled, with its traceback, at most once a minute per ``what``:
+    a broken ``identify`` or hook fails on every request, and must not flood the app's log."""
+    from . import autocapture
+
+    client = autocapture.current_client()
+    now = time.monotonic()
+    with _reported_lock:
+        failures = _reported.setdefault(client, {}) if client is not None else {}
+        last, since = failures.get(what, (-_REPORT_EVERY, 0))
+        if now - last < _REPORT_EVERY:
+            failures[what] = (last, since + 1)
+            return
+        failures[what] = (now, 0)
+    more = f" ({since} more times in the last minute)" if since else ""
+    logger.exception("usageanalytics: auto-capture %s failed; the app is unaffected%s", what, more)

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from . import autocapture
 from .context import Identity, current_identity, pop_identity, pop_untracked, push_identity, push_untracked
 from .ledger import NO_CONSENT, NO_CONSENT_DNT, NO_CONSENT_GPC
+from .patching import log_failure
 
 if TYPE_CHECKING:
     from .client import Client
@@ -380,7 +381,7 @@ def logged_in(user_id: Any) -> None:
         try:
             visit.logged_in(str(user_id))
         except Exception:
-            logger.exception("usageanalytics: handling a login failed; the app is unaffected")
+            log_failure("handling a login")
 
 
 def logged_out(*args: Any, **kwargs: Any) -> None:
@@ -390,7 +391,7 @@ def logged_out(*args: Any, **kwargs: Any) -> None:
         try:
             visit.new_guest()
         except Exception:
-            logger.exception("usageanalytics: handling a logout failed; the app is unaffected")
+            log_failure("handling a logout")
 
 
 def login_seen(visit: Visit, user_id: str) -> None:
@@ -433,11 +434,13 @@ def final_identity(visit: Visit, identified: Any, user_id: str | None) -> Identi
         if isinstance(identified, int) and not isinstance(identified, bool):
             identified = str(identified)
         else:
-            logger.warning(
-                "usageanalytics: identify() returned %s; expected None, a user id or an Identity",
-                type(identified).__name__,
+            warn_once(
+                f"identify() returned {type(identified).__name__}; expected None, a user id or an "
+                "Identity (the framework's user is used)"
             )
             identified = None
+    elif identified is not None and not identified.strip():
+        identified = None  # blank: no answer, as None (not an id to refuse)
     return visit.identity(identified or user_id)
 
 

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 from usageanalytics import autocapture
 from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
-from usageanalytics.patching import Patcher, call_safely
+from usageanalytics.patching import Patcher, call_safely, log_failure
 
 from .apps import UsageAnalyticsConfig as UsageAnalyticsConfig
 
@@ -88,7 +88,7 @@ def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: 
             reason = web.refusal(settings, gpc, meta.get("HTTP_DNT"), request)
         visit = _start(request) if reason is None else None
     except Exception:
-        logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+        log_failure("request start")
         visit = None
     if reason is not None:  # no consent: nothing of this request is tracked
         return web.run_untracked(reason, wrapped, *args, **kwargs)
@@ -102,7 +102,7 @@ def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: 
     try:
         _finish(request, visit, response, _ASK)  # still in the visit's identity scope
     except Exception:
-        logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+        log_failure("page capture")
     web.close_scope(visit)
     return response
 
@@ -130,7 +130,7 @@ async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, k
         try:
             identified = await identify(request)
         except Exception:
-            logger.exception("usageanalytics: identify(request) failed; the app is unaffected")
+            log_failure("identify(request)")
             identified = None
     call_safely("page capture", _finish, request, visit, response, identified)
     return response

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from usageanalytics import autocapture
 from usageanalytics import webcapture as web
 from usageanalytics.context import Identity
-from usageanalytics.patching import Patcher, call_safely
+from usageanalytics.patching import Patcher, call_safely, log_failure
 
 from .extension import UsageAnalytics as UsageAnalytics
 
@@ -130,7 +130,7 @@ def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             visit = _start(app, client)
         except Exception:
-            logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+            log_failure("request start")
             visit = None
         if visit is None:
             return original(app)
@@ -148,7 +148,7 @@ def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             _finish(app, visit, response)  # still in the visit's identity scope
         except Exception:
-            logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
+            log_failure("page capture")
         web.close_scope(visit)
         return response
 

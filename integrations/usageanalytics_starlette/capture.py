@@ -19,7 +19,7 @@ from typing import Any
 from usageanalytics import asgi, autocapture
 from usageanalytics import webcapture as web
 from usageanalytics.context import pop_identity
-from usageanalytics.patching import Patcher, call_safely
+from usageanalytics.patching import Patcher, call_safely, log_failure
 
 from .routes import RouteTemplates
 
@@ -117,7 +117,7 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             request = _open(client, app, scope)
         except Exception:
-            logger.exception("usageanalytics: auto-capture request start failed; the app is unaffected")
+            log_failure("request start")
             request = None
         if request is None:
             scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
