@@ -138,6 +138,7 @@ def _filter_class(binding: Binding) -> Any:
     active = Qt.ApplicationState.ApplicationActive
     QAction = binding.gui.QAction
     QWidget, QAbstractButton, QToolButton = widgets.QWidget, widgets.QAbstractButton, widgets.QToolButton
+    QPushButton = widgets.QPushButton
     QMenu, QStackedWidget, QTabWidget = widgets.QMenu, widgets.QStackedWidget, widgets.QTabWidget
     QWizard, QWizardPage = widgets.QWizard, widgets.QWizardPage
     built_in_dialogs = tuple(getattr(widgets, name) for name in _BUILT_IN_DIALOGS if hasattr(widgets, name))
@@ -319,6 +320,8 @@ def _filter_class(binding: Binding) -> Any:
                 if action.isEnabled() and action.menu() is None:
                     self.action_tap(action, button, ahead=True)
                 return
+            if isinstance(button, QPushButton) and button.menu() is not None:
+                return  # it only opens its menu (Qt says clicked once it closes): the item is the Tap
             if button in self.clicked:  # its last release never became a click
                 self.clicked.remove(button)
             self.tap(button)
@@ -332,7 +335,8 @@ def _filter_class(binding: Binding) -> Any:
                 if button in self.clicked:
                     self.clicked.remove(button)
                 elif isinstance(button, QAbstractButton) and not (
-                    isinstance(button, QToolButton) and button.defaultAction() is not None
+                    (isinstance(button, QToolButton) and button.defaultAction() is not None)
+                    or (isinstance(button, QPushButton) and button.menu() is not None)
                 ):
                     self.tap(button)
             except Exception:

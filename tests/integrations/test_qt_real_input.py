@@ -86,6 +86,14 @@ def test_menus_toolbars_shortcuts_and_context_menus_are_taps(
 
 
 @pytest.mark.parametrize(("binding", "order"), BINDINGS)
+def test_a_button_that_opens_a_menu_is_not_a_tap_the_item_chosen_is(
+    server: StrictServer, tmp_path: Path, binding: str, order: str
+) -> None:
+    drive(server, tmp_path, binding, order, "menu_button")
+    assert timeline(server) == [view("MainWindow"), tap("MainWindow", "Export PDF")]
+
+
+@pytest.mark.parametrize(("binding", "order"), BINDINGS)
 def test_a_wizard_walked_through_with_clicks_and_keys(
     server: StrictServer, tmp_path: Path, binding: str, order: str
 ) -> None:

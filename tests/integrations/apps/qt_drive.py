@@ -198,6 +198,31 @@ class Driver:
         self.back_to(window, editor)
         self.ctrl(editor, "N")
 
+    def menu_button(self, window: Any) -> None:
+        """A push button with a menu (Qt's "Export" button pattern): opening its menu is not a
+        Tap, by mouse or by keyboard; the item chosen in it is."""
+        gui = __import__(f"{self.qt.BINDING}.QtGui", fromlist=["QAction"])
+        menu = self.widgets.QMenu(window)
+        export_pdf = gui.QAction("Export &PDF…", window)
+        exported: list[bool] = []
+        export_pdf.triggered.connect(lambda: exported.append(True))
+        menu.addAction(export_pdf)
+        button = self.widgets.QPushButton("&Export", window)
+        button.setMenu(menu)
+        window.statusBar().addPermanentWidget(button)
+        self.wait_until(button.isVisible, "the button to show")
+        self.when_popup(self.escape)  # opened by mouse, closed: nothing chosen
+        self.click(button)
+        self.wait_until(lambda: self.app.activePopupWidget() is None, "the menu to close")
+        self.back_to(window, button)
+        self.when_popup(self.escape)  # opened by keyboard, closed
+        self.key(button, "Space")
+        self.wait_until(lambda: self.app.activePopupWidget() is None, "the menu to close")
+        self.back_to(window, button)
+        self.when_popup(lambda opened: self.choose(opened, export_pdf))  # opened, item chosen
+        self.click(button)
+        self.wait_until(lambda: exported, "Export PDF to run")
+
     def send_context_menu(self, widget: Any, position: Any) -> None:
         """A right click, as the window system delivers it: press, release, then the
         context-menu event (QTest sends the mouse events; the platform would add the last)."""
