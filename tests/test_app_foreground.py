@@ -136,3 +136,43 @@ def test_set_app_active_never_raises(make_client: Any) -> None:
     client.set_app_active("yes")  # type: ignore[arg-type]
     client.shutdown(timeout=5)
     client.set_app_active(True)  # after shutdown: nothing
+
+
+def test_a_session_begun_in_the_background_is_pinned_at_its_start() -> None:
+    """After the last session timed out in the background, a background event (a download
+    finishing) starts one that further background activity does not stretch; it ends a timeout
+    later, and coming back after that starts a new one."""
+    clock = Clock()
+    sessions, calls = tracker(clock)
+    sessions.set_foreground("app", None, True, wall=1.0)
+    sessions.set_foreground("app", None, False, wall=5.0)
+    clock.now += 61
+    assert sessions.expire() == 1  # ended at 5.0, the moment the app left
+    background = sessions.touch("app", None, wall=70.0).id  # a background event: a new session
+    clock.now += 40
+    assert sessions.touch("app", None, wall=110.0).id == background  # does not move its end
+    clock.now += 21
+    assert sessions.expire() == 1
+    sessions.set_foreground("app", None, True, wall=200.0)
+    assert calls[1] == ("end", calls[0][1], 5.0)
+    assert calls[2:] == [
+        ("start", background, 70.0),
+        ("end", background, 70.0),
+        ("start", calls[-1][1], 200.0),
+    ]
+    assert calls[-1][1] != background
+
+
+def test_coming_back_while_a_background_session_runs_continues_it() -> None:
+    clock = Clock()
+    sessions, _ = tracker(clock)
+    sessions.set_foreground("app", None, True, wall=1.0)
+    sessions.set_foreground("app", None, False, wall=5.0)
+    clock.now += 61
+    sessions.expire()
+    background = sessions.touch("app", None, wall=70.0).id
+    clock.now += 30  # back within the timeout: the same session goes on, held in front
+    sessions.set_foreground("app", None, True, wall=100.0)
+    clock.now += 3600
+    assert sessions.expire() == 0
+    assert sessions.touch("app", None, wall=3700.0).id == background

@@ -51,6 +51,7 @@ class SessionTracker:
         self._max = max_sessions
         self._sessions: dict[Hashable, Session] = {}
         self._foreground: set[Hashable] = set()  # keys whose app is in front: never timed out
+        self._background: set[Hashable] = set()  # keys whose app is followed and not in front
         self._lock = threading.Lock()
 
     def touch(self, key: Hashable, actor: Any, wall: float, mono: float | None = None) -> Session:
@@ -73,6 +74,10 @@ class SessionTracker:
             return
         with self._lock:
             self._foreground.discard(key)
+            if foreground is None:
+                self._background.discard(key)
+            else:
+                self._background.add(key)
             session = self._sessions.get(key)
             if session is None:
                 return
@@ -88,6 +93,7 @@ class SessionTracker:
             held = key in self._foreground
             if foreground:
                 self._foreground.add(key)
+                self._background.discard(key)
             if session is not None and (held or mono - session.last_mono <= self.timeout):
                 if foreground:
                     session.pinned = False
@@ -97,7 +103,10 @@ class SessionTracker:
                 session.actor = actor
                 return session
             ended = session
-            session = Session(uuid.uuid4().hex, wall, wall, mono, actor)
+            # Begun in the background (a download finishing after the last session timed out):
+            # pinned at its start as if the app had just left, so more background activity does
+            # not stretch it, and it ends ``timeout`` later unless the app comes back first.
+            session = Session(uuid.uuid4().hex, wall, wall, mono, actor, pinned=key in self._background)
             self._sessions[key] = session
             overflow = self._evict_oldest() if len(self._sessions) > self._max else []
         if ended is not None:
@@ -154,6 +163,7 @@ class SessionTracker:
         with self._lock:
             self._sessions.clear()
             self._foreground.clear()
+            self._background.clear()
 
     def forget(self, which: Callable[[Session], bool]) -> int:
         """Forget the sessions ``which`` selects without ending them (a user who opted out or
@@ -163,6 +173,7 @@ class SessionTracker:
             for key in keys:
                 del self._sessions[key]
                 self._foreground.discard(key)
+                self._background.discard(key)
         return len(keys)
 
     def __len__(self) -> int:

@@ -125,6 +125,7 @@ def action_name(action: Any) -> str:
         or visible_text(action.iconText())
         or visible_text(action.toolTip())
         or object_name(action)
+        or str(action.shortcut().toString())  # an icon-only action: "Ctrl+R" tells them apart
         or _own_class(action)
         or qt_class(action)
     )
