@@ -55,6 +55,7 @@ _login_signals: tuple[Any, Any] | None = None  # Flask-Login's (user_logged_in, 
 # session accessed, which makes Flask add "Vary: Cookie" to every response.
 _request_context: Any = None
 _app_context: Any = None
+_LocalProxy: Any = type("NotAProxy", (), {})  # werkzeug.local.LocalProxy once installed
 
 
 class _AppState:
@@ -83,11 +84,13 @@ class _AppState:
 
 def install(flask_module: ModuleType) -> None:
     """Patch Flask's request dispatch (idempotent)."""
-    global _request_context, _app_context
+    global _request_context, _app_context, _LocalProxy
     import flask.globals as flask_globals
     from flask.app import Flask
+    from werkzeug.local import LocalProxy
 
     _request_context, _app_context = flask_globals._cv_request, flask_globals._cv_app
+    _LocalProxy = LocalProxy
 
     _patcher.replace(Flask, "full_dispatch_request", _dispatching)
 
@@ -295,7 +298,10 @@ def _user_id(session: Any, flask_login: bool, session_user: str | None) -> str |
             loaded = user.get_id()
             if loaded:
                 return str(loaded)
-    found = web.user_id_of(g.get("user"))
+    user = g.get("user")
+    # ``g.user = current_user`` (a LocalProxy): reading it would run Flask-Login's loaders (a
+    # query); a user they loaded was read above from ``g._login_user``.
+    found = None if isinstance(user, _LocalProxy) else web.user_id_of(user)
     if found is not None:
         return found
     return session_user
