@@ -998,10 +998,15 @@ class Client:
         return user, checked[0], checked[1]
 
     def reset_user(self) -> None:
-        """The user logged out: end their session and continue as a new guest."""
+        """The user logged out: end their session and continue as a new guest. Called while a
+        captured web request runs (a logout view), it is that browser that becomes a new guest."""
         if not self._live():
             return
         try:
+            from .webcapture import logout_in_request
+
+            if logout_in_request():
+                return
             with self._identity_lock:
                 previous = self._actor
                 self._sessions.end(PROCESS)

@@ -394,6 +394,15 @@ def logged_out(*args: Any, **kwargs: Any) -> None:
             log_failure("handling a logout")
 
 
+def logout_in_request() -> bool:
+    """``ua.reset_user()`` called while a captured request runs (an app's own logout view):
+    that browser becomes a new guest, not the server process. False outside a request."""
+    if _current_visit.get() is None:
+        return False
+    logged_out()
+    return True
+
+
 def login_seen(visit: Visit, user_id: str) -> None:
     """After the view: the request logged a user in (their id appeared in the session).
 
