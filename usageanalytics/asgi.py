@@ -127,6 +127,13 @@ def route_path(scope: Scope) -> str:
     return path
 
 
+def _header_value(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers") or ():
+        if key == name:
+            return bytes(value)
+    return None
+
+
 def _cookie_header(scope: Scope) -> str | None:
     """The request's cookies as one header. A browser's request has a dozen headers: they are
     looked up in a dict built in C, scanned in Python only when a name repeats (HTTP/2 sends
@@ -301,7 +308,12 @@ def start(
     page_query: bool = False,
 ) -> CapturedRequest:
     """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
-    visit = web.start_visit(_cookie_header(scope), _client_ip(scope), scope.get("scheme") == "https")
+    visit = web.start_visit(
+        _cookie_header(scope),
+        _client_ip(scope),
+        scope.get("scheme") == "https",
+        navigation=lambda: web.accepts_html(_header_value(scope, b"accept")),  # asked on a redirect
+    )
     request = CapturedRequest(client, visit, scope, route_for, page_query)
     scope[SCOPE_KEY] = request
     return request

@@ -113,9 +113,10 @@ _reported: weakref.WeakKeyDictionary[Any, dict[str, tuple[float, int]]] = weakre
 _reported_lock = threading.Lock()
 
 
-def log_failure(what: str) -> None:
-    """Log the exception being handled, with its traceback, at most once a minute per ``what``:
-    a broken ``identify`` or hook fails on every request, and must not flood the app's log."""
+def log_failure(what: str, message: str | None = None) -> None:
+    """Log the exception being handled, with its traceback, at most once a minute per ``what``
+    and client: a broken ``identify`` or hook fails on every request, and must not flood the
+    app's log. ``message`` replaces "auto-capture <what> failed; the app is unaffected"."""
     from . import autocapture
 
     client = autocapture.current_client()
@@ -128,4 +129,5 @@ def log_failure(what: str) -> None:
             return
         failures[what] = (now, 0)
     more = f" ({since} more times in the last minute)" if since else ""
-    logger.exception("usageanalytics: auto-capture %s failed; the app is unaffected%s", what, more)
+    text = message or f"auto-capture {what} failed; the app is unaffected"
+    logger.exception("usageanalytics: %s%s", text, more)

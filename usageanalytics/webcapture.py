@@ -15,8 +15,9 @@ What counts:
   request to the response being ready (WSGI) or sent, streaming included (ASGI);
 - ``requestCount`` is the number of requests the server answered to deliver the page: 1, plus one
   for each redirect a known visitor's browser followed to reach it (a login form's POST, then its
-  redirect to the page, makes 2). Redirects are counted in a short-lived cookie, so this holds
-  across worker processes;
+  redirect to the page, makes 2). Redirects of browser navigations (``Accept: text/html``) are
+  counted in a short-lived cookie, so this holds across worker processes; an API client's
+  redirects set no cookie;
 - the *visitor* is a random id kept in the ``ua_visitor`` cookie: the guest id of anonymous
   visitors and, once they log in, the guest whose history becomes the user's. The cookie is set
   on page responses only (and on the response that logs a user out, which gives the browser a
@@ -217,20 +218,10 @@ def _consented(answer: Any) -> str | None:
         return NO_CONSENT
 
 
-_consent_warned = 0.0
-
-
 def _consent_failed(exc: Exception) -> None:
     """A consent callable that raises leaves the request untracked: without an answer there is
-    no consent. Logged once a minute."""
-    global _consent_warned
-    now = time.monotonic()
-    if now - _consent_warned >= 60.0 or not _consent_warned:
-        _consent_warned = now
-        logger.error(
-            "usageanalytics: consent(request) failed; the request is not tracked (logged once a minute)",
-            exc_info=exc,
-        )
+    no consent. Logged once a minute (called while ``exc`` is handled)."""
+    log_failure("consent(request)", "consent(request) failed; the request is not tracked")
 
 
 def run_untracked(reason: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
@@ -265,6 +256,9 @@ class Visit:
     redirects: int
     source_ip: str | None
     secure: bool | Callable[[], bool]  # or how to find out, asked only when setting a cookie
+    # A browser's navigation (it accepts text/html), or how to find out, asked only on a
+    # redirect: only those count toward requestCount (an API client's redirects set no cookie).
+    navigation: bool | Callable[[], bool] = False
     token: Token[Identity | None] | None = None
     visit_token: Token[Visit | None] | None = None
     request: Any = None  # the framework's request object, for the integration's own use
@@ -279,6 +273,12 @@ class Visit:
         if not isinstance(secure, bool):
             secure = self.secure = bool(secure())
         return secure
+
+    def is_navigation(self) -> bool:
+        navigation = self.navigation
+        if not isinstance(navigation, bool):
+            navigation = self.navigation = bool(navigation())
+        return navigation
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
@@ -340,13 +340,22 @@ def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
     )
 
 
+def accepts_html(accept: str | bytes | None) -> bool:
+    """Whether an Accept header is a browser navigation's (``text/html``; ``*/*`` alone is not)."""
+    if not accept:
+        return False
+    return (b"text/html" in accept) if isinstance(accept, bytes) else ("text/html" in accept)
+
+
 def start_visit(
     cookie_header: str | None,
     source_ip: str | None,
     secure: bool | Callable[[], bool],
     user_hint: str | None = None,
+    navigation: bool | Callable[[], bool] = False,
 ) -> Visit:
-    """Read the visitor's cookies from the request's Cookie header; open its identity scope."""
+    """Read the visitor's cookies from the request's Cookie header; open its identity scope.
+    ``navigation``: whether the request accepts text/html (see :func:`accepts_html`)."""
     started = time.perf_counter()
     visitor, redirects = read_cookies(cookie_header)
     visit = Visit(
@@ -356,6 +365,7 @@ def start_visit(
         redirects,
         source_ip or None,
         secure,
+        navigation,
         user_id=user_hint,
     )
     visit.base = base = _identity(user_hint, visit.visitor_id, visit.source_ip)
@@ -497,13 +507,14 @@ def cookies_for(visit: Visit, page: bool, status: int) -> list[tuple[str, str, i
 
     The visitor cookie goes on pages only, and on the response of a logout (a browser flow
     whose response already changes the session cookie), never on API, static, redirect or
-    error responses. The redirect counter is kept only for a browser that has our cookie.
+    error responses. The redirect counter is kept only for a browser that has our cookie, on
+    the redirects of its navigations (a request that accepts text/html): never for API clients.
     """
     cookies: list[tuple[str, str, int]] = []
     if visit.new_visitor and (page or visit.logged_out):
         cookies.append((VISITOR_COOKIE, visit.visitor_id, VISITOR_COOKIE_AGE))
     if 300 <= status < 400:
-        if not visit.new_visitor:
+        if not visit.new_visitor and visit.is_navigation():
             count = str(min(visit.redirects + 1, MAX_REDIRECTS))
             cookies.append((REDIRECTS_COOKIE, count, REDIRECTS_COOKIE_AGE))
     elif page and visit.redirects:

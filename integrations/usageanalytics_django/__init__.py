@@ -148,7 +148,12 @@ def _start(request: Any) -> web.Visit | None:
     if _auth_signals is None and "django.contrib.auth" in sys.modules:
         _watch_logins()
     meta = request.META
-    return web.start_visit(meta.get("HTTP_COOKIE"), meta.get("REMOTE_ADDR"), request.is_secure)
+    return web.start_visit(
+        meta.get("HTTP_COOKIE"),
+        meta.get("REMOTE_ADDR"),
+        request.is_secure,
+        navigation=web.accepts_html(meta.get("HTTP_ACCEPT")),
+    )
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:

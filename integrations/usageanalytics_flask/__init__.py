@@ -196,6 +196,7 @@ def _start(app: Any, client: Any) -> web.Visit | str | None:
         environ.get("REMOTE_ADDR"),
         environ.get("wsgi.url_scheme") == "https",
         _session_user_id(session, state.flask_login),
+        web.accepts_html(environ.get("HTTP_ACCEPT")),
     )
     visit.request = request
     visit.extra = (state, session, client)

@@ -167,6 +167,13 @@ def run_script(
     return done
 
 
+# What a browser's navigation sends (an API client sends */* or application/json): only its
+# redirects count toward a page's requestCount.
+BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+
+
 def http_client() -> httpx.Client:
     """A cookie-keeping browser stand-in for one visitor of a real server."""
-    return httpx.Client(timeout=30.0, follow_redirects=True, trust_env=False)
+    return httpx.Client(
+        timeout=30.0, follow_redirects=True, trust_env=False, headers={"Accept": BROWSER_ACCEPT}
+    )

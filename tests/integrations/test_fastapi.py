@@ -17,7 +17,14 @@ from starlette.routing import Router
 
 import usageanalytics as ua
 from tests.integrations.apps.fastapi_site import create_app
-from tests.integrations.helpers import broken_capture, flushed, page_loads, params, screen_views
+from tests.integrations.helpers import (
+    BROWSER_ACCEPT,
+    broken_capture,
+    flushed,
+    page_loads,
+    params,
+    screen_views,
+)
 from tests.support.strict_server import StrictServer
 
 Configure = Callable[..., ua.Client]
@@ -157,7 +164,9 @@ def test_a_redirect_followed_by_a_known_visitor_counts_in_request_count(
     configure()
     client = browser(create_app())
     client.get("/me")
-    redirect = client.get("/go")
+    api_redirect = client.get("/go", headers={"Accept": "application/json"})
+    assert api_redirect.status_code == 302 and "set-cookie" not in api_redirect.headers
+    redirect = client.get("/go", headers={"Accept": BROWSER_ACCEPT})  # a browser's navigation
     assert redirect.status_code == 302
     assert "ua_visitor" not in redirect.headers.get("set-cookie", "")
     client.get("/")

@@ -14,6 +14,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 import usageanalytics as ua
 from tests.integrations.apps.flask_site import create_app
 from tests.integrations.helpers import (
+    BROWSER_ACCEPT,
     broken_capture,
     flushed,
     page_loads,
@@ -99,7 +100,9 @@ def test_a_redirect_followed_counts_in_request_count(server: StrictServer, confi
     configure()
     client = create_app().test_client()
     client.get("/users/1")  # a known visitor: the browser has our cookie
-    client.get("/go", follow_redirects=True)
+    client.get("/go", follow_redirects=True, headers={"Accept": BROWSER_ACCEPT})  # a navigation
+    api_redirect = client.get("/go")  # an API client's (no text/html): no cookie, not counted
+    assert api_redirect.status_code == 302 and "set-cookie" not in api_redirect.headers
     client.get("/users/3")
     loads = page_loads(flushed(server))
     assert [(load["pageUrl"], load["requestCount"]) for load in loads] == [
