@@ -38,11 +38,12 @@ def test_a_retry_with_another_batch_size_after_sigkill_loses_and_repeats_nothing
                 },
                 "count": COUNT,
                 "linger": True,
+                "persist": True,
             },
         )
         try:
-            read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-            time.sleep(1.0)  # every record on disk: what is lost below is the sender's doing
+            # Every record on disk before the kill: what is lost below is the sender's doing.
+            read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
             assert server.wait_for(lambda: len(server.events("Logged")) >= 3000, 120)
             child.send_signal(signal.SIGKILL)
             child.wait(30)

@@ -409,11 +409,11 @@ def test_opt_out_on_a_folder_left_with_a_dead_processs_queue(tmp_path: Path) -> 
             "count": 30,
             "name": "Dead Process",
             "linger": True,
+            "persist": True,
         },
     )
     try:
-        read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-        time.sleep(1.0)  # on disk: the documented window
+        read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(30)
@@ -499,11 +499,10 @@ def test_forget_user_reaches_memory_queues_held_records_guests_an_adopted_queue_
     child = start_child(
         "log",
         {"configure": {"endpoint": endpoint, "data_dir": str(data)}, "count": 25, "name": "In Dead Child",
-         "user": None, "linger": True},
+         "user": None, "linger": True, "persist": True},
     )  # fmt: skip
     try:
-        read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-        time.sleep(1.0)
+        read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(30)
@@ -557,11 +556,10 @@ def test_forget_user_in_a_dead_childs_queue_that_logged_as_the_user(tmp_path: Pa
     child = start_child(
         "log",
         {"configure": {"endpoint": endpoint, "data_dir": str(tmp_path)}, "count": 40, "name": "Child Event",
-         "user": "gdpr-child-user", "linger": True},
+         "user": "gdpr-child-user", "linger": True, "persist": True},
     )  # fmt: skip
     try:
-        read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-        time.sleep(1.0)
+        read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
     finally:
         child.send_signal(signal.SIGKILL)
         child.wait(30)

@@ -34,17 +34,19 @@ def read_until(stream: IO[str], predicate: Any, timeout: float = 180.0) -> list[
     """Read lines until ``predicate(line)``; fail the test if the stream ends or time runs out."""
     lines: list[str] = []
     done = threading.Event()
+    matched = threading.Event()
 
     def reader() -> None:
         for line in stream:
             lines.append(line.strip())
             if predicate(line.strip()):
-                done.set()
-                return
+                matched.set()
+                break
         done.set()
 
     threading.Thread(target=reader, daemon=True).start()
     assert done.wait(timeout), f"child did not report in {timeout} s; got {lines[-3:]}"
+    assert matched.is_set(), f"child's output ended without the line awaited; got {lines[-3:]}"
     return lines
 
 

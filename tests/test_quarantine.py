@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import sqlite3
-import time
 from pathlib import Path
 
 import pytest
@@ -38,13 +37,12 @@ def _crashed_offline(data: Path, bursts: int = 4) -> Path:
             },
             "count": 10,
             "name": "Batch 0",
-            "bursts": [{"name": f"Batch {n}", "count": 10, "pause": 0.5} for n in range(1, bursts)],
-            "linger": True,
+            "bursts": [{"name": f"Batch {n}", "count": 10} for n in range(1, bursts)],
+            "linger": True, "persist": True,
         },
     )  # fmt: skip
     try:
-        read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-        time.sleep(1.0)
+        read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:
@@ -155,13 +153,12 @@ def test_a_truncated_write_ahead_log_is_reported_and_kept(
             },
             "count": 50,
             "name": "Early",
-            "bursts": [{"count": 50, "name": "Late", "pause": 1.0}],
-            "linger": True,
+            "bursts": [{"count": 50, "name": "Late"}],
+            "linger": True, "persist": True,
         },
     )  # fmt: skip
     try:
-        read_until(child.stdout, lambda line: line == "DONE")  # type: ignore[arg-type]
-        time.sleep(1.0)
+        read_until(child.stdout, lambda line: line == "PERSISTED")  # type: ignore[arg-type]
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:

@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -20,6 +21,7 @@ from tests.collector.conftest import API_KEY
 from usageanalytics import Client
 from usageanalytics.collector import demo
 from usageanalytics.collector.server import RunningCollector, run_in_thread
+from usageanalytics.collector.templating import duration
 
 TIMEOUT = 30_000  # ms: generous, the machine is shared
 
@@ -99,6 +101,113 @@ def test_overview_filters(page: Any, demo_collector: RunningCollector) -> None:
 
     page.goto(f"{demo_collector.dashboard_url}?days=abc")
     assert "days must be a whole number" in page.locator("[data-error]").inner_text()
+
+
+def overview_figures(page: Any) -> dict[str, Any]:
+    """The overview's period, cards and accounts table, as the page shows them."""
+    rows = page.locator('table[data-table="accounts"] tbody tr[data-account]')
+    accounts = {}
+    for n in range(rows.count()):
+        row = rows.nth(n)
+        accounts[row.get_attribute("data-account")] = (
+            int(row.locator("[data-users]").inner_text()),
+            int(row.locator("[data-sessions]").inner_text()),
+            int(row.locator("[data-events]").inner_text().replace(",", "")),
+        )
+    return {
+        "period": figure(page, "period"),
+        "active_users": int(figure(page, "active-users")),
+        "sessions": int(figure(page, "sessions")),
+        "avg_session": figure(page, "avg-session"),
+        "events": int(figure(page, "events").replace(",", "")),
+        "screen_views": int(figure(page, "screen-views").replace(",", "")),
+        "page_loads": int(figure(page, "page-loads").replace(",", "")),
+        "accounts": accounts,
+    }
+
+
+def summary_figures(collector: RunningCollector, **params: str) -> dict[str, Any]:
+    """The same figures from the JSON API, for the same filter."""
+    answer = httpx.get(f"{collector.url}/api/summary", params=params, timeout=30, trust_env=False)
+    assert answer.status_code == 200, answer.text
+    summary = answer.json()
+    totals = summary["totals"]
+    return {
+        "period": f"{summary['start']} \N{EN DASH} {summary['end']} (UTC)",
+        "active_users": totals["active_users"],
+        "sessions": totals["sessions"],
+        "avg_session": duration(totals["avg_session_seconds"]),
+        "events": totals["events"],
+        "screen_views": totals["screen_views"],
+        "page_loads": totals["page_loads"],
+        "accounts": {a["account_id"]: (a["users"], a["sessions"], a["events"]) for a in summary["accounts"]},
+    }
+
+
+def send_a_second_app(api: httpx.Client) -> None:
+    """App "blog": dave (acme), one 10-minute session on 2024-05-02 with a screen view and an event."""
+    send = known_data.Sender(api)
+    send.post("user", {"appId": "blog", "userId": "dave", "customerAccountId": "acme", "status": "Active",
+                       "loginMechanism": "AUTH"})  # fmt: skip
+    start, end = "2024-05-02T11:00:00.000Z", "2024-05-02T11:10:00.000Z"
+    events = [
+        known_data.event("app_session_start", start, sessionId="b1", startTime=start),
+        known_data.event("Screen View", "2024-05-02T11:00:01.000Z", **{"Screen Name": "Post"}),
+        known_data.event("Commented", "2024-05-02T11:03:00.000Z"),
+        known_data.event("app_session_end", end, sessionId="b1", endTime=end),
+    ]
+    send.post("event", {"appId": "blog", "userId": "dave", "customerAccountId": "acme", "sessionId": "b1",
+                        "events": events})  # fmt: skip
+
+
+def choose_filters(page: Any, app: str, start: str, end: str) -> None:
+    """Choose an app and a date range in the overview's form, as a user would, and apply them."""
+    page.select_option('[data-filter="app"]', app)
+    page.fill('[data-filter="from"]', start)
+    page.fill('[data-filter="to"]', end)
+    page.click('[data-filter="apply"]')
+    wanted = {"app": [app], "from": [start], "to": [end]}
+    page.wait_for_url(lambda url: parse_qs(urlsplit(url).query) == wanted, timeout=TIMEOUT)
+    assert page.locator('[data-filter="app"]').input_value() == app
+    assert page.locator('[data-filter="from"]').input_value() == start
+    assert page.locator('[data-filter="to"]').input_value() == end
+
+
+def test_overview_app_and_date_filters(page: Any, collector: RunningCollector, api: httpx.Client) -> None:
+    known_data.fill(api)  # app "shop", 2024-05-01 to 2024-05-03
+    send_a_second_app(api)
+    page.goto(collector.dashboard_url)  # the last 14 days: nothing of 2024 in them
+    assert page.locator("[data-empty]").count() == 1
+    both = summary_figures(collector, **known_data.PERIOD)
+    assert both["active_users"] == 4 and both["sessions"] == 6  # shop's 3 and 5, blog's dave and b1
+
+    choose_filters(page, "blog", known_data.PERIOD["from"], known_data.PERIOD["to"])
+    shown = overview_figures(page)
+    assert shown == summary_figures(collector, app="blog", **known_data.PERIOD)
+    assert (shown["active_users"], shown["sessions"], shown["avg_session"], shown["events"]) == (
+        1, 1, "10m 00s", 2,
+    )  # fmt: skip
+    assert "app blog" in page.locator(".sub").first.inner_text()
+    screenshot(page, "overview-app-blog")
+
+    choose_filters(page, "shop", "2024-05-02", "2024-05-02")  # one day of the other app
+    shown = overview_figures(page)
+    assert shown == summary_figures(collector, app="shop", **{"from": "2024-05-02", "to": "2024-05-02"})
+    # 2024-05-02 in the known data: alice's 600 s session and bob's 60 s one, 4 events
+    assert shown["period"] == "2024-05-02 \N{EN DASH} 2024-05-02 (UTC)"
+    assert (shown["active_users"], shown["sessions"], shown["avg_session"], shown["events"]) == (
+        2, 2, "5m 30s", known_data.EXPECTED["series_events"][12],
+    )  # fmt: skip
+    assert shown["accounts"]["acme"] == (2, 2, 4)
+    assert shown["accounts"].get("globex", (0, 0, 0)) == (0, 0, 0)  # carol's day is the 3rd
+
+    page.select_option('[data-filter="app"]', "")  # all apps, the same day: blog's dave is back
+    page.click('[data-filter="apply"]')
+    page.wait_for_url(lambda url: "app" not in parse_qs(urlsplit(url).query), timeout=TIMEOUT)
+    shown = overview_figures(page)
+    assert shown == summary_figures(collector, **{"from": "2024-05-02", "to": "2024-05-02"})
+    assert (shown["active_users"], shown["sessions"]) == (3, 3)
+    screenshot(page, "overview-one-day")
 
 
 def test_debugger_shows_a_refused_requests_reason(page: Any, collector: RunningCollector) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.collector.processes import Command, collector_url
+from tests.test_processes import read_until
 from usageanalytics.cli import main
+from usageanalytics.collector.query import Received
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -139,3 +144,60 @@ def test_ci_run_installs_only_what_changed(fake_checkout: Path) -> None:
     assert again.strip() == "fake python -m pytest"  # nothing to install: straight to the tests
     (fake_checkout / "pyproject.toml").write_text("[project]\nname = 'y'\n")
     assert "fake pip install" in run_ci(fake_checkout)
+
+
+# -- the README's first snippet ----------------------------------------------------------------
+
+README = ROOT / "README.md"
+README_ENDPOINT = "http://127.0.0.1:8787/v4/"
+
+
+def first_hour_snippet() -> str:
+    """The first Python block under "Your first hour: the local collector, then production"."""
+    text = README.read_text(encoding="utf-8")
+    start = text.index("### Your first hour: the local collector, then production")
+    section = text[start : text.index("<!-- end section: first-hour -->", start)]
+    return re.findall(r"```python\n(.*?)```", section, re.S)[0]
+
+
+def test_the_readmes_first_hour_snippet_reaches_the_local_collector(tmp_path: Path) -> None:
+    """The README's collector command (on a free port: 8787 may be taken on a shared machine) and
+    its first snippet, pointed at it, in a process of its own: what the snippet logs is in the
+    collector once its ``ua.flush()`` returned, while the process still runs (not sent by the exit
+    flush), and its ``debug=True`` log shows no warning."""
+    snippet = first_hour_snippet()
+    assert snippet.count(README_ENDPOINT) == 1, "the snippet no longer points at the local collector"
+    db = tmp_path / "collector.sqlite"
+    collector = Command("collector", "--port", "0", "--db", str(db))
+    try:
+        url = collector_url(collector).rstrip("/")
+        script = snippet.replace(README_ENDPOINT, f"{url}/v4/")
+        # Then stay alive until the test has looked (stdin closed), so the exit flush sends nothing first.
+        script += "\nprint('SNIPPET RAN', flush=True)\nimport sys\nsys.stdin.read()\n"
+        clean = {k: v for k, v in os.environ.items() if not k.startswith("USAGEANALYTICS_")}
+        app = subprocess.Popen(
+            [sys.executable, "-c", script],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**clean, "USAGEANALYTICS_DATA_DIR": str(tmp_path / "sdk-data"), "HOME": str(tmp_path)},
+        )  # fmt: skip
+        try:
+            read_until(app.stdout, lambda line: line == "SNIPPET RAN")  # type: ignore[arg-type]
+            received = Received(db)
+            try:
+                (event,) = received.events("Signed In")
+                (user,) = received.users(app_id="my-app")
+            finally:
+                received.close()
+            assert event["attributes"] == {"Module": "Login"}
+            assert (event["app_id"], event["user_id"], event["customer_account_id"]) == (
+                "my-app", "dana@example.com", "acme",
+            )  # fmt: skip
+            assert (user["user_id"], user["customer_account_id"]) == ("dana@example.com", "acme")
+        finally:
+            _, stderr = app.communicate(timeout=120)  # closes its stdin: it ends
+        assert app.returncode == 0, stderr
+        # debug=True puts the SDK's log on stderr: a refused input or a failed send would show.
+        assert "WARNING" not in stderr and "ERROR" not in stderr, stderr
+    finally:
+        collector.stop(signal.SIGINT)
+        collector.kill()

@@ -3,10 +3,9 @@
 written as FastAPI's tutorial writes it.
 
 These prove the SDK is set up from the environment in the processes that serve, and flushed when
-they stop: a view's own ``ua.log_event(...)`` reaches the collector, with no ``configure()``. Page
-capture for FastAPI/Starlette comes with the ASGI integration (branch ``web``); its tests under
-these same servers are in ``pending_web_asgi_capture.py``, to be renamed ``test_...`` when that
-lands.
+they stop: a view's own ``ua.log_event(...)`` reaches the collector, with no ``configure()``; and
+that each command ends with the exit status the server gives without the launcher. Page capture
+for a FastAPI app with no SDK code, under these same servers, is in ``test_run_asgi_capture.py``.
 """
 
 from __future__ import annotations
@@ -16,7 +15,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.launcher.helpers import ACCOUNT, APP_ID, browser, get, gunicorn_options, launched, queue_owners
+from tests.launcher.helpers import (
+    ACCOUNT,
+    APP_ID,
+    Launched,
+    browser,
+    get,
+    gunicorn_options,
+    launched,
+    queue_owners,
+)
 from usageanalytics.collector.server import RunningCollector
 
 SERVERS = {
@@ -50,6 +58,30 @@ CASES = [(server, "ctrl-c") for server in SERVERS if not server.startswith("guni
     (server, "sigterm") for server in SERVERS
 ]  # Ctrl-C is gunicorn's quick shutdown: no exit flush, the next start sends what is left
 
+# The exit status each server gives on its own (test_the_serving_processes_are_configured_and_flushed
+# checks it against the same command run without the launcher): a lone uvicorn re-raises SIGTERM
+# once shut down (its cooperative signal handling), so it dies by it; uvicorn's supervisor
+# (--workers, --reload), hypercorn and gunicorn's master exit 0.
+EXIT_STATUS = {case: 0 for case in CASES} | {("uvicorn", "sigterm"): -signal.SIGTERM}
+
+
+def stop_command(command: Launched, how: str) -> int:
+    """Stop ``command`` as a user would (Ctrl-C to the terminal's group, or SIGTERM to the
+    command) and return its exit status."""
+    if how == "ctrl-c":
+        command.signal(signal.SIGINT, group=True)
+    else:
+        command.signal(signal.SIGTERM)
+    return command.finish()
+
+
+def status_without_the_launcher(server: str, how: str, env: dict[str, str]) -> int:
+    """The exit status of the same server command, served a page and stopped the same way, run
+    without ``usageanalytics run``."""
+    with launched(command_for(server), env, launcher=False) as bare:
+        assert get(bare.url() + "/").status_code == 200
+        return stop_command(bare, how)
+
 
 @pytest.mark.parametrize(("server", "stop"), CASES)
 def test_the_serving_processes_are_configured_and_flushed(
@@ -76,12 +108,10 @@ def test_the_serving_processes_are_configured_and_flushed(
             assert collector.events() == []  # the flush interval is an hour: nothing sent yet
         else:
             assert collector.wait_for(lambda: len(collector.events("Tracked In Server")) == 4, timeout=60)
-        if stop == "ctrl-c":
-            command.signal(signal.SIGINT, group=True)
-        else:
-            command.signal(signal.SIGTERM)
-        command.finish()
+        status = stop_command(command, stop)
+    assert status == EXIT_STATUS[(server, stop)], command.output
     events = collector.events("Tracked In Server")
     assert len(events) == 4
     assert {event["attributes"]["Pid"] for event in events} == pids
     assert {(event["app_id"], event["customer_account_id"]) for event in events} == {(APP_ID, ACCOUNT)}
+    assert status_without_the_launcher(server, stop, env) == status, "the launcher changed the status"

@@ -1,15 +1,16 @@
 """Page capture under ``usageanalytics run`` with uvicorn, hypercorn and gunicorn's uvicorn workers,
-for a FastAPI app that has no usageanalytics code at all."""
+for a FastAPI app that has no usageanalytics code at all: the pages are captured and the exit
+status is the one the server gives without the launcher (``EXIT_STATUS``, checked against bare
+runs in test_run_asgi)."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 
 import pytest
 
 from tests.launcher.helpers import browser, get, launched, page_urls, screens
-from tests.launcher.test_run_asgi import CASES, command_for
+from tests.launcher.test_run_asgi import CASES, EXIT_STATUS, command_for, stop_command
 from usageanalytics.collector.server import RunningCollector
 
 
@@ -28,8 +29,8 @@ def test_fastapi_pages_are_captured(
             assert "ua_visitor" in visitor.cookies
         if server.startswith("gunicorn"):
             assert collector.wait_for(lambda: len(collector.events("page_load_event")) == 2, timeout=60)
-        command.signal(signal.SIGINT if stop == "ctrl-c" else signal.SIGTERM, group=stop == "ctrl-c")
-        command.finish()
+        status = stop_command(command, stop)
+    assert status == EXIT_STATUS[(server, stop)], command.output
     assert screens(collector) == ["/", "/items/{item_id}"]
     assert page_urls(collector) == ["/", "/items/42"]
 
@@ -47,7 +48,7 @@ def test_identify_from_the_environment_names_the_user(
         with browser() as visitor:
             visitor.headers["x-user"] = "ada"
             get(url + "/", visitor)
-        command.signal(signal.SIGINT, group=True)
-        command.finish()
+        status = stop_command(command, "ctrl-c")
+    assert status == EXIT_STATUS[("uvicorn", "ctrl-c")], command.output
     (view,) = collector.events("Screen View")
     assert view["user_id"] == "ada"

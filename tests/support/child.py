@@ -2,9 +2,10 @@
 
 Modes:
   log      configure, log ``count`` events named ``name`` with attribute ``i``; print ``i`` after
-           each call returns when ``report_each``; for each of ``bursts``, after its
-           ``pause``, log its ``count`` events named its ``name``; print ``DONE``; then wait to be
-           killed (``linger``) or exit normally (the atexit handler flushes).
+           each call returns when ``report_each``; for each of ``bursts``, once what was logged
+           before is on disk, log its ``count`` events named its ``name``; with ``persist``, print
+           ``PERSISTED`` once everything is on disk; print ``DONE``; then wait to be killed
+           (``linger``) or exit normally (the atexit handler flushes).
   deliver  configure and flush everything queued in the data folder (adopting dead queues).
   fork     configure, log, ``os.fork()``; parent and child each log and flush their own events.
   sigterm  (``own_handler``: install a SIGTERM handler first; ``from_thread``: configure on a
@@ -40,8 +41,17 @@ def configure(options: dict[str, Any]) -> ua.Client:
     return ua.configure(options.get("app_id", "app-1"), **settings)
 
 
+def persist(client: ua.Client) -> None:
+    """Return once everything logged so far had its write to disk (or exit 3: it had not in
+    60 s, and the test must not go on as if it had)."""
+    writer = client._pipeline.writer
+    if writer is None or not writer.persist_now(60):
+        print("NOT PERSISTED", flush=True)
+        os._exit(3)
+
+
 def log(options: dict[str, Any]) -> None:
-    configure(options)
+    client = configure(options)
     if options.get("user"):
         ua.set_user(options["user"], customer_account_id="acct-1")
     name = options.get("name", "Logged")
@@ -49,10 +59,13 @@ def log(options: dict[str, Any]) -> None:
         ua.log_event(name, {"i": i})
         if options.get("report_each"):
             print(i, flush=True)
-    for burst in options.get("bursts", ()):  # more bursts, each after the last is on disk
-        time.sleep(burst.get("pause", 1.0))
+    for burst in options.get("bursts", ()):  # more bursts, each its own queue item
+        persist(client)
         for i in range(burst["count"]):
             ua.log_event(burst["name"], {"i": i})
+    if options.get("persist"):
+        persist(client)
+        print("PERSISTED", flush=True)
     print("DONE", flush=True)
     if options.get("linger"):
         while True:
