@@ -398,11 +398,14 @@ class SummaryQuery:
 
     def modules(self, active_users: int, events: Counter[str]) -> list[Module]:
         """Each "Module": how many active users used it, with how many events."""
-        where, args = self._months(self.period)
+        # Two days or less: the daily rows are fewer than a month's.
+        table, (where, args) = (
+            ("module_users_daily", self._days(self.period))
+            if self.period.hourly
+            else ("module_users_monthly", self._months(self.period))
+        )
         users = self.db.execute(
-            "SELECT module, count(DISTINCT user_key) FROM module_users_monthly "
-            f"WHERE {where} GROUP BY module",
-            args,
+            f"SELECT module, count(DISTINCT user_key) FROM {table} WHERE {where} GROUP BY module", args
         ).fetchall()
         found = [(str(name), int(count), int(events.get(name, 0))) for name, count in users]
         return [
