@@ -22,6 +22,9 @@ updates them without code of its own:
 - ``users_monthly`` and ``module_users_monthly``: one row per user (and "Module") per month, with
   the days of the month they were active as bits (1 << day - 1), so the distinct users of any
   range of days are counted from a row per user and month instead of one per user and day;
+- ``active_daily`` and ``active_app_daily``: how many users were active each day in each account,
+  and in each app whatever their account (a user counts once however many accounts they were
+  active in that day), for the chart of active users per day;
 - ``sessions_daily``: sessions per day they began, with how many have a length and the sum of
   their lengths in whole milliseconds (exact, so the average never drifts).
 """
@@ -115,6 +118,19 @@ CREATE TABLE IF NOT EXISTS users_monthly (
     days INTEGER NOT NULL,
     PRIMARY KEY (month, app_id, account, user_key)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS active_daily (
+    day TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    account TEXT NOT NULL,
+    users INTEGER NOT NULL,
+    PRIMARY KEY (day, app_id, account)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS active_app_daily (
+    day TEXT NOT NULL,
+    app_id TEXT NOT NULL,
+    users INTEGER NOT NULL,
+    PRIMARY KEY (day, app_id)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS module_users_monthly (
     month TEXT NOT NULL,
     app_id TEXT NOT NULL,
@@ -140,6 +156,8 @@ DERIVED_TABLES = (
     "activity_daily",
     "page_loads_app_daily",
     "users_monthly",
+    "active_daily",
+    "active_app_daily",
     "module_users_monthly",
     "sessions_daily",
 )
@@ -178,6 +196,11 @@ _ACTIVITY_KEY = (
 _LOADS_KEY = "day = old.day AND app_id = old.app_id AND page = old.page AND bucket = old.bucket"
 _USERS_KEY = "month = substr(old.day, 1, 7) AND app_id = old.app_id AND account = old.account"
 
+# The user's other rows of that day in that app (any account), through users_daily_by_user.
+_SAME_USER_DAY = (
+    "SELECT 1 FROM users_daily WHERE user_key = {row}.user_key AND day = {row}.day AND app_id = {row}.app_id"
+)
+
 # Created after :func:`migrate` (an older database gets the tables they write first).
 TRIGGERS = f"""
 CREATE TRIGGER IF NOT EXISTS activity_daily_insert AFTER INSERT ON activity_hourly BEGIN
@@ -213,6 +236,22 @@ CREATE TRIGGER IF NOT EXISTS users_monthly_delete AFTER DELETE ON users_daily BE
     UPDATE users_monthly SET days = days & ~{_day_bit("old.day")}
     WHERE {_USERS_KEY} AND user_key = old.user_key;
     DELETE FROM users_monthly WHERE {_USERS_KEY} AND user_key = old.user_key AND days = 0;
+END;
+CREATE TRIGGER IF NOT EXISTS active_daily_insert AFTER INSERT ON users_daily BEGIN
+    INSERT INTO active_daily (day, app_id, account, users) VALUES (new.day, new.app_id, new.account, 1)
+    ON CONFLICT (day, app_id, account) DO UPDATE SET users = users + 1;
+    INSERT INTO active_app_daily (day, app_id, users) SELECT new.day, new.app_id, 1
+    WHERE NOT EXISTS ({_SAME_USER_DAY.format(row="new")} AND account <> new.account)
+    ON CONFLICT (day, app_id) DO UPDATE SET users = users + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS active_daily_delete AFTER DELETE ON users_daily BEGIN
+    UPDATE active_daily SET users = users - 1
+    WHERE day = old.day AND app_id = old.app_id AND account = old.account;
+    DELETE FROM active_daily
+    WHERE day = old.day AND app_id = old.app_id AND account = old.account AND users = 0;
+    UPDATE active_app_daily SET users = users - 1
+    WHERE day = old.day AND app_id = old.app_id AND NOT EXISTS ({_SAME_USER_DAY.format(row="old")});
+    DELETE FROM active_app_daily WHERE day = old.day AND app_id = old.app_id AND users = 0;
 END;
 CREATE TRIGGER IF NOT EXISTS module_users_monthly_insert AFTER INSERT ON module_users_daily BEGIN
     INSERT INTO module_users_monthly (month, app_id, account, module, user_key, days)
@@ -517,6 +556,14 @@ def derive(db: sqlite3.Connection) -> None:
         "INSERT INTO users_monthly (month, app_id, account, user_key, days) "
         f"SELECT substr(day, 1, 7), app_id, account, user_key, sum({_day_bit('day')}) FROM users_daily "
         "GROUP BY 1, 2, 3, 4"
+    )
+    db.execute(
+        "INSERT INTO active_daily (day, app_id, account, users) "
+        "SELECT day, app_id, account, count(*) FROM users_daily GROUP BY 1, 2, 3"
+    )
+    db.execute(
+        "INSERT INTO active_app_daily (day, app_id, users) "
+        "SELECT day, app_id, count(DISTINCT user_key) FROM users_daily GROUP BY 1, 2"
     )
     db.execute(
         "INSERT INTO module_users_monthly (month, app_id, account, module, user_key, days) "

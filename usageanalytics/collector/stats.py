@@ -333,14 +333,14 @@ class SummaryQuery:
 
     def _series_users(self, summary: Summary) -> None:
         if self.period.hourly:
-            column, table, (where, args) = "hour", "users_hourly", self._hours(self.period)
+            where, args = self._hours(self.period)
+            sql = f"SELECT hour, count(DISTINCT user_key) FROM users_hourly WHERE {where} GROUP BY 1"
         else:
-            column, table, (where, args) = "day", "users_daily", self._days(self.period)
-        found = dict(
-            self.db.execute(
-                f"SELECT {column}, count(DISTINCT user_key) FROM {table} WHERE {where} GROUP BY 1", args
-            ).fetchall()
-        )
+            # Users are keyed per app, so the apps' counts add up; so do one account's.
+            table = "active_app_daily" if self.account_id is None else "active_daily"
+            where, args = self._days(self.period)
+            sql = f"SELECT day, sum(users) FROM {table} WHERE {where} GROUP BY 1"
+        found = dict(self.db.execute(sql, args).fetchall())
         summary.series_active_users = [int(found.get(b, 0)) for b in summary.buckets]
 
     def _series_sessions(self, summary: Summary, sessions: list[tuple[str, str, int, int, int]]) -> None:
