@@ -12,13 +12,13 @@ guest's rows to the user's (:func:`move_user`), so the counts stay exact.
 - ``page_loads_daily``: page-load times per page as a histogram with 2 % wide buckets, for the
   median and p95 of periods too large to read every load.
 
-Periods longer than two days read coarser copies, kept equal to the tables above by SQLite
-triggers (:data:`TRIGGERS`), so every write path (ingest, :func:`move_user`, :func:`rebuild`)
-updates them without code of its own:
+Periods longer than two days read coarser copies, kept equal to their sources by SQLite triggers
+(:data:`TRIGGERS`), so every write path (ingest, :func:`move_user`) updates them without code of
+its own; :func:`derive` recomputes them (after :func:`rebuild`, or for a version 2 database):
 
 - ``activity_daily``: ``activity_hourly`` summed by day (a 20th of its rows);
-- ``page_loads_app_daily``: ``page_loads_daily`` summed over the accounts (a third of its rows
-  here, far fewer with many accounts), for the overview without an account filter;
+- ``page_loads_app_daily``: ``page_loads_daily`` summed over the accounts (a third of the rows
+  with four accounts, far fewer with many), for the overview without an account filter;
 - ``users_monthly`` and ``module_users_monthly``: one row per user (and "Module") per month, with
   the days of the month they were active as bits (1 << day - 1), so the distinct users of any
   range of days are counted from a row per user and month instead of one per user and day;

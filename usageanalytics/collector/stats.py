@@ -9,7 +9,9 @@ What is counted, in one place so the cards, the charts and the lists agree:
   (``app_session_start``, ``app_session_end``, ``page_load_event``) are counted apart, as
   sessions and page loads;
 - **active users** had at least one event (of any kind) in the period;
-- a **session** belongs to the period it started in; its length needs a start and an end;
+- a **session** belongs to the period it started in; its length needs a start and an end; the
+  average length is exact to the millisecond (lengths are summed in whole milliseconds, a half
+  rounds up);
 - page-load **percentiles** interpolate between closest ranks (``statistics.quantiles``,
   inclusive), so p95 of 100, 200, 300, 400, 500 ms is 480 ms. Past
   :data:`EXACT_PAGE_LOADS` loads in a period they come from a histogram with 2 % wide buckets.
