@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 import sqlite3
+from collections import Counter, defaultdict
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 
 from tests.collector import known_data
 from tests.collector.conftest import API_KEY
-from usageanalytics.collector import rollups
+from usageanalytics.collector import rollups, stats
 from usageanalytics.collector.server import RunningCollector, run_in_thread
 from usageanalytics.collector.store import Store, parse_utc
 
@@ -310,3 +311,42 @@ def test_the_overview_counts_what_the_events_say_over_any_period(
             modules += len(counted["modules"])
     assert timed and modules
     assert contents(db) == rebuilt(db)
+
+
+def test_page_loads_past_the_exact_limit_come_from_the_histograms(
+    api: httpx.Client, collector: RunningCollector, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past ``EXACT_PAGE_LOADS`` a period's median and p95 come from the histograms: the copy
+    summed over the accounts without an account filter, the account's own rows with one. Both
+    equal the histogram of the raw loads, after guests' loads moved to the accounts they joined."""
+    scenario(api, random.Random(4))
+    monkeypatch.setattr(stats, "EXACT_PAGE_LOADS", 0)
+    db = collector._connections.get()
+    shown = 0
+    for start, end in (
+        ("2024-05-01", "2024-05-03"),
+        ("2024-05-02", "2024-05-03"),
+        ("2024-04-20", "2024-05-01"),
+    ):
+        for account in (None, "acme", "globex"):
+            params = {"from": start, "to": end, **({"account": account} if account else {})}
+            upper = (date.fromisoformat(end) + timedelta(days=1)).isoformat()
+            histograms: dict[str, Counter[int]] = defaultdict(Counter)
+            for page, load_ms in db.execute(
+                "SELECT page_url, load_ms FROM events WHERE name = 'page_load_event' "
+                "AND logged_at >= ? AND logged_at < ? "
+                "AND coalesce(customer_account_id, '') = coalesce(?, customer_account_id, '')",
+                (f"{start}T", f"{upper}T", account),
+            ):
+                histograms[page][rollups.bucket(load_ms)] += 1
+            expected = []
+            for page, counts in histograms.items():
+                pairs = [(rollups.bucket_value(b), counts[b]) for b in sorted(counts)]
+                median, p95 = (round(stats.histogram_percentile(pairs, f), 1) for f in (0.5, 0.95))
+                expected.append(
+                    {"page": page, "count": sum(counts.values()), "median_ms": median, "p95_ms": p95}
+                )
+            expected.sort(key=lambda p: (-p["count"], p["page"]))
+            assert api.get("/api/summary", params=params).json()["page_loads"] == expected, params
+            shown += len(expected)
+    assert shown
