@@ -129,6 +129,7 @@ def main() -> None:
                 ("overview, 14 days (JSON)", "/api/summary"),
                 ("overview, 2 days, hourly (JSON)", "/api/summary?days=2"),
                 ("overview, 90 days (JSON)", "/api/summary?days=90"),
+                ("overview, 90 days (HTML)", "/?days=90"),
                 ("overview, one account (HTML)", "/?account=acme"),
                 ("account page (HTML)", "/accounts/acme"),
                 ("user page (HTML)", f"/users/{user}"),

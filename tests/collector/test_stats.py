@@ -13,7 +13,7 @@ from tests.collector.known_data import EXPECTED, PERIOD
 from usageanalytics.collector.params import BadQuery
 from usageanalytics.collector.period import Period, parse_period, today
 from usageanalytics.collector.server import RunningCollector
-from usageanalytics.collector.stats import histogram_percentile, percentile
+from usageanalytics.collector.stats import histogram_percentile, month_masks, percentile
 from usageanalytics.collector.templating import change, device_label, duration
 
 
@@ -141,6 +141,19 @@ def test_period_rules() -> None:
     )
     with pytest.raises(BadQuery):
         parse_period({"to": (today() + timedelta(days=2)).isoformat()})
+
+
+def test_month_masks_name_the_days_of_each_month_in_a_period() -> None:
+    """The monthly rollups keep day d of a month as bit d - 1; a period selects these bits."""
+    assert month_masks(Period(date(2024, 1, 30), date(2024, 3, 2))) == [
+        ("2024-01", 0b11 << 29),  # the 30th and 31st
+        ("2024-02", (1 << 29) - 1),  # all 29 days of a leap February
+        ("2024-03", 0b11),
+    ]
+    assert month_masks(Period(date(2024, 5, 3), date(2024, 5, 3))) == [("2024-05", 1 << 2)]
+    assert month_masks(Period(date(2023, 12, 31), date(2024, 1, 1))) == [("2023-12", 1 << 30), ("2024-01", 1)]
+    year = month_masks(Period(date(2024, 1, 1), date(2024, 12, 31)))
+    assert [bin(mask).count("1") for _, mask in year] == [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 
 @pytest.mark.parametrize(

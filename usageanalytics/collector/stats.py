@@ -9,7 +9,9 @@ What is counted, in one place so the cards, the charts and the lists agree:
   (``app_session_start``, ``app_session_end``, ``page_load_event``) are counted apart, as
   sessions and page loads;
 - **active users** had at least one event (of any kind) in the period;
-- a **session** belongs to the period it started in; its length needs a start and an end;
+- a **session** belongs to the period it started in; its length needs a start and an end; the
+  average length is exact to the millisecond (lengths are summed in whole milliseconds, a half
+  rounds up);
 - page-load **percentiles** interpolate between closest ranks (``statistics.quantiles``,
   inclusive), so p95 of 100, 200, 300, 400, 500 ms is 480 ms. Past
   :data:`EXACT_PAGE_LOADS` loads in a period they come from a histogram with 2 % wide buckets.
@@ -23,6 +25,7 @@ import sqlite3
 import statistics
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from . import rollups
@@ -145,7 +148,11 @@ def histogram_percentile(counts: list[tuple[float, int]], fraction: float) -> fl
 
 
 class SummaryQuery:
-    """The figures for one app and account filter over one period, from one read connection."""
+    """The figures for one app and account filter over one period, from one read connection.
+
+    Periods of two days or less read the hourly rollups; longer ones the daily and monthly copies
+    (:mod:`.rollups`), so a 90-day overview reads a few thousand rows, not hundreds of thousands.
+    """
 
     def __init__(
         self, db: sqlite3.Connection, period: Period, app_id: str | None = None, account_id: str | None = None
@@ -175,15 +182,74 @@ class SummaryQuery:
         sql, args = self._filter()
         return f"day >= ? AND day <= ?{sql}", [period.start.isoformat(), period.last_day, *args]
 
-    def _users(self, period: Period) -> tuple[str, str, str, list[Any]]:
-        """(table, its time column, where, args) of who was active: by the hour or by the day."""
-        if period.hourly:
-            return ("users_hourly", "hour", *self._hours(period))
-        return ("users_daily", "day", *self._days(period))
+    def _months(self, period: Period) -> tuple[str, list[Any]]:
+        """The rows of a monthly rollup with at least one day in ``period`` (see :func:`month_masks`)."""
+        masks = month_masks(period)
+        cases = " ".join("WHEN ? THEN ?" for _ in masks)
+        sql, args = self._filter()
+        return (
+            f"month >= ? AND month <= ? AND days & (CASE month {cases} ELSE -1 END) != 0{sql}",
+            [masks[0][0], masks[-1][0], *(value for pair in masks for value in pair), *args],
+        )
 
     def _sessions_in(self, period: Period) -> tuple[str, list[Any]]:
         sql, args = self._filter(account="customer_account_id")
         return f"begun_at >= ? AND begun_at < ?{sql}", [period.lower, period.upper, *args]
+
+    # -- the rows ---------------------------------------------------------------------------------
+
+    def _activity_rows(self, period: Period) -> list[tuple[str, str, str, str, str, int]]:
+        """(bucket, name, screen, account, module, events) of every rollup row in ``period``."""
+        if period.hourly:
+            where, args = self._hours(period)
+            sql = f"SELECT hour, name, screen, account, module, events FROM activity_hourly WHERE {where}"
+        else:
+            where, args = self._days(period)
+            sql = f"SELECT day, name, screen, account, module, events FROM activity_daily WHERE {where}"
+        return self._tuples(sql, args)
+
+    def _session_rows(self, period: Period) -> list[tuple[str, str, int, int, int]]:
+        """(bucket, account, sessions, sessions with a length, their summed length in ms)."""
+        if period.hourly:
+            where, args = self._sessions_in(period)
+            sql = (
+                "SELECT substr(begun_at, 1, 13), coalesce(customer_account_id, ''), count(*), "
+                "count(seconds), coalesce(sum(CAST(round(seconds * 1000) AS INTEGER)), 0) "
+                f"FROM sessions WHERE {where} GROUP BY 1, 2"
+            )
+        else:
+            where, args = self._days(period)
+            sql = f"SELECT day, account, sessions, timed, milliseconds FROM sessions_daily WHERE {where}"
+        return self._tuples(sql, args)
+
+    def _tuples(self, sql: str, args: list[Any]) -> list[Any]:
+        """The rows as plain tuples (the connection's ``sqlite3.Row`` costs more per row)."""
+        cursor = self.db.cursor()
+        cursor.row_factory = None
+        return cursor.execute(sql, args).fetchall()
+
+    def _names(self, period: Period) -> Counter[str]:
+        """Events per name in ``period`` (the previous period's totals need no more)."""
+        table, (where, args) = (
+            ("activity_hourly", self._hours(period))
+            if period.hourly
+            else ("activity_daily", self._days(period))
+        )
+        return Counter(
+            dict(self._tuples(f"SELECT name, sum(events) FROM {table} WHERE {where} GROUP BY 1", args))
+        )
+
+    def _active_users(self, period: Period, per_account: bool = False) -> list[tuple[str, int]]:
+        """Distinct active users in ``period``: in all (one row, account ``""``) or per account."""
+        if period.hourly:
+            table, (where, args) = "users_hourly", self._hours(period)
+        else:
+            table, (where, args) = "users_monthly", self._months(period)
+        if per_account:
+            sql = f"SELECT account, count(DISTINCT user_key) FROM {table} WHERE {where} GROUP BY account"
+        else:
+            sql = f"SELECT '', count(DISTINCT user_key) FROM {table} WHERE {where}"
+        return [(str(account), int(users)) for account, users in self.db.execute(sql, args)]
 
     # -- the parts --------------------------------------------------------------------------------
 
@@ -206,72 +272,68 @@ class SummaryQuery:
                 f"SELECT count(*) FROM users WHERE merged_into IS NULL{app_sql}", app_args
             ).fetchone()[0],
         )
-        per_name, per_account = self._activity(summary)
-        summary.totals = self.totals(period, per_name)
+        summary.buckets = period.buckets()
+        activity = self._activity(summary)
+        sessions = self._session_rows(period)
+        summary.totals = self.totals(period, activity.per_name, sessions)
         self._series_users(summary)
-        self._series_sessions(summary)
+        self._series_sessions(summary, sessions)
         summary.page_loads = self.page_loads()
-        summary.modules = self.modules(summary.totals.active_users)
+        summary.modules = self.modules(summary.totals.active_users, activity.per_module)
         summary.recent_users = self.recent_users()
-        summary.accounts = self.accounts(per_account)
-        sql, args = self._filter()
-        summary.latest_activity = self.db.execute(
-            f"SELECT max(hour) FROM activity_hourly WHERE 1{sql}", args
-        ).fetchone()[0]
+        summary.accounts = self.accounts(activity, sessions)
+        summary.latest_activity = self._latest_activity()
         return summary
 
-    def _names(self, period: Period) -> Counter[str]:
-        where, args = self._hours(period)
-        return Counter(
-            dict(
-                self.db.execute(
-                    f"SELECT name, sum(events) FROM activity_hourly WHERE {where} GROUP BY name", args
-                )
-            )
-        )
+    def _latest_activity(self) -> str | None:
+        """The latest hour with an event (the last day from the daily copy, then its hours)."""
+        sql, args = self._filter()
+        last_day = self.db.execute(f"SELECT max(day) FROM activity_daily WHERE 1{sql}", args).fetchone()[0]
+        if last_day is None:
+            return None
+        latest: str | None = self.db.execute(
+            f"SELECT max(hour) FROM activity_hourly WHERE hour >= ?{sql}", [last_day, *args]
+        ).fetchone()[0]
+        return latest
 
-    def totals(self, period: Period, per_name: Counter[str] | None = None) -> Totals:
+    def totals(
+        self,
+        period: Period,
+        per_name: Counter[str] | None = None,
+        sessions: list[tuple[str, str, int, int, int]] | None = None,
+    ) -> Totals:
         totals = Totals()
-        for name, count in (per_name if per_name is not None else self._names(period)).items():
+        for name, count in (self._names(period) if per_name is None else per_name).items():
             if name == PAGE_LOAD:
                 totals.page_loads += count
             elif name not in SESSION_EVENTS:
                 totals.events += count
                 if name == SCREEN_VIEW:
                     totals.screen_views += count
-        table, _, where, args = self._users(period)
-        totals.active_users = self.db.execute(
-            f"SELECT count(DISTINCT user_key) FROM {table} WHERE {where}", args
-        ).fetchone()[0]
-        where, args = self._sessions_in(period)
-        totals.sessions, average = self.db.execute(
-            f"SELECT count(*), avg(seconds) FROM sessions WHERE {where}", args
-        ).fetchone()
-        # julianday() is a float of days: round its noise away at millisecond precision.
-        totals.avg_session_seconds = None if average is None else round(float(average), 3)
+        totals.active_users = self._active_users(period)[0][1]
+        rows = self._session_rows(period) if sessions is None else sessions
+        totals.sessions = sum(row[2] for row in rows)
+        totals.avg_session_seconds = _average(sum(row[4] for row in rows), sum(row[3] for row in rows))
         return totals
 
-    def _activity(self, summary: Summary) -> tuple[Counter[str], Counter[str]]:
-        """One pass over the hourly rollup: events per bucket, top events and screens, the SDK's
-        own counts; returns the counts per name and the app's own events per account."""
-        where, args = self._hours(self.period)
-        length = self.period.bucket_length
+    def _activity(self, summary: Summary) -> _Activity:
+        """One pass over the activity rollup: events per bucket, top events and screens, the SDK's
+        own counts, events per "Module", and per account its own events and last active bucket."""
+        activity = _Activity()
         per_bucket: Counter[str] = Counter()
-        per_name: Counter[str] = Counter()
         per_screen: Counter[str] = Counter()
-        per_account: Counter[str] = Counter()
-        for bucket, name, screen, account, count in self.db.execute(
-            f"SELECT substr(hour, 1, {length}), name, screen, account, sum(events) FROM activity_hourly "
-            f"WHERE {where} GROUP BY 1, 2, 3, 4",
-            args,
-        ):
+        per_name, per_account, last = activity.per_name, activity.per_account, activity.last_active
+        for bucket, name, screen, account, module, count in self._activity_rows(self.period):
             per_name[name] += count
+            if module:
+                activity.per_module[module] += count
+            if bucket > last.get(account, ""):
+                last[account] = bucket
             if name not in SDK_EVENTS:
                 per_bucket[bucket] += count
                 per_account[account] += count
                 if name == SCREEN_VIEW and screen:
                     per_screen[screen] += count
-        summary.buckets = self.period.buckets()
         summary.series_events = [per_bucket.get(b, 0) for b in summary.buckets]
         summary.sdk_events = {name: per_name.get(name, 0) for name in SDK_EVENTS}
 
@@ -282,42 +344,39 @@ class SummaryQuery:
         summary.event_names = len(custom)
         summary.top_events = custom[:TOP]
         summary.top_screens = ranked(per_screen)[:TOP]
-        return per_name, per_account
+        return activity
 
     def _series_users(self, summary: Summary) -> None:
-        table, column, where, args = self._users(self.period)
-        length = self.period.bucket_length
-        found = dict(
-            self.db.execute(
-                f"SELECT substr({column}, 1, {length}), count(DISTINCT user_key) FROM {table} "
-                f"WHERE {where} GROUP BY 1",
-                args,
-            ).fetchall()
-        )
+        if self.period.hourly:
+            where, args = self._hours(self.period)
+            sql = f"SELECT hour, count(DISTINCT user_key) FROM users_hourly WHERE {where} GROUP BY 1"
+        else:
+            # Users are keyed per app, so the apps' counts add up; so do one account's.
+            table = "active_app_daily" if self.account_id is None else "active_daily"
+            where, args = self._days(self.period)
+            sql = f"SELECT day, sum(users) FROM {table} WHERE {where} GROUP BY 1"
+        found = dict(self.db.execute(sql, args).fetchall())
         summary.series_active_users = [int(found.get(b, 0)) for b in summary.buckets]
 
-    def _series_sessions(self, summary: Summary) -> None:
-        where, args = self._sessions_in(self.period)
-        length = self.period.bucket_length
-        found = {
-            row[0]: (row[1], row[2])
-            for row in self.db.execute(
-                f"SELECT substr(begun_at, 1, {length}), count(*), avg(seconds) FROM sessions WHERE {where} "
-                "GROUP BY 1",
-                args,
-            )
-        }
+    def _series_sessions(self, summary: Summary, sessions: list[tuple[str, str, int, int, int]]) -> None:
+        per_bucket: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+        for bucket, _, count, timed, milliseconds in sessions:
+            sums = per_bucket[bucket]
+            sums[0] += count
+            sums[1] += timed
+            sums[2] += milliseconds
         for bucket in summary.buckets:
-            count, average = found.get(bucket, (0, None))
-            summary.series_sessions.append(int(count))
-            summary.series_avg_session_seconds.append(None if average is None else round(float(average), 3))
+            count, timed, milliseconds = per_bucket.get(bucket, (0, 0, 0))
+            summary.series_sessions.append(count)
+            summary.series_avg_session_seconds.append(_average(milliseconds, timed))
 
     def page_loads(self) -> list[PageLoads]:
         where, args = self._days(self.period)
+        # Without an account filter, the copy summed over the accounts has a fraction of the rows.
+        table = "page_loads_daily" if self.account_id is not None else "page_loads_app_daily"
         histograms: dict[str, list[tuple[float, int]]] = defaultdict(list)
         for page, bucket, count in self.db.execute(
-            f"SELECT page, bucket, sum(loads) FROM page_loads_daily WHERE {where} "
-            "GROUP BY 1, 2 ORDER BY 1, 2",
+            f"SELECT page, bucket, sum(loads) FROM {table} WHERE {where} GROUP BY 1, 2 ORDER BY 1, 2",
             args,
         ):
             histograms[page].append((rollups.bucket_value(bucket), int(count)))
@@ -341,7 +400,7 @@ class SummaryQuery:
     def _exact_page_loads(self) -> list[PageLoads]:
         sql, args = self._filter(account="customer_account_id")
         times: dict[str, list[float]] = defaultdict(list)
-        for page, load_ms in self.db.execute(
+        for page, load_ms in self._tuples(
             "SELECT page_url, load_ms FROM events WHERE name = ? AND logged_at >= ? AND logged_at < ? "
             f"AND page_url IS NOT NULL AND load_ms IS NOT NULL{sql}",
             [PAGE_LOAD, self.period.lower, self.period.upper, *args],
@@ -352,17 +411,21 @@ class SummaryQuery:
             for page, values in times.items()
         ]
 
-    def modules(self, active_users: int) -> list[Module]:
+    def modules(self, active_users: int, events: Counter[str]) -> list[Module]:
         """Each "Module": how many active users used it, with how many events."""
-        where, args = self._days(self.period)
-        rows = self.db.execute(
-            "SELECT module, count(DISTINCT user_key), sum(events) "
-            f"FROM module_users_daily WHERE {where} GROUP BY module ORDER BY 2 DESC, 3 DESC, 1",
-            args,
+        # Two days or less: the daily rows are fewer than a month's.
+        table, (where, args) = (
+            ("module_users_daily", self._days(self.period))
+            if self.period.hourly
+            else ("module_users_monthly", self._months(self.period))
+        )
+        users = self.db.execute(
+            f"SELECT module, count(DISTINCT user_key) FROM {table} WHERE {where} GROUP BY module", args
         ).fetchall()
+        found = [(str(name), int(count), int(events.get(name, 0))) for name, count in users]
         return [
-            Module(str(name), int(users), int(events), round(users / max(1, active_users), 4))
-            for name, users, events in rows
+            Module(name, count, used, round(count / max(1, active_users), 4))
+            for name, count, used in sorted(found, key=lambda m: (-m[1], -m[2], m[0]))
         ]
 
     def recent_users(self, limit: int = RECENT_USERS) -> list[RecentUser]:
@@ -387,38 +450,59 @@ class SummaryQuery:
             for app_id, user_id, account, mechanism, last_active in rows
         ]
 
-    def accounts(self, events: Counter[str]) -> list[Account]:
-        """Each customer account's figures; ``events`` are its own events from :meth:`_activity`."""
-        table, column, where, args = self._users(self.period)
-        users = {
-            row[0]: (row[1], row[2])
-            for row in self.db.execute(
-                f"SELECT account, count(DISTINCT user_key), max({column}) FROM {table} WHERE {where} "
-                "GROUP BY account",
-                args,
-            )
-        }
-        where, args = self._sessions_in(self.period)
-        sessions = dict(
-            self.db.execute(
-                f"SELECT customer_account_id, count(*) FROM sessions WHERE {where} GROUP BY 1", args
-            ).fetchall()
-        )
+    def accounts(self, activity: _Activity, sessions: list[tuple[str, str, int, int, int]]) -> list[Account]:
+        """Each customer account's figures, from the activity and sessions already read."""
+        users = dict(self._active_users(self.period, per_account=True))
+        per_account: Counter[str] = Counter()
+        for _, account, count, _, _ in sessions:
+            per_account[account] += count
         sql, args = self._filter(account="account_id")
         names = dict(self.db.execute(f"SELECT account_id, name FROM customers WHERE 1{sql}", args).fetchall())
+        events = activity.per_account
         found = (set(events) | set(users) | set(names)) - {""}
         accounts = [
             Account(
                 account,
                 names.get(account),
-                int(users.get(account, (0, None))[0]),
-                int(sessions.get(account, 0)),
-                int(events.get(account, 0)),
-                _last_active(users.get(account, (0, None))[1]),
+                users.get(account, 0),
+                per_account.get(account, 0),
+                events.get(account, 0),
+                _last_active(activity.last_active.get(account)),
             )
             for account in found
         ]
         return sorted(accounts, key=lambda a: (-a.events, a.account_id))
+
+
+@dataclass
+class _Activity:
+    """What one pass over the activity rollup gathers beyond the summary's own fields."""
+
+    per_name: Counter[str] = field(default_factory=Counter)
+    per_module: Counter[str] = field(default_factory=Counter)
+    per_account: Counter[str] = field(default_factory=Counter)  # the app's own events
+    last_active: dict[str, str] = field(default_factory=dict)  # the latest bucket with any event
+
+
+def month_masks(period: Period) -> list[tuple[str, int]]:
+    """Each month ``period`` touches (``2024-05``) with the bits of its days in the period, as
+    the monthly rollups keep them (day ``d`` is ``1 << d - 1``)."""
+    masks = []
+    first = period.start
+    while first <= period.end:
+        following = (first.replace(day=28) + timedelta(days=4)).replace(day=1)
+        last = min(period.end, following - timedelta(days=1))
+        masks.append((first.isoformat()[:7], ((1 << last.day) - 1) ^ ((1 << (first.day - 1)) - 1)))
+        first = following
+    return masks
+
+
+def _average(milliseconds: int, timed: int) -> float | None:
+    """The average session length in seconds, to the millisecond (exact: lengths are summed in
+    whole milliseconds, so no float noise decides a half)."""
+    if timed == 0:
+        return None
+    return (2 * milliseconds + timed) // (2 * timed) / 1000  # rounded half up, in whole numbers
 
 
 def _last_active(bucket: str | None) -> str | None:

@@ -312,6 +312,7 @@ class Store:
         with self.transaction() as db:
             rollups.migrate(db)
         db.executescript(INDEXES)
+        db.executescript(rollups.TRIGGERS)
 
     def connection(self) -> sqlite3.Connection:
         return self._connections.get()
