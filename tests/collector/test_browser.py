@@ -327,3 +327,29 @@ def test_hostile_names_are_shown_as_text(page: Any, collector: RunningCollector)
         assert page.locator("main b").count() == 0  # the <b> in a name stayed text
     page.goto(f"{collector.url}/accounts/{httpx.URL('/x/' + HOSTILE[0]).raw_path.decode()[3:]}{period}")
     assert HOSTILE[0] in page.locator("[data-figure=account]").inner_text()
+
+
+def test_users_and_accounts_named_like_path_segments_have_reachable_pages(
+    page: Any, collector: RunningCollector
+) -> None:
+    """A browser drops the path segments ``.`` and ``..`` (escaped or not): the links to such
+    users and accounts still reach their pages."""
+    odd = [".", "..", "~tilde"]
+    with httpx.Client(base_url=collector.url, auth=("apikey", API_KEY), timeout=30) as http:
+        for number, name in enumerate(odd):
+            body = {
+                "appId": "shop", "userId": name, "customerAccountId": name, "platform": "Web",
+                "sessionId": f"odd-{number}",
+                "events": [known_data.event("Opened", "2024-05-01T10:00:00.000Z")],
+            }  # fmt: skip
+            assert http.post("/v4/usageanalytics/event", json=body).status_code == 200
+    for name in odd:
+        page.goto(f"{collector.url}/?from=2024-04-28&to=2024-05-01&app=shop")
+        page.locator(f'tr[data-user="{name}"] td.id a').first.click()
+        heading = page.locator("[data-figure=user]")
+        heading.wait_for(timeout=TIMEOUT)
+        assert heading.inner_text().split()[0] == name, page.url
+        page.locator("[data-link=account]").click()
+        account = page.locator("[data-figure=account]")
+        account.wait_for(timeout=TIMEOUT)
+        assert name in account.inner_text(), page.url

@@ -26,7 +26,7 @@ from .period import PRESETS, Period, parse_period
 from .profiles import AccountProfile, UserProfile, account_profile, find_user, user_profile
 from .stats import Summary, summarize
 from .store import Connections
-from .templating import render
+from .templating import from_path_part, path_part, render
 
 
 def _session_lengths(seconds: list[float | None]) -> tuple[str, list[float | None]]:
@@ -163,7 +163,7 @@ class Dashboard:
         except BadQuery as exc:
             return exc_response(request, exc)
         assert offset is not None
-        return request.path_params["user_id"], app_id, offset
+        return from_path_part(request.path_params["user_id"]), app_id, offset
 
     async def user_page(self, request: Request) -> Response:
         asked = await self._user_request(request)
@@ -176,7 +176,7 @@ class Dashboard:
                 f"no user {user_id!r}" + (f" in app {app_id!r}" if app_id else ""), 404, _base(request)
             )
         if user != user_id:  # a guest who logged in: show the user they became
-            return RedirectResponse(f"/users/{_quote(user)}?{urlencode({'app': app})}", status_code=307)
+            return RedirectResponse(f"/users/{path_part(user)}?{urlencode({'app': app})}", status_code=307)
         return HTMLResponse(render("user.html", page="user", u=profile, base=_base(request)))
 
     async def user_json(self, request: Request) -> Response:
@@ -210,7 +210,7 @@ class Dashboard:
         )
 
     async def account_page(self, request: Request) -> Response:
-        account_id = request.path_params["account_id"]
+        account_id = from_path_part(request.path_params["account_id"])
         try:
             period, app_id, _ = _filters(request.query_params)
         except BadQuery as exc:
@@ -222,7 +222,7 @@ class Dashboard:
         return HTMLResponse(html)
 
     async def account_json(self, request: Request) -> Response:
-        account_id = request.path_params["account_id"]
+        account_id = from_path_part(request.path_params["account_id"])
         try:
             period, app_id, _ = _filters(request.query_params)
         except BadQuery as exc:
@@ -259,9 +259,3 @@ def _filters(params: Mapping[str, str]) -> tuple[Period, str | None, str | None]
             f"unknown query parameter {unknown[0]!r}; the dashboard takes app, account, days, from, to"
         )
     return parse_period(params), text(params, "app"), text(params, "account")
-
-
-def _quote(value: str) -> str:
-    from urllib.parse import quote
-
-    return quote(value, safe="")

@@ -83,8 +83,17 @@ def device_label(attributes: dict[str, Any]) -> str:
 
 
 def path_part(value: str) -> str:
-    """A value as one URL path segment (``/`` and ``?`` escaped)."""
+    """A value as one URL path segment (``/`` and ``?`` escaped). A browser drops the segments
+    ``.`` and ``..`` (escaped too), so those, and values that start with ``~``, get a leading
+    ``~`` (see :func:`from_path_part`)."""
+    if value in (".", "..") or value.startswith("~"):
+        value = "~" + value
     return quote(value, safe="")
+
+
+def from_path_part(segment: str) -> str:
+    """The value :func:`path_part` wrote (the framework has already unescaped it)."""
+    return segment[1:] if segment.startswith("~") else segment
 
 
 _templates.filters.update(
