@@ -362,7 +362,8 @@ class Pipeline:
     def held_count(self) -> int:
         if self.writer is None:
             return 0
-        return sum(store.held_items() for store in self.stores)
+        with self._disk_lock:  # not while the sender retires (closes) an adopted store
+            return sum(store.held_items() for store in self.stores)
 
     def stats(self) -> Stats:
         """The ledger now: every record this pipeline was given, and where it is."""
@@ -465,9 +466,10 @@ class Pipeline:
         if self.writer is None:
             self._restart()
         self.adopt_orphans()
-        stores = list(self.stores)
-        for store in stores:
-            store.erasing(True)
+        with self._disk_lock:  # the sender retires (closes) an emptied store under this lock
+            stores = list(self.stores)
+            for store in stores:
+                store.erasing(True)
         try:
             total = self.discard(predicate, reason)
             sender = self.sender
