@@ -142,11 +142,6 @@ def _cookie_header(scope: Scope) -> str | None:
     return "; ".join(cookies) if cookies else None
 
 
-def _client_ip(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
-
-
 class CapturedRequest:
     """One HTTP request under capture: its visit, and what the app and framework tell about it.
 
@@ -291,9 +286,6 @@ class CapturedRequest:
             logger.exception("usageanalytics: auto-capture page capture failed; the app is unaffected")
         self.status = 0
 
-    def _url(self) -> str:
-        return _request_url(self.scope, self.page_query)
-
     def _report(self) -> None:
         client, visit, page = self.client, self.visit, self.page
         method = self.scope.get("method", "GET")
@@ -303,7 +295,15 @@ class CapturedRequest:
         template = self.resolve_route()
         if template:
             web.log_request(
-                client, visit, page, method, self.status, template, self._url(), self.identity(), elapsed_ms
+                client,
+                visit,
+                page,
+                method,
+                self.status,
+                template,
+                _request_url(self.scope, self.page_query),
+                self.identity(),
+                elapsed_ms,
             )
 
 
@@ -314,7 +314,9 @@ def start(
     page_query: bool = False,
 ) -> CapturedRequest:
     """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
-    visit = web.start_visit(_cookie_header(scope), _client_ip(scope), scope.get("scheme") == "https")
+    client_address = scope.get("client")
+    source_ip = str(client_address[0]) if client_address else None
+    visit = web.start_visit(_cookie_header(scope), source_ip, scope.get("scheme") == "https")
     request = CapturedRequest(client, visit, scope, route_for, page_query)
     scope[SCOPE_KEY] = request
     return request

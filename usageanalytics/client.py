@@ -781,7 +781,11 @@ class Client:
             return
         records = 0  # what the call still stands for, counted if it is refused or fails
         try:
-            screen = self._page_text("screen name", screen_name)
+            screen = (
+                screen_name  # what an integration passes, checked without a call
+                if type(screen_name) is str and 0 < len(screen_name) <= MAX_VALUE_LENGTH
+                else self._page_text("screen name", screen_name)
+            )
             problem = (
                 None  # what an integration passes, checked without a call
                 if type(page_url) is str
@@ -801,7 +805,8 @@ class Client:
             now = time.time()
             # Both events share the actor, session, envelope and time: each found once, and
             # their wire bodies written out here (what _event would build from the same pairs).
-            envelope_key, envelope = self._envelope(actor, self._session_for(actor, now))
+            session_id = actor.session_id or self._sessions.touch(actor.session_key, actor, now).id
+            envelope_key, envelope = self._envelope(actor, session_id)
             logged_at = wire.timestamp(now)
             if screen is not None:
                 if self._opted_out:
@@ -819,7 +824,11 @@ class Client:
                         user_id=actor.user_id,
                     )
             if problem is None:
-                url = self._page_text("page url", page_url) or page_url
+                url = (
+                    page_url
+                    if type(page_url) is str and len(page_url) <= MAX_VALUE_LENGTH
+                    else self._page_text("page url", page_url) or page_url
+                )
                 if self._opted_out:
                     self._pipeline.refused(1, OPTED_OUT)
                 else:
