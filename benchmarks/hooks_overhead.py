@@ -35,6 +35,10 @@ differences between the turns of one round):
 - total: request thread CPU added plus SDK threads per page, as a share of the page's own cost:
   what a server whose cores are all busy loses.
 
+``--only isolated`` adds a table of the hooks alone with nothing else running: the tracking
+calls stubbed throughout, the patches off and on in short alternating turns; the fastest turns'
+difference is the least disturbed by other processes on a shared machine.
+
 A last table serves a JSON endpoint (no render time) with ``capture_api_calls`` off and on: the
 difference is what one "API Call" event costs.
 """
@@ -455,6 +459,38 @@ def measure_api_calls(
     print(figures.row(framework), flush=True)
 
 
+def measure_isolated(
+    framework: str, app: Callable[..., Any], serve: Callable[..., Turn], args: argparse.Namespace
+) -> None:
+    """The hooks alone with nothing else running: the tracking calls stubbed throughout (so the
+    SDK's threads stay idle and no record is made), the patches off and on in short turns."""
+    visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
+    path = "/hello/world"
+    pages = max(100, args.pages // 5)
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    with tracking_stubbed():
+        attach(framework, True)
+        serve(app, visitors, pages, path)
+        settle()
+        for round_ in range(args.rounds * 2 + 1):
+            for on in (round_ % 2 == 0, round_ % 2 == 1):
+                attach(framework, on)
+                turn = serve(app, visitors, pages, path)
+                cpu[on].append(turn.cpu / turn.pages)
+    attach(framework, True)
+    best = min(cpu[True]) - min(cpu[False])
+    paired = statistics.median(on - off for on, off in zip(cpu[True], cpu[False], strict=True))
+    off = min(cpu[False])
+    row = f"| {framework:7} | {off * 1e6:7.1f} µs | {best * 1e6:8.1f} µs | {paired * 1e6:10.1f} µs |"
+    print(row, flush=True)
+
+
+ISOLATED_HEADER = (
+    "| app     | page, off  | hooks, best | hooks, median |\n"
+    "|---------|------------|-------------|---------------|"
+)
+
+
 def machine() -> str:
     model = platform.processor() or platform.machine()
     try:
@@ -477,7 +513,7 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=2500, help="pages per turn")
     parser.add_argument("--render-ms", type=float, default=1.0)
     parser.add_argument("--visitors", type=int, default=100)
-    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api"], action="append")
+    parser.add_argument("--only", choices=["flask", "django", "fastapi", "api", "isolated"], action="append")
     args = parser.parse_args()
     only = set(args.only or ["flask", "django", "fastapi", "api"])
     receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
@@ -509,6 +545,17 @@ def main() -> None:
                 measure("Django", app("Django"), serve_wsgi, args)
             if "fastapi" in only:
                 measure("FastAPI", app("FastAPI"), serve_asgi, args)
+            if "isolated" in only:
+                print()
+                print(
+                    "The hooks alone, nothing else running (tracking calls stubbed throughout; "
+                    f"{args.rounds * 2 + 1} turns each of {max(100, args.pages // 5)} pages; "
+                    "best: the fastest turns' difference; median: of each round's difference)"
+                )
+                print(ISOLATED_HEADER)
+                measure_isolated("Flask", app("Flask"), serve_wsgi, args)
+                measure_isolated("Django", app("Django"), serve_wsgi, args)
+                measure_isolated("FastAPI", app("FastAPI"), serve_asgi, args)
             if "api" in only:
                 print()
                 print("JSON endpoint, capture_api_calls off and on (one API Call event per request)")

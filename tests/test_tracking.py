@@ -245,6 +245,11 @@ def test_a_page_view_is_the_screen_view_and_page_load_the_two_calls_would_log(
     assert all(envelope == envelopes[0] for envelope in envelopes), "one user, one session"
     assert envelopes[0]["userId"] == "visitor-1"
     assert views[0]["loggedAtTime"] == loads[0]["loggedAtTime"]
+    # What log_page_view writes out itself is what the two calls build, key for key.
+    for pair in (views, loads):
+        page_view, separate = ({k: v for k, v in event.items() if k != "loggedAtTime"} for event in pair)
+        assert page_view == separate
+        assert list(pair[0]) == list(pair[1])
 
 
 def test_a_page_view_with_a_bad_value_keeps_what_is_valid_and_counts_the_rest(

@@ -149,11 +149,6 @@ def _cookie_header(scope: Scope) -> str | None:
     return "; ".join(cookies) if cookies else None
 
 
-def _client_ip(scope: Scope) -> str | None:
-    client = scope.get("client")
-    return str(client[0]) if client else None
-
-
 class CapturedRequest:
     """One HTTP request under capture: its visit, and what the app and framework tell about it.
 
@@ -260,6 +255,8 @@ class CapturedRequest:
                     page = self.page = (
                         web.is_page(method, status, content_type) and self.resolve_route() is not None
                     )
+                    if 300 <= status < 400:  # counted only for a browser's navigation
+                        visit.navigation = web.accepts_html(_header_value(self.scope, b"accept"))
                     cookies = web.cookies_for(visit, page, status)
                     if cookies:
                         added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
@@ -277,6 +274,17 @@ class CapturedRequest:
 
         return sending
 
+    def close(self) -> None:
+        """The app has returned: leave the visit's identity scope and let go of the scopes.
+
+        The scope holds this request (``SCOPE_KEY``), so keeping it would leave a reference
+        cycle per request (the scope, its headers, what the framework put in it) for the
+        garbage collector to find: a collection every few dozen requests, and the survivors
+        promoted until a full collection walks the whole heap.
+        """
+        web.close_scope(self.visit)
+        self.scope = self.inner_scope = {}
+
     def status_sent(self) -> None:
         """The whole response has been sent: report it, once."""
         try:
@@ -284,9 +292,6 @@ class CapturedRequest:
         except Exception:
             log_failure("page capture")
         self.status = 0
-
-    def _url(self) -> str:
-        return _request_url(self.scope, self.page_query)
 
     def _report(self) -> None:
         client, visit, page = self.client, self.visit, self.page
@@ -297,7 +302,15 @@ class CapturedRequest:
         template = self.resolve_route()
         if template:
             web.log_request(
-                client, visit, page, method, self.status, template, self._url(), self.identity(), elapsed_ms
+                client,
+                visit,
+                page,
+                method,
+                self.status,
+                template,
+                _request_url(self.scope, self.page_query),
+                self.identity(),
+                elapsed_ms,
             )
 
 
@@ -308,12 +321,9 @@ def start(
     page_query: bool = False,
 ) -> CapturedRequest:
     """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
-    visit = web.start_visit(
-        _cookie_header(scope),
-        _client_ip(scope),
-        scope.get("scheme") == "https",
-        navigation=lambda: web.accepts_html(_header_value(scope, b"accept")),  # asked on a redirect
-    )
+    client_address = scope.get("client")
+    source_ip = str(client_address[0]) if client_address else None
+    visit = web.start_visit(_cookie_header(scope), source_ip, scope.get("scheme") == "https")
     request = CapturedRequest(client, visit, scope, route_for, page_query)
     scope[SCOPE_KEY] = request
     return request
@@ -324,7 +334,7 @@ async def run(app: ASGIApp, request: CapturedRequest, receive: Receive, send: Se
     try:
         await app(request.scope, receive, request.wrap_send(send))
     finally:
-        web.close_scope(request.visit)
+        request.close()
 
 
 def reporting_client() -> Client | None:
@@ -413,7 +423,7 @@ class UsageAnalyticsMiddleware:
         finally:
             if token is not None:
                 pop_identity(token)
-            web.close_scope(request.visit)
+            request.close()
 
 
 def refresh_identity(request: CapturedRequest) -> Any:

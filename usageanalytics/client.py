@@ -359,6 +359,12 @@ class Client:
             return
         envelope_key, envelope = self._envelope(actor, session_id)
         body = wire_body(kind, body, now if at is None else at)
+        self._queue(kind, envelope_key, envelope, body, now, actor)
+
+    def _queue(
+        self, kind: str, envelope_key: str, envelope: dict[str, Any], body: Any, now: float, actor: Actor
+    ) -> None:
+        """:meth:`_emit` once the envelope and the wire body are known: encoded and queued."""
         guest = 1 if actor.guest else 0
         try:
             # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
@@ -800,7 +806,11 @@ class Client:
             return
         records = 0  # what the call still stands for, counted if it is refused or fails
         try:
-            screen = self._page_text("screen name", screen_name)
+            screen = (
+                screen_name  # what an integration passes, checked without a call
+                if type(screen_name) is str and 0 < len(screen_name) <= MAX_VALUE_LENGTH
+                else self._page_text("screen name", screen_name)
+            )
             problem = (
                 None  # what an integration passes, checked without a call
                 if type(page_url) is str
@@ -818,14 +828,49 @@ class Client:
                 return
             actor = self._current_actor()
             now = time.time()
-            session_id = self._session_for(actor, now)
+            # Both events share the actor, session, envelope and time: each found once, and
+            # their wire bodies written out here (what _event would build from the same pairs).
+            session_id = actor.session_id or self._sessions.touch(actor.session_key, actor, now).id
+            envelope_key, envelope = self._envelope(actor, session_id)
+            logged_at = wire.timestamp(now)
             if screen is not None:
-                self._event(actor, wire.SCREEN_VIEW, ((_SCREEN_NAME, screen),), now, session_id=session_id)
+                if self._opted_out:
+                    self._pipeline.refused(1, OPTED_OUT)
+                else:
+                    parameter = {"attributeName": _SCREEN_NAME, "dataType": "String", "stringValue": screen}
+                    body = {"name": wire.SCREEN_VIEW, "loggedAtTime": logged_at, "parameters": [parameter]}
+                    self._queue(EVENT, envelope_key, envelope, body, now, actor)
                 records -= 1
+                if signals.event_logged.receivers:
+                    self._signal(
+                        signals.event_logged,
+                        name=wire.SCREEN_VIEW,
+                        attributes={_SCREEN_NAME: screen},
+                        user_id=actor.user_id,
+                    )
             if problem is None:
-                url = self._page_text("page url", page_url) or page_url
-                pairs = (("requestCount", request_count), ("loadTime", load_time_ms), ("pageUrl", url))
-                self._event(actor, wire.PAGE_LOAD, pairs, now, session_id=session_id)
+                url = (
+                    page_url
+                    if type(page_url) is str and len(page_url) <= MAX_VALUE_LENGTH
+                    else self._page_text("page url", page_url) or page_url
+                )
+                if self._opted_out:
+                    self._pipeline.refused(1, OPTED_OUT)
+                else:
+                    parameters: list[dict[str, Any]] = [
+                        {"attributeName": "requestCount", "dataType": "Number", "numberValue": request_count},
+                        {"attributeName": "loadTime", "dataType": "Number", "numberValue": load_time_ms},
+                        {"attributeName": "pageUrl", "dataType": "String", "stringValue": url},
+                    ]
+                    body = {"name": wire.PAGE_LOAD, "loggedAtTime": logged_at, "parameters": parameters}
+                    self._queue(EVENT, envelope_key, envelope, body, now, actor)
+                if signals.event_logged.receivers:
+                    self._signal(
+                        signals.event_logged,
+                        name=wire.PAGE_LOAD,
+                        attributes={"requestCount": request_count, "loadTime": load_time_ms, "pageUrl": url},
+                        user_id=actor.user_id,
+                    )
         except TrackingInputError:
             raise
         except Refused as refused:

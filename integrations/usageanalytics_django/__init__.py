@@ -34,6 +34,7 @@ import inspect
 import logging
 import re
 import sys
+import time
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any, cast
@@ -60,8 +61,8 @@ _lazy: tuple[Any, Any] | None = None  # django.utils.functional's LazyObject and
 def install(base_module: ModuleType) -> None:
     """Patch Django's request handling (idempotent)."""
     handler = base_module.BaseHandler
-    _patcher.wrap(handler, "get_response", _capture_sync)
-    _patcher.wrap(handler, "get_response_async", _capture_async)
+    _patcher.replace(handler, "get_response", _sync_patch)
+    _patcher.replace(handler, "get_response_async", _async_patch)
 
 
 def uninstall() -> None:
@@ -74,11 +75,35 @@ def uninstall() -> None:
         _auth_signals = None
 
 
-def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+def _sync_patch(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``BaseHandler.get_response``, capturing: a plain function (a wrapper object bound per
+    request would cost more than a third of the hook's start), inactive once uninstalled."""
+
+    @functools.wraps(original)
+    def get_response(handler: Any, request: Any) -> Any:
+        if not _patcher.active:
+            return original(handler, request)
+        return _capture_sync(original, handler, request)
+
+    return get_response
+
+
+def _async_patch(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``BaseHandler.get_response_async``, capturing: a coroutine function still."""
+
+    @functools.wraps(original)
+    async def get_response_async(handler: Any, request: Any) -> Any:
+        if not _patcher.active:
+            return await original(handler, request)
+        return await _capture_async(original, handler, request)
+
+    return get_response_async
+
+
+def _capture_sync(original: Callable[..., Any], handler: Any, request: Any) -> Any:
     client = autocapture.current_client()
     if client is None:
-        return wrapped(*args, **kwargs)
-    request = args[0] if args else kwargs.get("request")
+        return original(handler, request)
     reason: str | None = None
     try:
         settings = client.settings
@@ -91,48 +116,47 @@ def _capture_sync(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: 
         log_failure("request start")
         visit = None
     if reason is not None:  # no consent: nothing of this request is tracked
-        return web.run_untracked(reason, wrapped, *args, **kwargs)
+        return web.run_untracked(reason, original, handler, request)
     if visit is None:
-        return wrapped(*args, **kwargs)
+        return original(handler, request)
     try:
-        response = wrapped(*args, **kwargs)
+        response = original(handler, request)
     except BaseException:
         web.close_scope(visit)
         raise
     try:
-        _finish(request, visit, response, _ASK)  # still in the visit's identity scope
+        _finish(request, visit, response, _ASK, client)  # still in the visit's identity scope
     except Exception:
         log_failure("page capture")
     web.close_scope(visit)
     return response
 
 
-async def _capture_async(wrapped: Callable[..., Any], handler: Any, args: Any, kwargs: Any) -> Any:
+async def _capture_async(original: Callable[..., Any], handler: Any, request: Any) -> Any:
     client = autocapture.current_client()
     if client is None:
-        return await wrapped(*args, **kwargs)
-    request = args[0] if args else kwargs.get("request")
+        return await original(handler, request)
     reason = call_safely("reading the request's privacy headers", _header_refusal, client.settings, request)
     if reason is None and client.settings.consent is not None:
         reason = await web.consent_refusal(client.settings.consent, request)
     if reason is not None:  # no consent: nothing of this request is tracked
-        return await web.run_untracked_async(reason, wrapped, *args, **kwargs)
+        return await web.run_untracked_async(reason, original, handler, request)
     visit = call_safely("request start", _start, request)
     if visit is None:
-        return await wrapped(*args, **kwargs)
+        return await original(handler, request)
     try:
-        response = await wrapped(*args, **kwargs)
+        response = await original(handler, request)
     finally:
         web.close_scope(visit)
     identified: Any = _ASK
-    identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable)
+    identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable, client)
     if identify is not None and inspect.iscoroutinefunction(identify) and _is_reported(request, response):
         try:
             identified = await identify(request)
         except Exception:
             log_failure("identify(request)")
             identified = None
-    call_safely("page capture", _finish, request, visit, response, identified)
+    call_safely("page capture", _finish, request, visit, response, identified, client)
     return response
 
 
@@ -156,31 +180,39 @@ def _start(request: Any) -> web.Visit | None:
     )
 
 
-def _finish(request: Any, visit: web.Visit, response: Any, identified: Any) -> None:
-    def identity() -> Identity:
-        result = identified
-        if result is _ASK:
-            identify = _identify_callable()
-            if identify is not None and inspect.iscoroutinefunction(identify):
-                web.warn_once("an async identify() is not called for a sync Django view")
-                identify = None
-            result = call_safely("identify(request)", identify, request) if identify else None
-        return web.final_identity(visit, result, _user_id(request))
+def _finish(request: Any, visit: web.Visit, response: Any, identified: Any, client: Any) -> None:
+    """Set the visitor's cookies on the response and log the page (or API call) it was."""
+    elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
+    method = request.method
+    status = response.status_code
+    page = web.is_page(method, status, response.get("Content-Type"))
+    cookies = web.cookies_for(visit, page, status)
+    if cookies:
+        web.set_cookies(visit, response, cookies)
+    if not page and not (client.settings.capture_api_calls and web.is_api_method(method)):
+        return
+    template = _screen_name(request)
+    if not template:
+        return  # not a routed endpoint
+    query = bool(_setting("USAGEANALYTICS_PAGE_QUERY"))
+    url = web.page_url(request.path, request.META.get("QUERY_STRING", ""), query)
+    who = _identity(request, visit, identified, client)
+    web.log_request(client, visit, page, method, status, template, url, who, elapsed_ms)
 
-    web.finish_visit(
-        visit,
-        response,
-        method=request.method,
-        status=response.status_code,
-        content_type=response.get("Content-Type"),
-        screen_name=lambda: _screen_name(request),
-        url=lambda: web.page_url(
-            request.path,
-            request.META.get("QUERY_STRING", ""),
-            bool(_setting("USAGEANALYTICS_PAGE_QUERY")),
-        ),
-        identity=identity,
-    )
+
+def _identity(request: Any, visit: web.Visit, identified: Any, client: Any) -> Identity:
+    """The request's user: what ``identify(request)`` returned (called here on the sync path),
+    else the user the request already loaded."""
+    if identified is _ASK:
+        identify = _identify_callable(client)
+        if identify is None:  # the common case: no call
+            return visit.identity(_user_id(request))
+        if inspect.iscoroutinefunction(identify):
+            web.warn_once("an async identify() is not called for a sync Django view")
+            identified = None
+        else:
+            identified = call_safely("identify(request)", identify, request)
+    return web.final_identity(visit, identified, _user_id(request))
 
 
 def _is_reported(request: Any, response: Any) -> bool:
@@ -251,14 +283,13 @@ def _settings() -> tuple[Any, dict[str, Any]]:
     return settings, _settings_cache
 
 
-def _identify_callable() -> Callable[..., Any] | None:
+def _identify_callable(client: Any) -> Callable[..., Any] | None:
     """``USAGEANALYTICS_IDENTIFY`` (a callable or its dotted path), else ``configure(identify=...)``."""
     setting = _setting("USAGEANALYTICS_IDENTIFY")
     if isinstance(setting, str):
         return _import(setting)
     if setting is None:
-        client = autocapture.current_client()
-        return client.settings.identify if client is not None else None
+        return cast("Callable[..., Any] | None", client.settings.identify)
     return cast("Callable[..., Any]", setting)
 
 

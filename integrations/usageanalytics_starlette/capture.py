@@ -125,7 +125,7 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             await original(app, scope, receive, request.wrap_send(send))
         finally:
-            web.close_scope(request.visit)
+            request.close()
 
     return __call__
 
