@@ -15,6 +15,23 @@ from tests.support.strict_server import StrictServer
 ACCOUNT = "acct-1"
 
 
+@pytest.fixture(scope="module")
+def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The Django test site set up, its database migrated (a module's tests ask for it with
+    ``pytestmark = pytest.mark.usefixtures("django_site")``, after setting
+    ``DJANGO_SETTINGS_MODULE``)."""
+    import os
+
+    import django
+    from django.core.management import call_command
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
+    os.environ.setdefault("UA_TEST_DJANGO_DB", str(tmp_path_factory.mktemp("django") / "site.sqlite3"))
+    django.setup()
+    call_command("migrate", verbosity=0, interactive=False)
+    yield
+
+
 @pytest.fixture
 def configure(server: StrictServer, tmp_path: Path) -> Iterator[Callable[..., ua.Client]]:
     """``configure(**options)``: ``ua.configure()`` against ``server`` as an app would call it.

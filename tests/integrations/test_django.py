@@ -12,7 +12,6 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
 
-import django
 from django.core.handlers.base import BaseHandler
 
 import usageanalytics as ua
@@ -30,14 +29,7 @@ Configure = Callable[..., ua.Client]
 ORIGINALS = {name: vars(BaseHandler)[name] for name in ("get_response", "get_response_async")}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    os.environ.setdefault("UA_TEST_DJANGO_DB", str(tmp_path_factory.mktemp("django") / "site.sqlite3"))
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    yield
+pytestmark = pytest.mark.usefixtures("django_site")  # tests/integrations/conftest.py
 
 
 def client() -> Any:

@@ -13,7 +13,6 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
 
-import django
 from django.test import Client as DjangoBrowser
 from fastapi.testclient import TestClient
 
@@ -27,14 +26,7 @@ from usageanalytics.ledger import BEFORE_SEND_FAILED, NO_CONSENT, OPTED_OUT
 Configure = Callable[..., ua.Client]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    os.environ.setdefault("UA_TEST_DJANGO_DB", str(tmp_path_factory.mktemp("django") / "site.sqlite3"))
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    yield
+pytestmark = pytest.mark.usefixtures("django_site")  # tests/integrations/conftest.py
 
 
 def app_events(server: StrictServer) -> list[str]:

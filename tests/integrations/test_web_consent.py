@@ -9,7 +9,7 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,6 @@ import pytest
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.integrations.apps.django_site.settings")
 
-import django
 from fastapi.testclient import TestClient
 
 import usageanalytics as ua
@@ -34,14 +33,7 @@ Configure = Callable[..., ua.Client]
 GPC = {"Sec-GPC": "1"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def django_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    os.environ.setdefault("UA_TEST_DJANGO_DB", str(tmp_path_factory.mktemp("django") / "site.sqlite3"))
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0, interactive=False)
-    yield
+pytestmark = pytest.mark.usefixtures("django_site")  # tests/integrations/conftest.py
 
 
 def folder_bytes(folder: Path) -> bytes:
