@@ -282,10 +282,7 @@ def _choose(opted_out: bool) -> None:
                     "opt_out()" if opted_out else "opt_in()",
                 )
                 return
-    if opted_out:
-        client.opt_out()
-    else:
-        client.opt_in()
+    _apply_choice(client, opted_out)
 
 
 def _apply_pending_choice(client: Client) -> None:
@@ -293,9 +290,14 @@ def _apply_pending_choice(client: Client) -> None:
     global _pending_choice
     with _client_lock:
         choice, _pending_choice = _pending_choice, None
-    if choice is True:
+    if choice is not None:
+        _apply_choice(client, choice)
+
+
+def _apply_choice(client: Client, opted_out: bool) -> None:
+    if opted_out:
         client.opt_out()
-    elif choice is False:
+    else:
         client.opt_in()
 
 

@@ -388,16 +388,8 @@ class Client:
             return actor.session_id
         return self._sessions.touch(actor.session_key, actor, now).id
 
-    def _event(
-        self,
-        actor: Actor,
-        name: str,
-        pairs: Pairs,
-        now: float,
-        at: float | None = None,
-        session_id: str | None = None,
-    ) -> None:
-        session_id = session_id or self._session_for(actor, now)
+    def _event(self, actor: Actor, name: str, pairs: Pairs, now: float, at: float | None = None) -> None:
+        session_id = self._session_for(actor, now)
         self._emit(EVENT, actor, session_id, (name, pairs), now, at)
         if signals.event_logged.receivers:
             self._signal(signals.event_logged, name=name, attributes=dict(pairs), user_id=actor.user_id)

@@ -2,7 +2,7 @@
 
 A request is captured in two steps. :func:`start_visit` (before the framework handles it) reads
 the visitor cookie and opens an identity scope, so the app's own tracking calls in the view
-belong to this visitor. :func:`report` (after) logs, when the response is a page, a "Screen View"
+belong to this visitor. :func:`log_request` (after) logs, when the response is a page, a "Screen View"
 named by the route template and a ``page_load_event``, and, with ``capture_api_calls``, an "API
 Call" for any other routed request; :func:`cookies_for` says which cookies the response carries.
 
@@ -186,8 +186,8 @@ def refusal(settings: Settings, gpc: str | None, dnt: str | None, request: Any) 
         return reason
     try:
         answer = settings.consent(request)
-    except Exception as exc:
-        _consent_failed(exc)
+    except Exception:
+        _consent_failed()
         return NO_CONSENT
     if inspect.isawaitable(answer):
         if inspect.iscoroutine(answer):
@@ -206,8 +206,8 @@ async def consent_refusal(consent: Callable[[Any], Any], request: Any) -> str | 
         answer = consent(request)
         if inspect.isawaitable(answer):
             answer = await answer
-    except Exception as exc:
-        _consent_failed(exc)
+    except Exception:
+        _consent_failed()
         return NO_CONSENT
     return _consented(answer)
 
@@ -217,14 +217,14 @@ def _consented(answer: Any) -> str | None:
     ``__bool__`` raises) is no consent, as a consent that raises is."""
     try:
         return None if answer else NO_CONSENT
-    except Exception as exc:
-        _consent_failed(exc)
+    except Exception:
+        _consent_failed()
         return NO_CONSENT
 
 
-def _consent_failed(exc: Exception) -> None:
+def _consent_failed() -> None:
     """A consent callable that raises leaves the request untracked: without an answer there is
-    no consent. Logged once a minute (called while ``exc`` is handled)."""
+    no consent. Logged once a minute (called while the exception is handled)."""
     log_failure("consent(request)", "consent(request) failed; the request is not tracked")
 
 
@@ -260,9 +260,9 @@ class Visit:
     redirects: int
     source_ip: str | None
     secure: bool | Callable[[], bool]  # or how to find out, asked only when setting a cookie
-    # A browser's navigation (it accepts text/html), or how to find out, asked only on a
-    # redirect: only those count toward requestCount (an API client's redirects set no cookie).
-    navigation: bool | Callable[[], bool] = False
+    # A browser's navigation (it accepts text/html): only its redirects count toward
+    # requestCount (an API client's redirects set no cookie).
+    navigation: bool = False
     token: Token[Identity | None] | None = None
     visit_token: Token[Visit | None] | None = None
     request: Any = None  # the framework's request object, for the integration's own use
@@ -277,12 +277,6 @@ class Visit:
         if not isinstance(secure, bool):
             secure = self.secure = bool(secure())
         return secure
-
-    def is_navigation(self) -> bool:
-        navigation = self.navigation
-        if not isinstance(navigation, bool):
-            navigation = self.navigation = bool(navigation())
-        return navigation
 
     def new_guest(self) -> None:
         """The user logged out: from now on this browser is a new guest."""
@@ -372,7 +366,7 @@ def start_visit(
     source_ip: str | None,
     secure: bool | Callable[[], bool],
     user_hint: str | None = None,
-    navigation: bool | Callable[[], bool] = False,
+    navigation: bool = False,
 ) -> Visit:
     """Read the visitor's cookies from the request's Cookie header; open its identity scope.
     ``navigation``: whether the request accepts text/html (see :func:`accepts_html`)."""
@@ -534,7 +528,7 @@ def cookies_for(visit: Visit, page: bool, status: int) -> list[tuple[str, str, i
     if visit.new_visitor and (page or visit.logged_out):
         cookies.append((VISITOR_COOKIE, visit.visitor_id, VISITOR_COOKIE_AGE))
     if 300 <= status < 400:
-        if not visit.new_visitor and visit.is_navigation():
+        if not visit.new_visitor and visit.navigation:
             count = str(min(visit.redirects + 1, MAX_REDIRECTS))
             cookies.append((REDIRECTS_COOKIE, count, REDIRECTS_COOKIE_AGE))
     elif page and visit.redirects:
@@ -561,42 +555,6 @@ def cookie_header(visit: Visit, name: str, value: str, max_age: int) -> bytes:
     return f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; SameSite=Lax{secure}".encode("latin-1")
 
 
-def report(
-    client: Client | None,
-    visit: Visit,
-    *,
-    page: bool,
-    method: str,
-    status: int,
-    route: Callable[[], str | None],
-    url: str | Callable[[], str],
-    identity: Callable[[], Identity],
-    elapsed_ms: float | None = None,
-) -> None:
-    """Log what the request was: a page (Screen View and page load) or, when the client's
-    ``capture_api_calls`` is on, an API call. ``route`` and ``identity`` run only when needed."""
-    if client is None:
-        return
-    if not page and not (client.settings.capture_api_calls and is_api_method(method)):
-        return
-    if elapsed_ms is None:
-        elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
-    template = route()
-    if not template:
-        return
-    log_request(
-        client,
-        visit,
-        page,
-        method,
-        status,
-        template,
-        url if isinstance(url, str) else url(),
-        identity(),
-        elapsed_ms,
-    )
-
-
 def log_request(
     client: Client,
     visit: Visit,
@@ -608,8 +566,8 @@ def log_request(
     who: Identity,
     elapsed_ms: float,
 ) -> None:
-    """:func:`report` once what it needs is known: the caller has checked that the request is
-    a page, or an API call while they are captured. Logged as ``who``."""
+    """Log what the request was, as ``who``: a page (Screen View and page load) or an API call.
+    The caller has checked that it is a page, or an API call while they are captured."""
     token = push_identity(who) if current_identity() is not who else None
     try:
         if page:
@@ -627,36 +585,3 @@ def log_request(
     finally:
         if token is not None:
             pop_identity(token)
-
-
-def finish_visit(
-    visit: Visit,
-    response: Any,
-    *,
-    method: str,
-    status: int,
-    content_type: str | None,
-    screen_name: Callable[[], str | None],
-    url: str | Callable[[], str],
-    identity: Callable[[], Identity],
-) -> None:
-    """Set the cookies on a Werkzeug or Django ``response`` and report the request.
-
-    ``screen_name`` and ``identity`` run only when needed.
-    """
-    elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
-    page = is_page(method, status, content_type)
-    cookies = cookies_for(visit, page, status)
-    if cookies:
-        set_cookies(visit, response, cookies)
-    report(
-        autocapture.current_client(),
-        visit,
-        page=page,
-        method=method,
-        status=status,
-        route=screen_name,
-        url=url,
-        identity=identity,
-        elapsed_ms=elapsed_ms,
-    )

@@ -147,6 +147,11 @@ def _filter_class(binding: Binding) -> Any:
     slot = cast("Callable[..., Callable[[_Method], _Method]]", getattr(core, "Slot", None) or core.pyqtSlot)
     programmatic = binding.programmatic
 
+    def opens_menu(button: Any) -> bool:
+        """A push button with a menu only opens it (Qt says clicked once it closes): the item
+        chosen in it is the Tap, not the button."""
+        return isinstance(button, QPushButton) and button.menu() is not None
+
     class CaptureFilter(core.QObject):  # type: ignore[misc, name-defined]
         """Watches the whole application; never consumes an event."""
 
@@ -320,8 +325,8 @@ def _filter_class(binding: Binding) -> Any:
                 if action.isEnabled() and action.menu() is None:
                     self.action_tap(action, button, ahead=True)
                 return
-            if isinstance(button, QPushButton) and button.menu() is not None:
-                return  # it only opens its menu (Qt says clicked once it closes): the item is the Tap
+            if opens_menu(button):
+                return
             if button in self.clicked:  # its last release never became a click
                 self.clicked.remove(button)
             self.tap(button)
@@ -336,7 +341,7 @@ def _filter_class(binding: Binding) -> Any:
                     self.clicked.remove(button)
                 elif isinstance(button, QAbstractButton) and not (
                     (isinstance(button, QToolButton) and button.defaultAction() is not None)
-                    or (isinstance(button, QPushButton) and button.menu() is not None)
+                    or opens_menu(button)
                 ):
                     self.tap(button)
             except Exception:
