@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar, Token
 
 
@@ -31,9 +31,9 @@ class Identity:
 _current: ContextVar[Identity | None] = ContextVar("usageanalytics_identity", default=None)
 
 
-def current_identity() -> Identity | None:
-    """The identity set for the running context, or None outside any."""
-    return _current.get()
+current_identity: Callable[[], Identity | None] = _current.get
+"""The identity set for the running context, or None outside any (the ContextVar's own ``get``:
+every tracking call asks, and a bound C method costs no Python frame)."""
 
 
 def push_identity(identity: Identity) -> Token[Identity | None]:
@@ -51,9 +51,9 @@ def pop_identity(token: Token[Identity | None]) -> None:
 _untracked: ContextVar[str | None] = ContextVar("usageanalytics_untracked", default=None)
 
 
-def untracked_reason() -> str | None:
-    """Why the running context must not be tracked (a request without consent), or None."""
-    return _untracked.get()
+untracked_reason: Callable[[], str | None] = _untracked.get
+"""Why the running context must not be tracked (a request without consent), or None (the
+ContextVar's own ``get``, as :data:`current_identity`)."""
 
 
 def push_untracked(reason: str) -> Token[str | None]:
