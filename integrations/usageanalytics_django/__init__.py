@@ -52,6 +52,7 @@ _patcher = Patcher("django")
 _auth_signals: tuple[Any, Any] | None = None  # (user_logged_in, user_logged_out) once connected
 _SIGNAL_UID = "usageanalytics.auto_capture"
 _REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
+_route_names: dict[str, str] = {}  # a route as Django resolved it -> its screen name ("": a regex)
 _ASK = object()  # identify(request) not called yet
 _settings_cache: dict[str, Any] = {}
 _django_settings: Any = None  # django.conf.settings, imported once
@@ -194,9 +195,19 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any, clie
     template = _screen_name(request)
     if not template:
         return  # not a routed endpoint
-    query = bool(_setting("USAGEANALYTICS_PAGE_QUERY"))
+    _, cache = _settings()
+    per_request = cache.get("per request")
+    if per_request is None:
+        per_request = cache["per request"] = (
+            bool(_setting("USAGEANALYTICS_PAGE_QUERY")),
+            _setting("USAGEANALYTICS_IDENTIFY") is None,
+        )
+    query, no_identify_setting = per_request
     url = web.page_url(request.path, request.META.get("QUERY_STRING", ""), query)
-    who = _identity(request, visit, identified, client)
+    if identified is _ASK and no_identify_setting and client.settings.identify is None:
+        who = visit.identity(_user_id(request))  # the common case: nobody to ask
+    else:
+        who = _identity(request, visit, identified, client)
     web.log_request(client, visit, page, method, status, template, url, who, elapsed_ms)
 
 
@@ -229,8 +240,14 @@ def _screen_name(request: Any) -> str | None:
     if match is None:
         return None
     route = match.route
-    if isinstance(route, str) and not _REGEX_ROUTE.search(route):
-        return web.route_screen_name(route)
+    if isinstance(route, str):
+        name = _route_names.get(route)
+        if name is None:
+            if len(_route_names) >= 10_000:
+                _route_names.clear()
+            name = _route_names[route] = "" if _REGEX_ROUTE.search(route) else web.route_screen_name(route)
+        if name:
+            return name
     return str(match.view_name) or None
 
 
