@@ -145,13 +145,18 @@ def test_guests_who_logged_in_are_reattributed_their_own_upsert_superseded_and_a
 
 
 def test_chunks_round_trip_and_earlier_releases_formats_are_read() -> None:
-    row = orjson.dumps((EVENT, "0", {"name": "E"}, 5.0, 1)).decode()
-    chunk_records = decode_chunk(encode_pending([("0", ENVELOPE, row)])).records
+    chunk_records = decode_chunk(encode_pending([("0", ENVELOPE, EVENT, 5.0, 1, '{"name":"E"}')])).records
     assert chunk_records == [
         Record(kind=EVENT, envelope=ENVELOPE, body={"name": "E"}, logged_at=5.0, guest=True)
     ]
     again = decode_chunk(encode_records(chunk_records, "c1", round_id="r1", sources=[3, 4]))
     assert again.records == chunk_records and again.round == "r1" and again.sources == (3, 4)
+    # The writer's chunks of the previous release: JSON rows in one JSON document.
+    json_rows = b'{"id":"w","n":1,"e":{"0":%s},"r":[["event","0",{"name":"E"},5.0,1]]}' % orjson.dumps(
+        ENVELOPE
+    )
+    assert decode_chunk(json_rows).records == chunk_records
+    assert decode_chunk(json_rows, raw_bodies=True).records == chunk_records
     legacy_held = orjson.dumps(
         {"id": "h", "n": 1, "r": [{"k": EVENT, "e": ENVELOPE, "b": {"name": "E"}, "t": 5.0}]}
     )
@@ -169,6 +174,34 @@ def test_chunks_round_trip_and_earlier_releases_formats_are_read() -> None:
         item["sources"] == [7] and item["requests"][0]["count"] == 2 and item["requests"][0]["attempts"] == 3
     )
     assert decode_outbox(encode_outbox(item)) == item
+
+
+def test_the_sender_posts_event_bodies_as_written_when_the_chunk_is_intact() -> None:
+    """A round's events are not decoded: their JSON text goes into the request as written. The
+    CRC guards that shortcut: a chunk damaged on disk has every body parsed, and a body that is
+    not JSON is a malformed row (counted), never posted."""
+    event_body = {"name": "Screen View", "loggedAtTime": "2026-11-29T10:00:00.000Z"}
+    user_body = {"loginMechanism": "GUEST"}
+    batch = [
+        ("0", ENVELOPE, EVENT, 5.0, 1, orjson.dumps(event_body).decode()),
+        ("0", ENVELOPE, USER, 6.0, 0, orjson.dumps(user_body).decode()),
+    ]
+    data = encode_pending(batch)
+    raw = decode_chunk(data, raw_bodies=True).records
+    assert isinstance(raw[0]["body"], orjson.Fragment)  # an event: posted as written
+    assert raw[1]["body"] == user_body  # a user upsert: the sender reads it (logins)
+    (request,) = form_round(raw[:1], _plan([], at=10.0))[1].requests
+    assert orjson.loads(orjson.dumps(request["body"]))["events"] == [event_body]
+    assert decode_chunk(data).records[0]["body"] == event_body  # elsewhere: decoded as ever
+
+    damaged = data.replace(b'"Screen View"', b'"Screen View!')  # same length, not JSON any more
+    chunk = decode_chunk(damaged, raw_bodies=True)
+    assert chunk.bad_rows == 1 and [r["body"] for r in chunk.records] == [user_body]
+    flipped = data.replace(b"Screen View", b"Screen Viex")  # JSON still, not what was written
+    assert decode_chunk(flipped, raw_bodies=True).records[0]["body"] == dict(event_body, name="Screen Viex")
+    for line in (b"event\t0\t5.0", b"nokind\t0\t5.0\t1\t{}", b"event\t9\t5.0\t1\t{}", b"event\t0\tx\t1\t{}"):
+        head, _, _ = data.partition(b"\n")
+        assert decode_chunk(head + b"\n" + line, raw_bodies=True).bad_rows == 1
 
 
 @pytest.mark.parametrize(

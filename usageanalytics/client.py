@@ -370,16 +370,16 @@ class Client:
         guest = 1 if actor.guest else 0
         try:
             # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
-            row = _dumps((kind, envelope_key, body, now, guest)).decode()
+            body_json = _dumps(body).decode()
         except TypeError:  # orjson: lone surrogates, an integer past 64 bits
             try:
-                row = _dumps((kind, envelope_key, inputs.plain(body), now, guest)).decode()
+                body_json = _dumps(inputs.plain(body)).decode()
             except TypeError as exc:
                 raise Refused(f"it cannot be encoded as JSON ({exc})") from None
             self._bad_input(
                 f"a {kind.replace('_', ' ')} had text with lone surrogates; sent with them escaped"
             )
-        pending: Pending = (envelope_key, envelope, row)
+        pending: Pending = (envelope_key, envelope, kind, now, guest, body_json)
         if self._durable:
             self._pipeline.write_through(pending)
         else:
@@ -835,12 +835,12 @@ class Client:
                     parameter = {"attributeName": _SCREEN_NAME, "dataType": "String", "stringValue": screen}
                     body = {"name": wire.SCREEN_VIEW, "loggedAtTime": logged_at, "parameters": [parameter]}
                     try:  # what _queue does, inline: a page's two rows cost two calls fewer
-                        row = _dumps((EVENT, envelope_key, body, now, guest)).decode()
+                        body_json = _dumps(body).decode()
                     except TypeError:  # text with lone surrogates: _queue escapes and reports it
                         self._queue(EVENT, envelope_key, envelope, body, now, actor)
                     else:
                         (self._pipeline.write_through if self._durable else self._pipeline.append)(
-                            (envelope_key, envelope, row)
+                            (envelope_key, envelope, EVENT, now, guest, body_json)
                         )
                 records -= 1
                 if signals.event_logged.receivers:
@@ -866,12 +866,12 @@ class Client:
                     ]
                     body = {"name": wire.PAGE_LOAD, "loggedAtTime": logged_at, "parameters": parameters}
                     try:
-                        row = _dumps((EVENT, envelope_key, body, now, guest)).decode()
+                        body_json = _dumps(body).decode()
                     except TypeError:
                         self._queue(EVENT, envelope_key, envelope, body, now, actor)
                     else:
                         (self._pipeline.write_through if self._durable else self._pipeline.append)(
-                            (envelope_key, envelope, row)
+                            (envelope_key, envelope, EVENT, now, guest, body_json)
                         )
                 if signals.event_logged.receivers:
                     self._signal(

@@ -192,7 +192,7 @@ class Pipeline:
             sender.request_trim(settings.max_queued_records)
         waiting = self._waiting
         fullest = 0
-        for key, _, _ in batch:
+        for key, *_ in batch:
             waiting[key] = size = waiting.get(key, 0) + 1
             fullest = max(fullest, size)
         self._since_wake += len(batch)
@@ -528,11 +528,14 @@ class Pipeline:
             taken = [pending.popleft() for _ in range(len(pending))]
             kept = []
             for entry in taken:
-                _, envelope, row = entry
+                _, envelope, kind, logged_at, guest, body_json = entry
                 try:
-                    kind, _, body, logged_at, guest = orjson.loads(row)
                     record = Record(
-                        kind=kind, envelope=envelope, body=body, logged_at=logged_at, guest=bool(guest)
+                        kind=kind,
+                        envelope=envelope,
+                        body=orjson.loads(body_json),
+                        logged_at=logged_at,
+                        guest=bool(guest),
                     )
                     drop = bool(predicate(record))
                 except Exception:

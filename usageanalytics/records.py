@@ -1,12 +1,24 @@
 """Records and requests: their types in memory, and their compact form on disk.
 
-A tracking call serializes its record to one JSON row (orjson, about a microsecond) and hands the
-writer :data:`Pending`: the row (as text) with the key and dict of the envelope it refers to. The
-writer only joins rows, so it keeps pace with a busy caller, and a backlog in memory is compact
-text. On disk a row is ``[kind, envelope key, body, logged at, 1 if guest else 0]`` and a chunk
-(one queue item) stores each envelope once::
+A tracking call serializes its record to one row (its body through orjson, about a microsecond)
+and hands the writer :data:`Pending`: the row (as text) with the key and dict of the envelope it
+refers to. The writer only joins rows, so it keeps pace with a busy caller, and a backlog in
+memory is compact text. A row is one line, ``kind TAB envelope key TAB logged at TAB 1 if guest
+else 0 TAB body JSON`` (:func:`pending_row`), and a chunk (one queue item) written by the writer
+stores each envelope once in a JSON head, then its rows, one per line::
+
+    {"id": chunk id, "n": count, "v": 2, "c": CRC-32 of the rows, "e": {envelope key: envelope}}
+    event<TAB>3<TAB>1764410000.123<TAB>1<TAB>{"name": "Screen View", ...}
+    ...
+
+So the sender reads a round of events without building their bodies in memory: it splits the
+lines and posts each body's JSON as it was written (:func:`decode_chunk` with ``raw_bodies``),
+a fifth of the memory and half the time of decoding them; the CRC says the text is what was
+written. Chunks the sender re-encodes (held or released records) are one JSON document::
 
     {"id": chunk id, "n": count, "e": {envelope key: envelope, ...}, "r": [row, ...]}
+
+with a row ``[kind, envelope key, body, logged at, 1 if guest else 0]``.
 
 Held chunks carry the ``round`` that held them and its ``sources`` (see the sender). Outbox items
 hold the requests formed from one round of chunks, posted one by one and kept until settled::
@@ -17,14 +29,16 @@ hold the requests formed from one round of chunks, posted one by one and kept un
 Every item starts with its record count (``"n"``), so ``usageanalytics status`` counts records
 without decoding items. Everything past this module sees :class:`Record` and :class:`Request`,
 decoded once per item. Folders written by earlier releases hold chunks of one-letter record dicts
-(``{"k", "e", "b", "t", "g"}``) and one request per outbox item; both are still read.
+(``{"k", "e", "b", "t", "g"}``) and one request per outbox item, and chunks of JSON rows
+from the writer; all are still read.
 """
 
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Iterable
-from typing import Any, NamedTuple, TypeAlias, TypedDict
+from typing import Any, NamedTuple, TypeAlias, TypedDict, cast
 
 import orjson
 
@@ -45,8 +59,22 @@ PATHS = {
 }
 KINDS = {path: kind for kind, path in PATHS.items()}
 
-Pending: TypeAlias = "tuple[str, dict[str, Any], str]"
-"""What a tracking call hands the writer: (envelope key, envelope, JSON row)."""
+Pending: TypeAlias = "tuple[str, dict[str, Any], str, float, int, str]"
+"""What a tracking call hands the writer: (envelope key, envelope, kind, logged at, 1 if guest
+else 0, the body's JSON); the writer makes it a row (:func:`pending_row`)."""
+
+# Kinds whose bodies the sender never reads (it only posts them): kept as their JSON text there.
+_RAW_KINDS = frozenset({EVENT, USER_ATTRIBUTE})
+_KIND_OF = {kind.encode(): kind for kind in PATHS}
+_BODY_TYPES: tuple[type, ...] = (dict, orjson.Fragment)
+
+
+def pending_row(pending: Pending) -> str:
+    """A record's row: its kind and envelope key (neither has a tab or a newline: the SDK makes
+    both), when it was logged, whether a guest's, and its body's JSON (orjson's: no raw tab or
+    newline). Made on the writer's thread: a tracking call only hands the fields over."""
+    envelope_key, _, kind, logged_at, guest, body_json = pending
+    return f"{kind}\t{envelope_key}\t{logged_at!r}\t{guest}\t{body_json}"
 
 
 class Record(TypedDict):
@@ -54,7 +82,9 @@ class Record(TypedDict):
 
     kind: str
     envelope: dict[str, Any]  # the spec's envelope fields: appId, userId, sessionId, ...
-    body: dict[str, Any]  # the event, attribute, user or device body, wire-ready
+    # The event, attribute, user or device body, wire-ready. In the sender's rounds an event's or
+    # a user attribute's is the JSON text it was written as (an orjson.Fragment): see decode_chunk.
+    body: dict[str, Any]
     logged_at: float  # when the call queued it: what max_record_age counts from
     guest: bool | int  # truthy: the user was a guest (their records move to who logs in)
 
@@ -159,12 +189,12 @@ def encode_pending(batch: list[Pending]) -> bytes:
     Raises if an envelope cannot be encoded; the writer then encodes record by record.
     """
     envelopes: dict[str, dict[str, Any]] = {}
-    for key, envelope, _ in batch:
+    for key, envelope, *_ in batch:
         if key not in envelopes:
             envelopes[key] = envelope
-    head = b'{"id":"%s","n":%d,"e":' % (uuid.uuid4().hex.encode(), len(batch))
-    rows = ",".join(row for _, _, row in batch).encode()
-    return b"".join((head, orjson.dumps(envelopes), b',"r":[', rows, b"]}"))
+    rows = "\n".join(map(pending_row, batch)).encode()
+    head = b'{"id":"%s","n":%d,"v":2,"c":%d,"e":' % (uuid.uuid4().hex.encode(), len(batch), zlib.crc32(rows))
+    return b"".join((head, orjson.dumps(envelopes), b"}\n", rows))
 
 
 def encode_records(
@@ -188,12 +218,18 @@ def encode_records(
     return orjson.dumps(item)
 
 
-def decode_chunk(data: bytes) -> Chunk:
+def decode_chunk(data: bytes, *, raw_bodies: bool = False) -> Chunk:
     """An inbox or held item's records; raises :class:`CorruptItem` if it is not a chunk.
 
     The fast path checks only the row shape; a row whose fields are of the wrong type surfaces
-    when the records are formed, and :func:`valid_records` then sorts them out.
+    when the records are formed, and :func:`valid_records` then sorts them out. ``raw_bodies``
+    (the sender's rounds): the bodies of events and user attributes in a chunk of rows stay the
+    JSON text they were written as (an ``orjson.Fragment``, posted as it is), when the chunk's
+    CRC says that text is intact.
     """
+    newline = data.find(b"\n")
+    if newline > 0:
+        return _decode_rows(data, newline, raw_bodies)
     try:
         item = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -225,6 +261,45 @@ def decode_chunk(data: bytes) -> Chunk:
         round_id if isinstance(round_id, str) else None,
         tuple(s for s in sources if isinstance(s, int)),
     )
+
+
+def _decode_rows(data: bytes, newline: int, raw_bodies: bool) -> Chunk:
+    """A chunk the writer wrote: a JSON head, then a row per line (see the module docstring)."""
+    try:
+        head = orjson.loads(data[:newline])
+    except orjson.JSONDecodeError as exc:
+        raise CorruptItem(f"not a chunk's head: {exc}") from None
+    if not isinstance(head, dict) or not isinstance(head.get("e"), dict):
+        raise CorruptItem("not a chunk of records")
+    envelopes = {str(key).encode(): envelope for key, envelope in head["e"].items()}
+    rows = data[newline + 1 :]
+    raw = raw_bodies and head.get("c") == zlib.crc32(rows)  # intact: bodies need no parsing
+    records: list[Record] = []
+    append = records.append
+    bad = 0
+    fragment = orjson.Fragment
+    raw_kinds = _RAW_KINDS
+    kind_of = _KIND_OF
+    loads = orjson.loads
+    for line in rows.split(b"\n") if rows else ():
+        try:
+            kind_bytes, key, logged_at, guest, body = line.split(b"\t", 4)
+            kind = kind_of[kind_bytes]
+            append(
+                {
+                    "kind": kind,
+                    "envelope": envelopes[key],
+                    # A Fragment where nothing reads the body (batching posts it as it is).
+                    "body": cast("dict[str, Any]", fragment(body))
+                    if raw and kind in raw_kinds
+                    else loads(body),
+                    "logged_at": float(logged_at),
+                    "guest": int(guest),
+                }
+            )
+        except (KeyError, TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
+            bad += 1
+    return Chunk(str(head.get("id", "")), records, bad)
 
 
 def _rows_one_by_one(rows: list[Any], envelopes: dict[str, Any]) -> tuple[list[Record], int]:
@@ -267,7 +342,7 @@ def valid_records(records: list[Record]) -> tuple[list[Record], int]:
 def _is_record(record: Record) -> bool:
     return (
         record["kind"] in PATHS
-        and type(record["body"]) is dict
+        and type(record["body"]) in _BODY_TYPES
         and type(record["envelope"]) is dict
         and type(record["logged_at"]) in (int, float)
     )

@@ -58,7 +58,7 @@ logger = logging.getLogger("usageanalytics")
 
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
-RECORDS_PER_ROUND = 5000  # records decoded and formed at once: bounds the sender's memory
+RECORDS_PER_ROUND = 20_000  # records read and formed at once: bounds the sender's memory
 _SETTLED_MEMORY = 100_000  # idempotency ids remembered as settled (not booked twice)
 
 
@@ -572,7 +572,7 @@ class Sender:
             if stored is None:
                 break
             try:
-                chunk = decode_chunk(stored.data)
+                chunk = decode_chunk(stored.data, raw_bodies=True)  # posted as written
             except CorruptItem as exc:
                 self._quarantine(store, store.inbox, stored, str(exc))
                 continue
@@ -816,7 +816,7 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
         for source in plan["sources"]:
             data = store.inbox.read(source)
             try:
-                records.extend(decode_chunk(data).records if data is not None else ())
+                records.extend(decode_chunk(data, raw_bodies=True).records if data is not None else ())
             except CorruptItem:
                 continue  # quarantined when the sender reads it
         fresh, formed = form_round(records, plan)
