@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from .storage import ensure_dir
 
 DEAD_LETTERS_DIR = "dead-letters"
@@ -34,6 +36,17 @@ class DeadLetter:
         return int(self.request.get("n", 1))
 
 
+def _plain(request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` as plain JSON values: a round's event bodies are their JSON text
+    (``orjson.Fragment``), which only orjson writes. What orjson cannot encode (a hand-edited
+    letter's lone surrogate, say) has no such text in it, and is written as it is."""
+    try:
+        plain: dict[str, Any] = orjson.loads(orjson.dumps(request))
+    except TypeError:
+        return request
+    return plain
+
+
 class DeadLetters:
     """The dead-letter folder of one data folder (shared by its processes)."""
 
@@ -49,7 +62,7 @@ class DeadLetters:
             "rejected_at": now,
             "status_code": status_code,
             "reason": reason,
-            "request": request,
+            "request": _plain(request),
         }
         temporary = path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -67,7 +80,7 @@ class DeadLetters:
             "rejected_at": letter.rejected_at,
             "status_code": letter.status_code,
             "reason": letter.reason,
-            "request": request,
+            "request": _plain(request),
         }
         temporary = letter.path.with_suffix(".tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
