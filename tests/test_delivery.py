@@ -63,6 +63,43 @@ def test_server_down_then_up_delivers_everything_once(tmp_path: Path) -> None:
         client.shutdown(2)
 
 
+def test_a_large_round_that_fails_waits_in_small_outbox_items_and_is_delivered_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round is read and formed whole (up to RECORDS_PER_ROUND records, bodies not decoded),
+    but what a failed round leaves in the outbox is split into items a retry can decode without
+    a memory spike, queued together; after the outage every record arrives once."""
+    from usageanalytics import records, sender
+
+    monkeypatch.setattr(sender, "OUTBOX_ITEM_RECORDS", 700)
+    port = free_port()
+    client = ua.Client(
+        "app-1", api_key="test-key", endpoint=f"http://127.0.0.1:{port}/v4/",
+        data_dir=str(tmp_path), customer_account_id="acct-1", collect_device_attributes=False,
+        flush_interval=3600, **FAST_RETRY,
+    )  # fmt: skip
+    failures: list[dict[str, Any]] = []
+    try:
+        with ua.signals.batch_failed.connected_to(lambda s, **i: failures.append(i), sender=client):
+            for visitor in range(30):
+                with ua.identity(guest_id=f"visitor-{visitor}"):
+                    for i in range(100):
+                        client.log_event("Offline", {"i": visitor * 100 + i})
+            client.flush(0.1)
+            assert _eventually(lambda: failures, timeout=60)  # the round failed: its rest is stored
+        store = client._pipeline.stores.own
+        items = [records.decode_outbox(item.data) for item in store.outbox.rows()]
+        sizes = [sum(request["count"] for request in item["requests"]) for item in items]
+        assert len(items) > 1 and max(sizes) <= 700 and sum(sizes) >= 3000, sizes
+        assert len({item["round"] for item in items}) == 1 and sum(item["held"] for item in items) == 0
+        with StrictServer(port=port) as server:
+            assert client.flush(60)
+            assert sorted(_indexes(server, "Offline")) == list(range(3000))
+            assert server.duplicates == 0
+    finally:
+        client.shutdown(2)
+
+
 def test_503_storm_is_retried_with_the_same_idempotency_id(server: StrictServer, make_client: Any) -> None:
     remaining = {"failures": 6}
 

@@ -386,6 +386,19 @@ def _plan(sources: list[int], **changes: Any) -> RoundPlan:
     return plan
 
 
+def test_put_many_queues_all_of_its_items_or_none(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        ids = store.outbox.put_many([b'{"n":1}', b'{"n":2}', b'{"n":3}'])
+        assert [store.outbox.read(i) for i in ids] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+        with pytest.raises(Exception):  # noqa: B017 - sqlite3's own error: an item it cannot bind
+            store.outbox.put_many([b'{"n":4}', object()])  # type: ignore[list-item]
+        assert len(store.outbox.rows()) == 3  # the first of the two was not queued either
+        assert [item.data for item in iter(store.outbox.get, None)] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    finally:
+        store.close()
+
+
 def test_an_interrupted_round_is_formed_again_exactly(tmp_path: Path) -> None:
     store = _store(tmp_path)
     try:

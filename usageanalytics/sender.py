@@ -59,6 +59,9 @@ logger = logging.getLogger("usageanalytics")
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
 RECORDS_PER_ROUND = 20_000  # records read and formed at once: bounds the sender's memory
+# Records per outbox item: what a retry decodes at once (its bodies as Python objects: about
+# 4 KB a record at the peak, so 20 MB), however large the round that left it.
+OUTBOX_ITEM_RECORDS = 5000
 _SETTLED_MEMORY = 100_000  # idempotency ids remembered as settled (not booked twice)
 
 
@@ -534,10 +537,8 @@ class Sender:
             _, failure = self._post_requests(todo)
             with self._disk_lock:
                 if todo:  # a failure (or stopping): the rest waits in the outbox, under its ids
-                    item = OutboxItem(
-                        requests=list(todo), sources=plan["sources"], round=plan["id"], held=len(formed.held)
-                    )
-                    store.outbox.put(encode_outbox(item, [self._bodies.get(r["id"]) for r in todo]))
+                    bodies = [self._bodies.get(r["id"]) for r in todo]
+                    store.outbox.put_many(outbox_items(list(todo), bodies, plan, len(formed.held)))
                 if formed.held:
                     held = encode_records(
                         formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"]
@@ -761,6 +762,30 @@ def form_round(records: list[Record], plan: RoundPlan) -> tuple[list[Record], ba
     return fresh, formed
 
 
+def outbox_items(
+    requests: list[Request], bodies: list[bytes | None], plan: RoundPlan, held: int
+) -> list[bytes]:
+    """A round's requests as outbox items of at most :data:`OUTBOX_ITEM_RECORDS` records each
+    (a retry decodes a whole item), all naming the round and its chunks; queue them together
+    (``put_many``), so that a round is in the outbox whole or not at all."""
+    items: list[bytes] = []
+    start = count = 0
+    for index, request in enumerate(requests):
+        if count and count + request["count"] > OUTBOX_ITEM_RECORDS:
+            items.append(_outbox_item(requests, bodies, start, index, plan, held if not items else 0))
+            start, count = index, 0
+        count += request["count"]
+    items.append(_outbox_item(requests, bodies, start, len(requests), plan, held if not items else 0))
+    return items
+
+
+def _outbox_item(
+    requests: list[Request], bodies: list[bytes | None], start: int, end: int, plan: RoundPlan, held: int
+) -> bytes:
+    item = OutboxItem(requests=requests[start:end], sources=plan["sources"], round=plan["id"], held=held)
+    return encode_outbox(item, bodies[start:end])
+
+
 def finish_interrupted_rounds(store: QueueStore) -> Repaired:
     """Complete, or redo, the rounds a process did not finish (it died, or a write failed).
 
@@ -821,10 +846,7 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
                 continue  # quarantined when the sender reads it
         fresh, formed = form_round(records, plan)
         if formed.requests and plan["id"] not in outbox_rounds:
-            item = OutboxItem(
-                requests=formed.requests, sources=plan["sources"], round=plan["id"], held=len(formed.held)
-            )
-            store.outbox.put(encode_outbox(item, list(formed.bodies)))
+            store.outbox.put_many(outbox_items(formed.requests, list(formed.bodies), plan, len(formed.held)))
         if formed.held and plan["id"] not in held_rounds:
             store.held.put(
                 encode_records(formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"])

@@ -44,6 +44,7 @@ TABLES = ("inbox", "outbox", "held", "rounds")
 
 _ACKED = int(AckStatus.acked)
 _IN_FLIGHT = int(AckStatus.unack)
+_INITED = int(AckStatus.inited)  # a new item's status, as persist-queue's own put writes it
 _IDS_PER_STATEMENT = 500  # SQLite before 3.32 allows 999 parameters in a statement
 _COUNT = re.compile(rb'"n"\s*:\s*(\d+)')
 
@@ -164,6 +165,18 @@ class AckQueue:
         item_id = self._queue.put(data)
         assert item_id is not None
         return int(item_id)
+
+    def put_many(self, items: list[bytes]) -> list[int]:
+        """Queue several items in one transaction: all of them, or none (a crash, a full disk)."""
+        if len(items) == 1:
+            return [self.put(items[0])]
+        sql = f"INSERT INTO `{table_name(self.name)}` (data, timestamp, status) VALUES (?, ?, ?)"
+        queue = self._queue
+        now = time.time()
+        with queue.action_lock, queue.tran_lock, cast(sqlite3.Connection, queue._putter) as connection:
+            ids = [int(cast(int, connection.execute(sql, (data, now, _INITED)).lastrowid)) for data in items]
+        queue.total += len(ids)
+        return ids
 
     def ready_ids(self, limit: int = -1) -> list[int]:
         """The ids of the items waiting (not in flight), oldest first, without their data."""
