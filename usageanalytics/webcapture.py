@@ -324,6 +324,11 @@ def current_visit() -> Visit | None:
     return _current_visit.get()
 
 
+reset_visit = _current_visit.reset
+"""Undo the ``visit_token`` of :func:`start_visit` (what :func:`close_scope` does, for callers
+that inline it)."""
+
+
 def cookie_value(header: str, name: str, value: re.Pattern[str]) -> str | None:
     """The first value of the cookie ``name`` (given with its ``=``) in a Cookie header that has
     ``value``'s shape, else None. A cookie starts the header or follows a ``;`` or ``,`` and
@@ -345,9 +350,20 @@ def cookie_value(header: str, name: str, value: re.Pattern[str]) -> str | None:
 
 def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
     """The visitor id and redirect count from a Cookie header (None, 0 when absent)."""
-    if not cookie_header or "ua_" not in cookie_header:
+    if not cookie_header:
         return None, 0
-    visitor = cookie_value(cookie_header, _VISITOR_NAME, _VISITOR_VALUE)
+    at = cookie_header.find(_VISITOR_NAME)
+    if at < 0:
+        visitor = None
+    elif at == 0 or cookie_header.startswith("; ", at - 2):  # as browsers write it: one match
+        found = _VISITOR_VALUE.match(cookie_header, at + len(_VISITOR_NAME))
+        visitor = (
+            found.group(1)
+            if found is not None
+            else cookie_value(cookie_header, _VISITOR_NAME, _VISITOR_VALUE)
+        )
+    else:
+        visitor = cookie_value(cookie_header, _VISITOR_NAME, _VISITOR_VALUE)
     if _REDIRECTS_NAME not in cookie_header:
         return visitor, 0
     redirects = cookie_value(cookie_header, _REDIRECTS_NAME, _REDIRECTS_VALUE)
@@ -372,17 +388,15 @@ def start_visit(
     ``navigation``: whether the request accepts text/html (see :func:`accepts_html`)."""
     started = time.perf_counter()
     visitor, redirects = read_cookies(cookie_header)
+    visitor_id = visitor if visitor is not None else _new_id().hex
+    source_ip = source_ip or None
     visit = Visit(
-        started,
-        visitor or _new_id().hex,
-        visitor is None,
-        redirects,
-        source_ip or None,
-        secure,
-        navigation,
-        user_id=user_hint,
+        started, visitor_id, visitor is None, redirects, source_ip, secure, navigation, user_id=user_hint
     )
-    visit.base = base = _identity(user_hint, visit.visitor_id, visit.source_ip)
+    base = _identities.get((user_hint, visitor_id, source_ip))  # _identity(), without the call
+    if base is None:
+        base = _identity(user_hint, visitor_id, source_ip)
+    visit.base = base
     visit.token = push_identity(base)
     visit.visit_token = _current_visit.set(visit)
     return visit
