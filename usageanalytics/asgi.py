@@ -295,7 +295,10 @@ class CapturedRequest:
                     content_type = _header_any_case(message.get("headers") or (), b"content-type")
                 if (
                     content_type is not None
-                    and content_type.decode("latin-1").lstrip()[:9].lower() == "text/html"
+                    and (
+                        content_type[:9] == b"text/html"  # as frameworks write it; any form else
+                        or content_type.decode("latin-1").lstrip()[:9].lower() == "text/html"
+                    )
                 ):
                     # A file or a sub-app's answer has no route: not a page of this app.
                     route = self.route

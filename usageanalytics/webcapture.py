@@ -113,8 +113,18 @@ class PathRules:
         self._exact = frozenset(p for p in prefixes if not p.endswith("/"))
         self._subtrees = tuple(p + "/" for p in self._exact)
         self._patterns = tuple(patterns)
+        self._seen: dict[str, bool] = {}
 
     def excludes(self, path: str) -> bool:
+        found = self._seen.get(path)  # most requests are to paths seen before
+        if found is None:
+            found = self._excludes(path)
+            if len(self._seen) >= 4096:  # paths with ids in them: never grow without end
+                self._seen.clear()
+            self._seen[path] = found
+        return found
+
+    def _excludes(self, path: str) -> bool:
         if path in self._exact or path.startswith(self._folders) or path.startswith(self._subtrees):
             return True
         if self._patterns:
@@ -355,7 +365,7 @@ def read_cookies(cookie_header: str | None) -> tuple[str | None, int]:
     at = cookie_header.find(_VISITOR_NAME)
     if at < 0:
         visitor = None
-    elif at == 0 or cookie_header.startswith("; ", at - 2):  # as browsers write it: one match
+    elif at == 0 or cookie_header[at - 2 : at] == "; ":  # as browsers write it: one match
         found = _VISITOR_VALUE.match(cookie_header, at + len(_VISITOR_NAME))
         visitor = (
             found.group(1)
