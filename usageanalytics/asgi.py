@@ -263,9 +263,9 @@ class CapturedRequest:
         self.send = send
         return self.sending
 
-    # What one request costs is mostly how many Python functions it runs (each one's code and
-    # data cold again after the app's own work), so the response's path is one method: the
-    # start read, the cookie decided, the report made, with the rare cases in helpers.
+    # Each Python function a request runs costs more than its own work (its code and data are
+    # cold again after the app's), so the response's path is one method: the start read, the
+    # cookie decided, the report made, with the rare cases in helpers.
     async def sending(self, message: Message) -> None:
         """The app's ``send``: reads the response's start, adds the visitor cookie to a page,
         and reports once the last body message has been sent."""

@@ -592,10 +592,13 @@ def log_request(
 ) -> None:
     """Log what the request was, as ``who``: a page (Screen View and page load) or an API call.
     The caller has checked that it is a page, or an API call while they are captured."""
+    # Milliseconds to 3 decimals as round(elapsed_ms, 3) gives them, without its detour through
+    # decimal text (C code no other step of a request runs: its instruction cache misses).
+    elapsed = int(elapsed_ms * 1000.0 + 0.5) / 1000.0
     token = push_identity(who) if current_identity() is not who else None
     try:
         if page:
-            client.log_page_view(template, url, round(elapsed_ms, 3), visit.redirects + 1)
+            client.log_page_view(template, url, elapsed, visit.redirects + 1)
         else:
             client.log_event(
                 API_CALL,
@@ -603,7 +606,7 @@ def log_request(
                     "Route": template,
                     "Method": method,
                     "Status Code": status,
-                    "Duration": round(elapsed_ms, 3),
+                    "Duration": elapsed,
                 },
             )
     finally:
