@@ -61,14 +61,15 @@ _FINAL = ("http.response.pathsend", "http.response.zerocopysend")
 
 
 def header_refusal(settings: Settings, scope: Scope) -> str | None:
-    """Why the request's ``Sec-GPC`` or ``DNT`` header says it must not be tracked, or None.
+    """Why the request's ``Sec-GPC`` or ``DNT`` header says it must not be tracked, or None
+    (a pass over the headers in Python: :func:`read_headers` asks a dict built in C first)."""
+    return _scan_refusal(settings, scope.get("headers") or ())
 
-    One pass over the headers, two byte-string comparisons each: the whole per-request cost
-    when no ``consent`` callable is configured.
-    """
+
+def _scan_refusal(settings: Settings, headers: Iterable[Any]) -> str | None:
     if not (settings.respect_gpc or settings.respect_dnt):
         return None
-    for key, value in scope.get("headers") or ():
+    for key, value in headers:
         if key == b"sec-gpc":
             reason = web.header_refusal(settings, value, None)
         elif key == b"dnt":
@@ -78,6 +79,29 @@ def header_refusal(settings: Settings, scope: Scope) -> str | None:
         if reason is not None:
             return reason
     return None
+
+
+def read_headers(settings: Settings, scope: Scope) -> tuple[str | None, str | None]:
+    """``(refusal, cookies)``: why the ``Sec-GPC`` or ``DNT`` header refuses tracking (or None),
+    and the Cookie header (None when absent, or when refused).
+
+    A browser's request has a dozen or two headers: one dict built in C answers all three
+    names. Only when a name repeats (HTTP/2 sends cookies as several headers) are they
+    scanned in Python.
+    """
+    headers = scope.get("headers") or ()
+    if not isinstance(headers, (list, tuple)):
+        headers = list(headers)
+    by_name = dict(headers)
+    if len(by_name) != len(headers):
+        reason = _scan_refusal(settings, headers)
+        return reason, None if reason is not None else _joined_cookies(headers)
+    if b"sec-gpc" in by_name or b"dnt" in by_name:
+        reason = web.header_refusal(settings, by_name.get(b"sec-gpc"), by_name.get(b"dnt"))
+        if reason is not None:
+            return reason, None
+    cookies = by_name.get(b"cookie")
+    return None, cookies.decode("latin-1") if cookies is not None else None
 
 
 def scope_user_id(scope: Scope) -> str | None:
@@ -114,8 +138,9 @@ def _request_url(scope: Scope, include_query: bool) -> str:
     root: str = scope.get("root_path", "")
     if root and not path.startswith(root):
         path = root + path  # servers that predate ASGI 2.4 leave root_path out of path
-    query = scope.get("query_string", b"") if include_query else b""
-    return web.page_url(path, query.decode("latin-1"), include_query)
+    if not include_query:
+        return path
+    return web.page_url(path, scope.get("query_string", b"").decode("latin-1"), True)
 
 
 def route_path(scope: Scope) -> str:
@@ -134,17 +159,7 @@ def _header_value(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _cookie_header(scope: Scope) -> str | None:
-    """The request's cookies as one header. A browser's request has a dozen headers: they are
-    looked up in a dict built in C, scanned in Python only when a name repeats (HTTP/2 sends
-    cookies as several headers)."""
-    headers = scope.get("headers") or ()
-    if not isinstance(headers, (list, tuple)):
-        headers = list(headers)
-    by_name = dict(headers)
-    if len(by_name) == len(headers):
-        found = by_name.get(b"cookie")
-        return found.decode("latin-1") if found is not None else None
+def _joined_cookies(headers: Iterable[Any]) -> str | None:
     cookies = [value.decode("latin-1") for key, value in headers if key == b"cookie"]
     return "; ".join(cookies) if cookies else None
 
@@ -155,6 +170,8 @@ class CapturedRequest:
     ``route_for(scope)`` names the route (None: not a routed endpoint); an integration that
     knows the framework better may replace it while the request runs, and may point
     ``inner_scope`` at the scope its router saw (auth middleware leave the user there).
+    One object per request, with slots, is also the app's ``send`` (:meth:`sending`): no
+    closure or partial is made per request.
     """
 
     __slots__ = (
@@ -162,6 +179,7 @@ class CapturedRequest:
         "identified",
         "identify_done",
         "inner_scope",
+        "method",
         "owner",
         "page",
         "page_query",
@@ -169,6 +187,7 @@ class CapturedRequest:
         "route_for",
         "routed",
         "scope",
+        "send",
         "status",
         "visit",
     )
@@ -180,13 +199,15 @@ class CapturedRequest:
         scope: Scope,
         route_for: Callable[[Scope], str | None],
         page_query: bool,
+        owner: str = "asgi",
     ) -> None:
         self.client = client
         self.visit = visit
         self.scope = scope
         self.inner_scope = scope
+        self.method: str = scope.get("method", "GET")
         self.route_for = route_for
-        self.owner = "asgi"  # or the integration that knows the framework's routes
+        self.owner = owner  # "asgi", or the integration that knows the framework's routes
         self.page_query = page_query
         self.route: str | bool | None = False  # False: not resolved yet
         self.identified: Any = None
@@ -194,6 +215,7 @@ class CapturedRequest:
         self.routed = False  # an integration's router has refreshed the identity
         self.page = False
         self.status = 0
+        self.send: Send | None = None
 
     def resolve_route(self) -> str | None:
         route = self.route
@@ -237,42 +259,70 @@ class CapturedRequest:
         return self.visit.identity(user)
 
     def wrap_send(self, send: Send) -> Send:
-        visit = self.visit
-        method = self.scope.get("method", "GET")
+        """The ``send`` to give the app: this request's :meth:`sending`, forwarding to ``send``."""
+        self.send = send
+        return self.sending
 
-        async def sending(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                try:
-                    status = self.status = int(message.get("status", 200))
-                    headers = message.get("headers") or []
-                    content_type = None
-                    for key, value in headers:
-                        if key.lower() == b"content-type":
-                            content_type = value.decode("latin-1")
-                            break
-                    # A file or a sub-app's answer has no route: not a page of this app.
-                    page = self.page = (
-                        web.is_page(method, status, content_type) and self.resolve_route() is not None
-                    )
-                    if 300 <= status < 400:  # counted only for a browser's navigation
-                        visit.navigation = web.accepts_html(_header_value(self.scope, b"accept"))
-                    cookies = web.cookies_for(visit, page, status)
-                    if cookies:
-                        added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
-                        message = dict(message, headers=[*headers, *added])
-                except Exception:
-                    self.status = 0
-                    log_failure("page capture")
-                await send(message)
-                return
+    # Each Python function a request runs costs more than its own work (its code and data are
+    # cold again after the app's), so the response's path is one method: the start read, the
+    # cookie decided, the report made, with the rare cases in helpers.
+    async def sending(self, message: Message) -> None:
+        """The app's ``send``: reads the response's start, adds the visitor cookie to a page,
+        and reports once the last body message has been sent."""
+        send = self.send
+        assert send is not None
+        kind = message["type"]
+        if kind != "http.response.start":
             await send(message)
             if self.status and (
                 (kind == "http.response.body" and not message.get("more_body", False)) or kind in _FINAL
             ):
                 self.status_sent()
+            return
+        try:
+            status = message.get("status", 200)
+            if status.__class__ is not int:
+                status = int(status)
+            self.status = status
+            page = False
+            if 200 <= status < 300 and self.method == "GET":  # a page? (as web.is_page)
+                content_type = None
+                for key, value in message.get("headers") or ():  # the spec's lower case first
+                    if key == b"content-type":
+                        content_type = value
+                        break
+                else:
+                    content_type = _header_any_case(message.get("headers") or (), b"content-type")
+                if (
+                    content_type is not None
+                    and (
+                        content_type[:9] == b"text/html"  # as frameworks write it; any form else
+                        or content_type.decode("latin-1").lstrip()[:9].lower() == "text/html"
+                    )
+                ):
+                    # A file or a sub-app's answer has no route: not a page of this app.
+                    route = self.route
+                    if route is False:
+                        route = self.resolve_route()
+                    page = self.page = isinstance(route, str)
+            visit = self.visit
+            if visit.new_visitor or visit.redirects or 300 <= status < 400:  # else no cookie
+                message = self._with_cookies(message, page, status)
+        except Exception:
+            self.status = 0
+            log_failure("page capture")
+        await send(message)
 
-        return sending
+    def _with_cookies(self, message: Message, page: bool, status: int) -> Message:
+        """The start message with the cookies :func:`web.cookies_for` gives the response."""
+        visit = self.visit
+        if 300 <= status < 400:  # counted only for a browser's navigation
+            visit.navigation = web.accepts_html(_header_value(self.scope, b"accept"))
+        cookies = web.cookies_for(visit, page, status)
+        if cookies:
+            added = [(b"set-cookie", web.cookie_header(visit, *cookie)) for cookie in cookies]
+            message = dict(message, headers=[*(message.get("headers") or []), *added])
+        return message
 
     def close(self) -> None:
         """The app has returned: leave the visit's identity scope and let go of the scopes.
@@ -282,50 +332,76 @@ class CapturedRequest:
         garbage collector to find: a collection every few dozen requests, and the survivors
         promoted until a full collection walks the whole heap.
         """
-        web.close_scope(self.visit)
+        visit = self.visit  # web.close_scope(visit), inline
+        if visit.token is not None:
+            pop_identity(visit.token)
+            visit.token = None
+        if visit.visit_token is not None:
+            web.reset_visit(visit.visit_token)
+            visit.visit_token = None
         self.scope = self.inner_scope = {}
+        self.send = None
 
     def status_sent(self) -> None:
         """The whole response has been sent: report it, once."""
+        self.status, status = 0, self.status
+        client, visit, page = self.client, self.visit, self.page
         try:
-            self._report()
+            if not page and not (client.settings.capture_api_calls and web.is_api_method(self.method)):
+                return
+            elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
+            template = self.route
+            if template is False:
+                template = self.resolve_route()
+            if not template or not isinstance(template, str):
+                return
+            scope = self.scope
+            path: str = scope.get("path", "/")
+            url = (
+                path
+                if not (self.page_query or scope.get("root_path"))
+                else _request_url(scope, self.page_query)
+            )
+            inner = self.inner_scope
+            if (
+                self.identified is None
+                and inner is scope
+                and inner.get("user") is None
+                and not inner.get("state")
+                and visit.base is not None
+                and visit.base.user_id is None
+                and visit.base.guest_id == visit.visitor_id
+            ):
+                who = visit.base  # nobody in the scope, no login or logout: as self.identity()
+            else:
+                who = self.identity()
+            web.log_request(client, visit, page, self.method, status, template, url, who, elapsed_ms)
         except Exception:
             log_failure("page capture")
-        self.status = 0
 
-    def _report(self) -> None:
-        client, visit, page = self.client, self.visit, self.page
-        method = self.scope.get("method", "GET")
-        if not page and not (client.settings.capture_api_calls and web.is_api_method(method)):
-            return
-        elapsed_ms = (time.perf_counter() - visit.started) * 1000.0
-        template = self.resolve_route()
-        if template:
-            web.log_request(
-                client,
-                visit,
-                page,
-                method,
-                self.status,
-                template,
-                _request_url(self.scope, self.page_query),
-                self.identity(),
-                elapsed_ms,
-            )
+
+def _header_any_case(headers: Iterable[Any], name: bytes) -> bytes | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return bytes(value)
+    return None
 
 
 def start(
     client: Client,
     scope: Scope,
     route_for: Callable[[Scope], str | None],
-    page_query: bool = False,
+    page_query: bool,
+    cookie_header: str | None,
+    owner: str = "asgi",
 ) -> CapturedRequest:
-    """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured."""
+    """Open the visit for ``scope`` (its identity scope too) and mark the scope as captured.
+    ``cookie_header``: the request's cookies, from :func:`read_headers`."""
     client_address = scope.get("client")
-    source_ip = str(client_address[0]) if client_address else None
-    visit = web.start_visit(_cookie_header(scope), source_ip, scope.get("scheme") == "https")
-    request = CapturedRequest(client, visit, scope, route_for, page_query)
-    scope[SCOPE_KEY] = request
+    visit = web.start_visit(
+        cookie_header, str(client_address[0]) if client_address else None, scope.get("scheme") == "https"
+    )
+    request = scope[SCOPE_KEY] = CapturedRequest(client, visit, scope, route_for, page_query, owner)
     return request
 
 
@@ -399,8 +475,9 @@ class UsageAnalyticsMiddleware:
             return
         client = reporting_client()
         request = None
+        cookies = None
         if client is not None:
-            reason = header_refusal(client.settings, scope)
+            reason, cookies = read_headers(client.settings, scope)
             if reason is None and client.settings.consent is not None:
                 reason = await web.consent_refusal(client.settings.consent, scope)
             if reason is not None:  # no consent: nothing of this request is tracked
@@ -408,7 +485,9 @@ class UsageAnalyticsMiddleware:
                 await web.run_untracked_async(reason, self.app, scope, receive, send)
                 return
         if client is not None and not self.rules.excludes(route_path(scope)):
-            request = call_safely("request start", start, client, scope, self._route_for, self.page_query)
+            request = call_safely(
+                "request start", start, client, scope, self._route_for, self.page_query, cookies
+            )
         if request is None:
             if client is not None:
                 scope[SCOPE_KEY] = None  # excluded: apps inside must not capture it either

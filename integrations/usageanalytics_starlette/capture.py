@@ -29,29 +29,74 @@ logger = logging.getLogger("usageanalytics")
 
 
 class _AppCapture:
-    """Per app: its route templates and its settings on ``app.state``, read again when changed."""
+    """Per app: its route templates, its settings on ``app.state`` (read again when changed),
+    and one route look-up per root path: what every request would otherwise make again."""
 
-    __slots__ = ("exclude", "page_query", "rules", "templates")
+    __slots__ = (
+        "exclude",
+        "page_query",
+        "route_fors",
+        "rules",
+        "state",
+        "templates",
+        "values",
+    )
 
     def __init__(self, app: Any) -> None:
         self.templates = RouteTemplates(app)
         self.exclude: Any = None
         self.rules = web.path_rules(None)
         self.page_query = False
+        self.route_fors: dict[str, Callable[[Any], str | None]] = {}
+        self.state: Any = None
+        self.values: dict[str, Any] = {}
         self.refresh(app)
 
     def refresh(self, app: Any) -> None:
-        state = getattr(getattr(app, "state", None), "_state", None)  # app.state's values
-        if not isinstance(state, dict):
-            state = {}
-        exclude = state.get("usageanalytics_exclude")
+        state = getattr(app, "state", None)
+        if state is not self.state:  # a new ``app.state`` object (Starlette makes one per app)
+            values = getattr(state, "_state", None)  # app.state's values
+            self.state, self.values = state, values if isinstance(values, dict) else {}
+        values = self.values
+        exclude = values.get("usageanalytics_exclude")
         if exclude is not self.exclude:
             self.exclude = exclude
             self.rules = web.path_rules(exclude)
-        self.page_query = bool(state.get("usageanalytics_page_query", False))
+        self.page_query = bool(values.get("usageanalytics_page_query", False))
 
     def route_for(self, scope: Any, root_path: str) -> str | None:
         return self.templates.template(scope, root_path)
+
+    def open(self, app: Any, client: Any, scope: Any, cookies: str | None) -> asgi.CapturedRequest | None:
+        """Capture the request (None: an excluded path). :meth:`refresh` and :func:`asgi.start`
+        inline: a request's cost is mostly how many functions it runs."""
+        if app.__dict__.get("state") is not self.state:
+            self.refresh(app)
+        values = self.values
+        exclude = values.get("usageanalytics_exclude")
+        if exclude is not self.exclude:
+            self.refresh(app)
+        root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
+        if self.rules.excludes(asgi.route_path(scope) if root_path else scope.get("path", "/")):
+            return None
+        route_for = self.route_fors.get(root_path)
+        if route_for is None:
+            if len(self.route_fors) >= 64:  # a server gives one or two; never grow without end
+                self.route_fors.clear()
+            route_for = functools.partial(self.templates.template, root_path=root_path)
+            self.route_fors[root_path] = route_for
+        address = scope.get("client")
+        visit = web.start_visit(cookies, str(address[0]) if address else None, scope.get("scheme") == "https")
+        request = asgi.CapturedRequest(
+            client,
+            visit,
+            scope,
+            route_for,
+            bool(values.get("usageanalytics_page_query", False)),
+            "starlette",
+        )
+        scope[asgi.SCOPE_KEY] = request
+        return request
 
 
 def install(applications: ModuleType) -> None:
@@ -75,22 +120,6 @@ def _app_capture(app: Any) -> _AppCapture:
     return found
 
 
-def _open(client: Any, app: Any, scope: Any) -> asgi.CapturedRequest | None:
-    own = vars(app)
-    captured: _AppCapture | None = own.get(_KEY)
-    if captured is None:
-        captured = own[_KEY] = _AppCapture(app)
-    else:
-        captured.refresh(app)
-    if captured.rules.excludes(asgi.route_path(scope)):
-        return None
-    root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
-    route_for = functools.partial(captured.templates.template, root_path=root_path)
-    request = asgi.start(client, scope, route_for, captured.page_query)
-    request.owner = "starlette"
-    return request
-
-
 def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
     """``Starlette.__call__``, capturing: a coroutine function still (servers check that)."""
 
@@ -108,22 +137,27 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
         client = autocapture.current_client()
         if client is None:
             return await original(app, scope, receive, send)  # type: ignore[no-any-return]
-        reason = asgi.header_refusal(client.settings, scope)
-        if reason is None and client.settings.consent is not None:
-            reason = await web.consent_refusal(client.settings.consent, _request(scope))
+        settings = client.settings
+        reason, cookies = asgi.read_headers(settings, scope)
+        if reason is None and settings.consent is not None:
+            reason = await web.consent_refusal(settings.consent, _request(scope))
         if reason is not None:  # no consent: nothing of this request is tracked
             scope[asgi.SCOPE_KEY] = None  # nor by the apps mounted inside
             return await web.run_untracked_async(reason, original, app, scope, receive, send)  # type: ignore[no-any-return]
         try:
-            request = _open(client, app, scope)
+            captured: _AppCapture | None = vars(app).get(_KEY)
+            if captured is None:
+                captured = vars(app)[_KEY] = _AppCapture(app)
+            request = captured.open(app, client, scope, cookies)
         except Exception:
             log_failure("request start")
             request = None
         if request is None:
             scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
             return await original(app, scope, receive, send)  # type: ignore[no-any-return]
+        request.send = send
         try:
-            await original(app, scope, receive, request.wrap_send(send))
+            await original(app, scope, receive, request.sending)
         finally:
             request.close()
 
@@ -165,6 +199,10 @@ def _router_call(original: Callable[..., Any]) -> Callable[..., Any]:
         request.routed = True
         if request.client.settings.identify is not None:
             return _identified(request, original, router, scope, receive, send)
+        if scope.get("user") is None and not scope.get("state") and scope is request.scope:
+            # Nobody in the scope (the common case): the visit's own identity, set when the
+            # request was opened (or a login's or logout's, since), stands.
+            return original(router, scope, receive, send)
         token = asgi.refresh_identity(request)
         if token is None:
             return original(router, scope, receive, send)

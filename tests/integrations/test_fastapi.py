@@ -430,11 +430,10 @@ def test_a_failure_inside_the_capture_never_reaches_the_app(
     sdk_log: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from usageanalytics import asgi
     from usageanalytics import webcapture as web
 
     configure()
-    monkeypatch.setattr(asgi, "start", broken_capture)
+    monkeypatch.setattr(web, "start_visit", broken_capture)
     response = browser(create_app()).get("/")
     assert response.status_code == 200
     assert "auto-capture request start failed" in sdk_log.text
