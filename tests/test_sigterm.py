@@ -14,13 +14,15 @@ from tests.support.strict_server import StrictServer
 from tests.test_processes import FAST, read_until, start_child
 
 
-def _start(server: StrictServer, tmp_path: Path, **options: Any) -> Any:
+def _start(
+    server: StrictServer, tmp_path: Path, settings: dict[str, Any] | None = None, **options: Any
+) -> Any:
     return start_child(
         "sigterm",
         {
             "configure": {
                 "endpoint": server.endpoint, "data_dir": str(tmp_path / "data"), "flush_interval": 3600,
-                "batch_size": 1000, **FAST,
+                "batch_size": 1000, **FAST, **(settings or {}),
             },
             "count": 900,
             **options,
@@ -68,3 +70,47 @@ def test_no_handler_is_installed_from_another_thread(server: StrictServer, tmp_p
     finally:
         child.kill()
         child.wait(30)
+
+
+def _queues_left(tmp_path: Path) -> list[str]:
+    """What the next start would find to adopt: a queue folder the exit path did not close."""
+    root = tmp_path / "data" / "queues"
+    return sorted(entry.name for entry in root.iterdir()) if root.is_dir() else []
+
+
+def test_a_sigterm_during_the_exit_flush_lets_it_finish_then_dies_of_sigterm(
+    server: StrictServer, tmp_path: Path
+) -> None:
+    """A supervisor stops a worker that is already exiting (hypercorn's, then multiprocessing's
+    own SIGTERM, as the worker flushes at interpreter exit). The handler must not wait for the
+    flush it interrupted, which cannot go on until the handler returns: it lets it finish."""
+    server.hang.set()  # the exit flush's request waits on the server until released
+    child = _start(server, tmp_path, {"exit_timeout": 30.0}, exit=True, trace_handler=True)
+    try:
+        read_until(child.stdout, lambda line: line == "READY")  # type: ignore[arg-type]
+        assert server.held.wait(60), "the exit flush never reached the server"
+        for _ in range(2):  # hypercorn's supervisor, then multiprocessing's exit function
+            child.send_signal(signal.SIGTERM)
+            read_until(child.stdout, lambda line: line == "SIGTERM")  # type: ignore[arg-type]
+        server.release()
+        assert child.wait(60) == -signal.SIGTERM, "the exit status says SIGTERM, as without the SDK"
+    finally:
+        server.release()
+        child.kill()
+    assert len(server.events("Before SIGTERM")) == 900
+    assert len(server.events("app_session_end")) == 1
+    assert _queues_left(tmp_path) == [], "the exit path ran to its end: nothing left for the next start"
+
+
+def test_a_sigterm_while_the_main_thread_registers_a_client_does_not_hang(
+    server: StrictServer, tmp_path: Path
+) -> None:
+    """The handler runs on the main thread wherever it was stopped, here inside the lock that
+    registers clients: it must take no lock, or it waits for itself forever."""
+    child = _start(server, tmp_path, in_registry_lock=True)
+    try:
+        assert child.wait(60) == -signal.SIGTERM
+    finally:
+        child.kill()
+    assert len(server.events("Before SIGTERM")) == 900
+    assert _queues_left(tmp_path) == []

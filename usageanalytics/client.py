@@ -1524,12 +1524,13 @@ class Client:
 
         Returns whether everything was sent; what was not stays on disk for the next start.
         Idempotent and safe from any thread (a second call returns the first one's result):
-        this is the exit path, also run at interpreter exit and on SIGTERM.
+        this is the exit path, also run at interpreter exit and on SIGTERM. A SIGTERM that
+        interrupts it on the main thread lets it finish before it ends the process.
         """
         if self.settings.disabled:
             return True
         seconds = self._seconds("shutdown timeout", timeout, 10.0)  # may raise (strict): still open
-        with self._shutdown_lock:
+        with lifecycle.exit_scope(), self._shutdown_lock:
             if self._closed:
                 return self._shutdown_result
             if not self._active:

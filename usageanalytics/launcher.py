@@ -154,15 +154,16 @@ class _SigintGrace:
         popen.__dict__[self._key] = max(seconds, self.grace) if seconds > 0 else seconds
 
 
-def flush_before_termination() -> None:
+def flush_before_termination() -> bool:
     """SIGTERM is about to end the process: run the SDK's exit path (end sessions, flush) first.
 
     The same bounded exit path as the core's own SIGTERM handler, which stands back here because
-    the bootstrap's handler was set first.
+    the bootstrap's handler was set first. True when the handler must now end the process; False
+    when the signal interrupted the exit path itself, which ends the process by SIGTERM when done.
     """
     from . import lifecycle
 
-    lifecycle.run_exit_path_bounded()
+    return lifecycle.run_exit_path_for_sigterm()
 
 
 def _reset_after_fork() -> None:

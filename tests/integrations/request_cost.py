@@ -66,14 +66,24 @@ def counting() -> Iterator[Counted]:
 
 
 def per_request(serve: Callable[[], Any], requests: int = 20) -> Counted:
-    """What ``serve()`` (one request) costs on average, after a few requests to warm up."""
+    """What ``serve()`` (one request) costs on average, after a few requests to warm up.
+
+    The cyclic garbage collector is off in the window: a collection there would run the
+    finalizers of earlier tests' garbage (their clients' SQLite connections closing) on this
+    thread, below the SDK's frames, and count them as the request's. (The requests' own cycles
+    are test_request_cost.py's sdk_garbage check.)
+    """
     for _ in range(5):
         serve()
-    # What earlier tests left for the garbage collector (their clients' SQLite connections) is
-    # not this request's cost: collected now, not by an allocation inside the counted window.
     gc.collect()
-    with counting() as counted:
-        for _ in range(requests):
-            serve()
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        with counting() as counted:
+            for _ in range(requests):
+                serve()
+    finally:
+        if enabled:
+            gc.enable()
     counted.calls //= requests
     return counted

@@ -24,6 +24,7 @@ from tests.launcher.helpers import (
     browser,
     get,
     gunicorn_options,
+    launch_env,
     launched,
     launcher_lines,
     page_urls,
@@ -31,6 +32,7 @@ from tests.launcher.helpers import (
     runserver,
     screens,
 )
+from tests.support.strict_server import StrictServer
 from usageanalytics.collector.server import RunningCollector
 from usageanalytics.settings import Settings, env_var
 
@@ -120,6 +122,26 @@ def test_a_flask_app_run_as_a_script_sigterm_flushes_and_keeps_the_status(
         bare.url()
         bare.signal(signal.SIGTERM)
         assert status == bare.finish() == -signal.SIGTERM
+
+
+def test_a_sigterm_during_the_exit_flush_lets_it_finish(data_dir: Path) -> None:
+    """A supervisor stops a process that is already flushing at interpreter exit (hypercorn's
+    --workers, then multiprocessing's exit function, each send SIGTERM): the launcher's handler
+    lets that flush finish, then the process ends by SIGTERM, as it would without the launcher."""
+    with StrictServer("launch-key") as server:
+        env = launch_env(server.endpoint, data_dir, USAGEANALYTICS_EXIT_TIMEOUT="30")
+        server.hang.set()  # the exit flush's request waits on the server until released
+        with launched([PYTHON, "exit_flush.py"], env) as command:
+            command.wait_for(r"^READY$")
+            assert "HANDLER sitecustomize" in command.lines, "the launcher's handler, set before the app"
+            assert server.held.wait(60), "the exit flush never reached the server"
+            for call in (1, 2):
+                command.signal(signal.SIGTERM)
+                command.wait_for(rf"^SIGTERM {call}$")
+            server.release()
+            assert command.finish() == -signal.SIGTERM
+        assert len(server.events("Report Exported")) == 1
+    assert queue_owners(data_dir) == set(), "the exit path ran to its end: no queue left to adopt"
 
 
 def test_python_dash_m_a_package(env: dict[str, str], collector: RunningCollector) -> None:
@@ -269,9 +291,6 @@ def test_ctrl_c_leaves_a_reloaders_child_time_for_a_slow_exit_flush(
     """The reloader's parent (Flask's, Django's) waits on its child with ``subprocess``, which
     kills it 0.25 s after Ctrl-C; here every request to the SDK's server takes half a second."""
     import time
-
-    from tests.launcher.helpers import launch_env
-    from tests.support.strict_server import StrictServer
 
     def slow(path: str, body: object) -> None:
         time.sleep(0.5)

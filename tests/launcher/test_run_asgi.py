@@ -110,6 +110,8 @@ def test_the_serving_processes_are_configured_and_flushed(
             assert collector.wait_for(lambda: len(collector.events("Tracked In Server")) == 4, timeout=60)
         status = stop_command(command, stop)
     assert status == EXIT_STATUS[(server, stop)], command.output
+    if exit_flush:  # each serving process's exit path ran to its end, even when stopped in it
+        assert queue_owners(data_dir) == set(), "a queue left behind: an exit path was cut short"
     events = collector.events("Tracked In Server")
     assert len(events) == 4
     assert {event["attributes"]["Pid"] for event in events} == pids

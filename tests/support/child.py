@@ -10,7 +10,10 @@ Modes:
   fork     configure, log, ``os.fork()``; parent and child each log and flush their own events.
   sigterm  (``own_handler``: install a SIGTERM handler first; ``from_thread``: configure on a
            thread) configure, log ``count`` events, print the SIGTERM handler's module and
-           ``READY``, then wait for a signal (or ``stop_file``).
+           ``READY``, then wait for a signal (or ``stop_file``); with ``exit``, exit at once
+           instead (the exit flush runs at interpreter exit); with ``in_registry_lock``, signal
+           itself while holding the lock that registers clients; with ``trace_handler``, write
+           ``SIGTERM`` each time the SDK's handler is called.
   disk_full  configure, limit the file size to ``max_file_bytes`` (as ``ulimit -f``), log
            ``count`` events, shut down and print the ledger and the drops signalled as JSON.
   consent  configure, print whether it starts opted out, log ``count`` events (named ``name``),
@@ -114,7 +117,23 @@ def sigterm(options: dict[str, Any]) -> None:
         ua.log_event("Before SIGTERM", {"i": i})
     handler = signal.getsignal(signal.SIGTERM)
     print(f"HANDLER {getattr(handler, '__module__', handler)}", flush=True)
+    if options.get("trace_handler") and callable(handler):
+        sdk_handler = handler
+
+        def traced(signum: int, frame: Any) -> None:
+            os.write(1, b"SIGTERM\n")  # not print(): a handler may interrupt a print
+            sdk_handler(signum, frame)
+
+        signal.signal(signal.SIGTERM, traced)
     print("READY", flush=True)
+    if options.get("exit"):
+        return
+    if options.get("in_registry_lock"):
+        from usageanalytics import lifecycle
+
+        with lifecycle._lock:  # as while a client registers: the handler runs right here
+            signal.raise_signal(signal.SIGTERM)
+            time.sleep(120)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         time.sleep(0.05)

@@ -67,6 +67,7 @@ class StrictServer:
         self.fault: Fault | None = None
         self.max_body_bytes: int | None = None  # larger bodies get 413, as the collector's limit
         self.hang = threading.Event()  # set: requests block until release()
+        self.held = threading.Event()  # set once a request is blocked by hang
         self._release = threading.Event()
         self._seen_ids: set[str] = set()
         self._lock = threading.Lock()
@@ -193,6 +194,7 @@ class StrictServer:
             path = path[len("/v4/") :]
         path = path.strip("/")
         if self.hang.is_set():
+            self.held.set()
             self._release.wait(120)
         try:
             body = json.loads(raw)

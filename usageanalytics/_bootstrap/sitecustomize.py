@@ -91,7 +91,8 @@ def _on_sigterm(signum, frame):
         try:
             from usageanalytics.launcher import flush_before_termination
 
-            flush_before_termination()
+            if not flush_before_termination():
+                return  # it interrupted the exit path, which ends the process by SIGTERM when done
         except Exception:
             pass
     import _signal  # type: ignore[import-not-found]
