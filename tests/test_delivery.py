@@ -55,12 +55,16 @@ def test_server_down_then_up_delivers_everything_once(tmp_path: Path) -> None:
             assert client.flush(1) is False
         assert failures and "ConnectError" in failures[0]["reason"]
         assert read_status(tmp_path).queued > 0
-        with StrictServer(port=port) as server:
-            assert client.flush(30)
-            assert sorted(_indexes(server, "Offline")) == list(range(50))
-            assert server.duplicates == 0
+        _comes_up_and_gets_everything_once(client, port, 50)
     finally:
         client.shutdown(2)
+
+
+def _comes_up_and_gets_everything_once(client: ua.Client, port: int, count: int) -> None:
+    with StrictServer(port=port) as server:
+        assert client.flush(60)
+        assert sorted(_indexes(server, "Offline")) == list(range(count))
+        assert server.duplicates == 0
 
 
 def test_a_large_round_that_fails_waits_in_small_outbox_items_and_is_delivered_once(
@@ -92,10 +96,7 @@ def test_a_large_round_that_fails_waits_in_small_outbox_items_and_is_delivered_o
         sizes = [sum(request["count"] for request in item["requests"]) for item in items]
         assert len(items) > 1 and max(sizes) <= 700 and sum(sizes) >= 3000, sizes
         assert len({item["round"] for item in items}) == 1 and sum(item["held"] for item in items) == 0
-        with StrictServer(port=port) as server:
-            assert client.flush(60)
-            assert sorted(_indexes(server, "Offline")) == list(range(3000))
-            assert server.duplicates == 0
+        _comes_up_and_gets_everything_once(client, port, 3000)
     finally:
         client.shutdown(2)
 
