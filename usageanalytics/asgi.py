@@ -332,13 +332,7 @@ class CapturedRequest:
         garbage collector to find: a collection every few dozen requests, and the survivors
         promoted until a full collection walks the whole heap.
         """
-        visit = self.visit  # web.close_scope(visit), inline
-        if visit.token is not None:
-            pop_identity(visit.token)
-            visit.token = None
-        if visit.visit_token is not None:
-            web.reset_visit(visit.visit_token)
-            visit.visit_token = None
+        web.close_scope(self.visit)
         self.scope = self.inner_scope = {}
         self.send = None
 
@@ -403,14 +397,6 @@ def start(
     )
     request = scope[SCOPE_KEY] = CapturedRequest(client, visit, scope, route_for, page_query, owner)
     return request
-
-
-async def run(app: ASGIApp, request: CapturedRequest, receive: Receive, send: Send) -> None:
-    """Run ``app`` for a request :func:`start` opened; close its identity scope after."""
-    try:
-        await app(request.scope, receive, request.wrap_send(send))
-    finally:
-        request.close()
 
 
 def reporting_client() -> Client | None:

@@ -827,21 +827,13 @@ class Client:
             session_id = actor.session_id or self._sessions.touch(actor.session_key, actor, now).id
             envelope_key, envelope = self._envelope(actor, session_id)
             logged_at = wire.timestamp(now)
-            guest = 1 if actor.guest else 0
             if screen is not None:
                 if self._opted_out:
                     self._pipeline.refused(1, OPTED_OUT)
                 else:
                     parameter = {"attributeName": _SCREEN_NAME, "dataType": "String", "stringValue": screen}
                     body = {"name": wire.SCREEN_VIEW, "loggedAtTime": logged_at, "parameters": [parameter]}
-                    try:  # what _queue does, inline: a page's two rows cost two calls fewer
-                        body_json = _dumps(body).decode()
-                    except TypeError:  # text with lone surrogates: _queue escapes and reports it
-                        self._queue(EVENT, envelope_key, envelope, body, now, actor)
-                    else:
-                        (self._pipeline.write_through if self._durable else self._pipeline.append)(
-                            (envelope_key, envelope, EVENT, now, guest, body_json)
-                        )
+                    self._queue(EVENT, envelope_key, envelope, body, now, actor)
                 records -= 1
                 if signals.event_logged.receivers:
                     self._signal(
@@ -865,14 +857,7 @@ class Client:
                         {"attributeName": "pageUrl", "dataType": "String", "stringValue": url},
                     ]
                     body = {"name": wire.PAGE_LOAD, "loggedAtTime": logged_at, "parameters": parameters}
-                    try:
-                        body_json = _dumps(body).decode()
-                    except TypeError:
-                        self._queue(EVENT, envelope_key, envelope, body, now, actor)
-                    else:
-                        (self._pipeline.write_through if self._durable else self._pipeline.append)(
-                            (envelope_key, envelope, EVENT, now, guest, body_json)
-                        )
+                    self._queue(EVENT, envelope_key, envelope, body, now, actor)
                 if signals.event_logged.receivers:
                     self._signal(
                         signals.event_logged,

@@ -1,11 +1,11 @@
 """Records and requests: their types in memory, and their compact form on disk.
 
-A tracking call serializes its record to one row (its body through orjson, about a microsecond)
-and hands the writer :data:`Pending`: the row (as text) with the key and dict of the envelope it
-refers to. The writer only joins rows, so it keeps pace with a busy caller, and a backlog in
-memory is compact text. A row is one line, ``kind TAB envelope key TAB logged at TAB 1 if guest
-else 0 TAB body JSON`` (:func:`pending_row`), and a chunk (one queue item) written by the writer
-stores each envelope once in a JSON head, then its rows, one per line::
+A tracking call serializes its record's body (orjson, about a microsecond) and hands the writer
+:data:`Pending`: the body's JSON text with the record's kind, time and guest flag and the key and
+dict of the envelope it refers to, so a backlog in memory is compact. The writer makes each a
+row, one line, ``kind TAB envelope key TAB logged at TAB 1 if guest else 0 TAB body JSON``
+(:func:`pending_row`), and a chunk (one queue item) stores each envelope once in a JSON head,
+then its rows, one per line::
 
     {"id": chunk id, "n": count, "v": 2, "c": CRC-32 of the rows, "e": {envelope key: envelope}}
     event<TAB>3<TAB>1764410000.123<TAB>1<TAB>{"name": "Screen View", ...}

@@ -766,24 +766,29 @@ def outbox_items(
     requests: list[Request], bodies: list[bytes | None], plan: RoundPlan, held: int
 ) -> list[bytes]:
     """A round's requests as outbox items of at most :data:`OUTBOX_ITEM_RECORDS` records each
-    (a retry decodes a whole item), all naming the round and its chunks; queue them together
-    (``put_many``), so that a round is in the outbox whole or not at all."""
-    items: list[bytes] = []
-    start = count = 0
+    (a retry decodes a whole item), all naming the round and its chunks (the first also its
+    ``held`` count); queue them together (``put_many``), so that a round is in the outbox whole
+    or not at all."""
+    starts = [0]
+    count = 0
     for index, request in enumerate(requests):
         if count and count + request["count"] > OUTBOX_ITEM_RECORDS:
-            items.append(_outbox_item(requests, bodies, start, index, plan, held if not items else 0))
-            start, count = index, 0
+            starts.append(index)
+            count = 0
         count += request["count"]
-    items.append(_outbox_item(requests, bodies, start, len(requests), plan, held if not items else 0))
-    return items
-
-
-def _outbox_item(
-    requests: list[Request], bodies: list[bytes | None], start: int, end: int, plan: RoundPlan, held: int
-) -> bytes:
-    item = OutboxItem(requests=requests[start:end], sources=plan["sources"], round=plan["id"], held=held)
-    return encode_outbox(item, bodies[start:end])
+    ends = [*starts[1:], len(requests)]
+    return [
+        encode_outbox(
+            OutboxItem(
+                requests=requests[start:end],
+                sources=plan["sources"],
+                round=plan["id"],
+                held=held if start == 0 else 0,
+            ),
+            bodies[start:end],
+        )
+        for start, end in zip(starts, ends, strict=True)
+    ]
 
 
 def finish_interrupted_rounds(store: QueueStore) -> Repaired:

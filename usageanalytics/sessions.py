@@ -56,20 +56,7 @@ class SessionTracker:
 
     def touch(self, key: Hashable, actor: Any, wall: float, mono: float | None = None) -> Session:
         """Record activity of ``key`` and return its session, starting one if needed."""
-        if mono is None:
-            mono = self.clock()
-        with self._lock:  # the common case inline (every tracking call comes here): it goes on
-            session = self._sessions.get(key)
-            if (
-                session is not None
-                and not session.pinned
-                and (mono - session.last_mono <= self.timeout or key in self._foreground)
-            ):
-                session.last_mono = mono
-                session.last_wall = wall
-                session.actor = actor
-                return session
-        return self._activity(key, actor, wall, mono, False)
+        return self._activity(key, actor, wall, self.clock() if mono is None else mono, False)
 
     def set_foreground(
         self, key: Hashable, actor: Any, foreground: bool | None, wall: float, mono: float | None = None

@@ -334,11 +334,6 @@ def current_visit() -> Visit | None:
     return _current_visit.get()
 
 
-reset_visit = _current_visit.reset
-"""Undo the ``visit_token`` of :func:`start_visit` (what :func:`close_scope` does, for callers
-that inline it)."""
-
-
 def cookie_value(header: str, name: str, value: re.Pattern[str]) -> str | None:
     """The first value of the cookie ``name`` (given with its ``=``) in a Cookie header that has
     ``value``'s shape, else None. A cookie starts the header or follows a ``;`` or ``,`` and
@@ -403,10 +398,7 @@ def start_visit(
     visit = Visit(
         started, visitor_id, visitor is None, redirects, source_ip, secure, navigation, user_id=user_hint
     )
-    base = _identities.get((user_hint, visitor_id, source_ip))  # _identity(), without the call
-    if base is None:
-        base = _identity(user_hint, visitor_id, source_ip)
-    visit.base = base
+    visit.base = base = _identity(user_hint, visitor_id, source_ip)
     visit.token = push_identity(base)
     visit.visit_token = _current_visit.set(visit)
     return visit

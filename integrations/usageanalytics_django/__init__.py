@@ -195,19 +195,9 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any, clie
     template = _screen_name(request)
     if not template:
         return  # not a routed endpoint
-    _, cache = _settings()
-    per_request = cache.get("per request")
-    if per_request is None:
-        per_request = cache["per request"] = (
-            bool(_setting("USAGEANALYTICS_PAGE_QUERY")),
-            _setting("USAGEANALYTICS_IDENTIFY") is None,
-        )
-    query, no_identify_setting = per_request
+    query = bool(_setting("USAGEANALYTICS_PAGE_QUERY"))
     url = web.page_url(request.path, request.META.get("QUERY_STRING", ""), query)
-    if identified is _ASK and no_identify_setting and client.settings.identify is None:
-        who = visit.identity(_user_id(request))  # the common case: nobody to ask
-    else:
-        who = _identity(request, visit, identified, client)
+    who = _identity(request, visit, identified, client)
     web.log_request(client, visit, page, method, status, template, url, who, elapsed_ms)
 
 

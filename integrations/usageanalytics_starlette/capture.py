@@ -68,14 +68,8 @@ class _AppCapture:
         return self.templates.template(scope, root_path)
 
     def open(self, app: Any, client: Any, scope: Any, cookies: str | None) -> asgi.CapturedRequest | None:
-        """Capture the request (None: an excluded path). :meth:`refresh` and :func:`asgi.start`
-        inline: a request's cost is mostly how many functions it runs."""
-        if app.__dict__.get("state") is not self.state:
-            self.refresh(app)
-        values = self.values
-        exclude = values.get("usageanalytics_exclude")
-        if exclude is not self.exclude:
-            self.refresh(app)
+        """Capture the request (None: an excluded path), with the app's settings as they are."""
+        self.refresh(app)
         root_path = scope.get("root_path", "")  # as the request entered the app: mounts extend it
         if self.rules.excludes(asgi.route_path(scope) if root_path else scope.get("path", "/")):
             return None
@@ -85,18 +79,7 @@ class _AppCapture:
                 self.route_fors.clear()
             route_for = functools.partial(self.templates.template, root_path=root_path)
             self.route_fors[root_path] = route_for
-        address = scope.get("client")
-        visit = web.start_visit(cookies, str(address[0]) if address else None, scope.get("scheme") == "https")
-        request = asgi.CapturedRequest(
-            client,
-            visit,
-            scope,
-            route_for,
-            bool(values.get("usageanalytics_page_query", False)),
-            "starlette",
-        )
-        scope[asgi.SCOPE_KEY] = request
-        return request
+        return asgi.start(client, scope, route_for, self.page_query, cookies, "starlette")
 
 
 def install(applications: ModuleType) -> None:
@@ -155,9 +138,8 @@ def _app_call(original: Callable[..., Any]) -> Callable[..., Any]:
         if request is None:
             scope[asgi.SCOPE_KEY] = None  # excluded: apps mounted inside must not capture it either
             return await original(app, scope, receive, send)  # type: ignore[no-any-return]
-        request.send = send
         try:
-            await original(app, scope, receive, request.sending)
+            await original(app, scope, receive, request.wrap_send(send))
         finally:
             request.close()
 
