@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from usageanalytics import batching, inputs
 from usageanalytics.debounce import Debouncer
@@ -32,7 +34,12 @@ from usageanalytics.records import (
     encode_plan,
     encode_records,
     encode_request,
+    page_load_body,
+    page_load_row,
+    pending_row,
     records_of_request,
+    screen_view_body,
+    screen_view_row,
     without_entries,
 )
 from usageanalytics.retry import RetryPolicy, backoff_delay, usable_retry_after
@@ -40,6 +47,7 @@ from usageanalytics.sender import Repaired, finish_interrupted_rounds, form_roun
 from usageanalytics.sessions import Session, SessionTracker
 from usageanalytics.state import Alias
 from usageanalytics.storage import QueueStore, wal_problem
+from usageanalytics.wire import timestamp
 
 ENVELOPE = {"appId": "a", "userId": "u", "platform": "Web", "deviceId": "d", "customerAccountId": "acct"}
 
@@ -142,6 +150,35 @@ def test_guests_who_logged_in_are_reattributed_their_own_upsert_superseded_and_a
 
 
 # -- the record codec -------------------------------------------------------------------------------
+
+ASCII = st.text(st.characters(max_codepoint=127), min_size=1)  # what log_page_view defers
+
+
+@given(
+    screen=ASCII,
+    url=ASCII,
+    load_time=st.floats(allow_nan=False, allow_infinity=False),
+    count=st.integers(-(2**63), 2**64 - 1),
+    logged_at=st.floats(0, 4e9),
+    guest=st.sampled_from([0, 1]),
+)
+def test_a_page_views_rows_made_by_the_writer_are_orjsons_byte_for_byte(
+    screen: str, url: str, load_time: float, count: int, logged_at: float, guest: int
+) -> None:
+    """The writer's templates write what orjson writes for the bodies log_page_view once built
+    (quotes, backslashes, control characters, percent signs, any float or 64-bit integer)."""
+    at = timestamp(logged_at)
+    made = [
+        (("7", ENVELOPE, EVENT, logged_at, guest, (screen_view_row, screen)), screen_view_body(at, screen)),
+        (
+            ("7", ENVELOPE, EVENT, logged_at, guest, (page_load_row, url, load_time, count)),
+            page_load_body(at, url, load_time, count),
+        ),
+    ]
+    for deferred, body in made:
+        assert pending_row(deferred) == pending_row((*deferred[:5], orjson.dumps(body).decode()))
+    chunk = decode_chunk(encode_pending([deferred for deferred, _ in made]))
+    assert [record["body"] for record in chunk.records] == [body for _, body in made]
 
 
 def test_chunks_round_trip_and_earlier_releases_formats_are_read() -> None:
@@ -395,6 +432,27 @@ def test_put_many_queues_all_of_its_items_or_none(tmp_path: Path) -> None:
             store.outbox.put_many([b'{"n":4}', object()])  # type: ignore[list-item]
         assert len(store.outbox.rows()) == 3  # the first of the two was not queued either
         assert [item.data for item in iter(store.outbox.get, None)] == [b'{"n":1}', b'{"n":2}', b'{"n":3}']
+    finally:
+        store.close()
+
+
+def test_take_many_takes_the_oldest_items_until_they_hold_enough_records(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    try:
+        chunks = [
+            encode_pending([(str(i), ENVELOPE, EVENT, 5.0, 0, '{"name":"E"}')] * size)
+            for i, size in enumerate([3, 4, 5, 6])
+        ]
+        ids = [store.inbox.put(chunk) for chunk in chunks]
+        first = store.inbox.take_many(6)  # 3 + 4 records reach 6: two items
+        assert [(item.id, item.data) for item in first] == list(zip(ids[:2], chunks[:2], strict=True))
+        assert store.inbox.ready_ids() == ids[2:]  # in flight: nobody else takes them
+        assert store.inbox.unacked_ids() == set(ids)
+        assert [item.id for item in store.inbox.take_many(1)] == [ids[2]]  # at least one item
+        assert [item.id for item in store.inbox.take_many(100, limit=1)] == [ids[3]]
+        assert store.inbox.take_many(100) == []
+        store.inbox.nack(ids[0])  # a round that failed puts its items back
+        assert store.inbox.ready_ids() == [ids[0]]
     finally:
         store.close()
 

@@ -252,6 +252,44 @@ def test_a_page_view_is_the_screen_view_and_page_load_the_two_calls_would_log(
         assert list(pair[0]) == list(pair[1])
 
 
+@pytest.mark.parametrize(
+    ("screen", "url"),
+    [
+        ('/say/"hi"\\there', "/say/%22hi%22?q=a\tb"),  # written by the writer: escaped there
+        ("/café/<name>", "/café/crème"),  # not ASCII: encoded in the call, as any event
+        ("/lone/\ud800", "/lone/\udfff"),  # lone surrogates: escaped, as any event's
+    ],
+)
+def test_a_page_view_of_any_text_is_what_the_two_calls_would_log(
+    server: StrictServer, make_client: Any, screen: str, url: str
+) -> None:
+    client = make_client()
+    client.log_page_view(screen, url, 1.5, 3)
+    client.log_screen_view(screen)
+    client.log_page_load(url, 1.5, request_count=3)
+    assert client.flush(30)
+    views, loads = server.events("Screen View"), server.events("page_load_event")
+    assert len(views) == len(loads) == 2
+    for pair in (views, loads):
+        page_view, separate = ({k: v for k, v in event.items() if k != "loggedAtTime"} for event in pair)
+        assert page_view == separate
+    assert _parameters(loads[0])["pageUrl"] == _parameters(loads[1])["pageUrl"]
+    assert client.stats().balanced
+
+
+def test_page_views_still_in_memory_are_found_by_discard_queued(make_client: Any) -> None:
+    """Their bodies are written by the writer thread; until then a predicate still reads them."""
+    client = make_client(write_interval=60.0)
+    client.log_page_view("/keep", "/keep", 1.0)
+    client.log_page_view("/drop", "/drop", 1.0)
+    names = {"/drop"}
+    dropped = client.discard_queued(
+        lambda record: any(p.get("stringValue") in names for p in record["body"]["parameters"]), "forgotten"
+    )
+    assert dropped == 2
+    assert client.stats().dropped == {"forgotten": 2}
+
+
 def test_a_page_view_with_a_bad_value_keeps_what_is_valid_and_counts_the_rest(
     server: StrictServer, make_client: Any, sdk_log: pytest.LogCaptureFixture
 ) -> None:

@@ -50,8 +50,13 @@ from .records import (
     EVENT,
     USER,
     USER_ATTRIBUTE,
+    Deferred,
     Pending,
     Record,
+    page_load_body,
+    page_load_row,
+    screen_view_body,
+    screen_view_row,
     wire_body,
 )
 from .sessions import Session, SessionTracker
@@ -162,6 +167,7 @@ class Client:
         self._envelopes: dict[tuple[Actor, str | None], tuple[str, dict[str, Any]]] = {}
         self._envelope_keys = itertools.count()
         self._context_actors: collections.OrderedDict[Identity, Actor | Refused] = collections.OrderedDict()
+        self._actors_by_scope: dict[int, tuple[Identity, Actor]] = {}  # id(identity) -> (it, its actor)
         self._known_users: collections.OrderedDict[tuple[str, str | None], None] = collections.OrderedDict()
         self._product_override: str | None = None
         self._before_send = self.settings.before_send
@@ -231,6 +237,11 @@ class Client:
                 self._announce_process_user = False
                 self._queue_user_upsert(self._actor, previous_guest=None)
             return self._actor
+        # The web integrations scope the same Identity object for a returning visitor: found by
+        # the object first (no dataclass __hash__ call), then by value.
+        known = self._actors_by_scope.get(id(scoped))
+        if known is not None and known[0] is scoped:
+            return known[1]
         try:
             actor = self._context_actors.get(scoped)
         except TypeError:  # an unhashable id: not a string, certainly
@@ -290,6 +301,9 @@ class Client:
                 return actor
             self._context_actors[scoped] = actor
             self._trim_context_actors()
+            if len(self._actors_by_scope) >= 10_000:
+                self._actors_by_scope.clear()
+            self._actors_by_scope[id(scoped)] = (scoped, actor)  # holds scoped: the id stays its own
             if new_user:
                 self._known_users[seen] = None
                 if len(self._known_users) > 100_000:
@@ -370,7 +384,8 @@ class Client:
         guest = 1 if actor.guest else 0
         try:
             # decode(): orjson's bytes keep a 4 KiB buffer each; the str is an exact-size copy.
-            body_json = _dumps(body).decode()
+            # A Deferred body (a tuple) is written by the writer.
+            body_json = body if body.__class__ is tuple else _dumps(body).decode()
         except TypeError:  # orjson: lone surrogates, an integer past 64 bits
             try:
                 body_json = _dumps(inputs.plain(body)).decode()
@@ -826,13 +841,17 @@ class Client:
             # their wire bodies written out here (what _event would build from the same pairs).
             session_id = actor.session_id or self._sessions.touch(actor.session_key, actor, now).id
             envelope_key, envelope = self._envelope(actor, session_id)
-            logged_at = wire.timestamp(now)
             if screen is not None:
                 if self._opted_out:
                     self._pipeline.refused(1, OPTED_OUT)
                 else:
-                    parameter = {"attributeName": _SCREEN_NAME, "dataType": "String", "stringValue": screen}
-                    body = {"name": wire.SCREEN_VIEW, "loggedAtTime": logged_at, "parameters": [parameter]}
+                    # ASCII (a route template always is): its JSON is written by the writer
+                    # thread, in its batches; other text may need its lone surrogates escaped.
+                    body: Deferred | dict[str, Any] = (
+                        (screen_view_row, screen)
+                        if screen.isascii()
+                        else screen_view_body(wire.timestamp(now), screen)
+                    )
                     self._queue(EVENT, envelope_key, envelope, body, now, actor)
                 records -= 1
                 if signals.event_logged.receivers:
@@ -851,12 +870,11 @@ class Client:
                 if self._opted_out:
                     self._pipeline.refused(1, OPTED_OUT)
                 else:
-                    parameters: list[dict[str, Any]] = [
-                        {"attributeName": "requestCount", "dataType": "Number", "numberValue": request_count},
-                        {"attributeName": "loadTime", "dataType": "Number", "numberValue": load_time_ms},
-                        {"attributeName": "pageUrl", "dataType": "String", "stringValue": url},
-                    ]
-                    body = {"name": wire.PAGE_LOAD, "loggedAtTime": logged_at, "parameters": parameters}
+                    body = (
+                        (page_load_row, url, load_time_ms, request_count)
+                        if url.isascii()
+                        else page_load_body(wire.timestamp(now), url, load_time_ms, request_count)
+                    )
                     self._queue(EVENT, envelope_key, envelope, body, now, actor)
                 if signals.event_logged.receivers:
                     self._signal(
@@ -1346,6 +1364,7 @@ class Client:
                 self._announce_process_user = True
                 self._known_users.clear()
                 self._context_actors.clear()
+                self._actors_by_scope.clear()
             if self.settings.collect_device_attributes:
                 self._pipeline.submit(self._send_device_attributes)
         return 0
@@ -1447,6 +1466,7 @@ class Client:
             for key in [key for key in self._known_users if key[0] in ids or key[1] in ids]:
                 del self._known_users[key]
             self._context_actors.clear()
+            self._actors_by_scope.clear()
             if self._actor.user_id in ids:
                 self._announce_process_user = True
         self._debouncer = Debouncer(self.settings.debounce_window)

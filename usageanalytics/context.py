@@ -36,16 +36,13 @@ current_identity: Callable[[], Identity | None] = _current.get
 every tracking call asks, and a bound C method costs no Python frame)."""
 
 
-def push_identity(identity: Identity) -> Token[Identity | None]:
-    """Set ``identity`` for the current context; pass the token to :func:`pop_identity`.
+push_identity: Callable[[Identity], Token[Identity | None]] = _current.set
+"""Set an identity for the current context; pass the token to :func:`pop_identity`. For
+middleware whose start and end are separate callbacks; elsewhere use :func:`identity`. (The
+ContextVar's own ``set``, as :data:`current_identity`: every captured request calls both.)"""
 
-    For middleware whose start and end are separate callbacks; elsewhere use :func:`identity`.
-    """
-    return _current.set(identity)
-
-
-def pop_identity(token: Token[Identity | None]) -> None:
-    _current.reset(token)
+pop_identity: Callable[[Token[Identity | None]], None] = _current.reset
+"""Undo :func:`push_identity` with its token."""
 
 
 _untracked: ContextVar[str | None] = ContextVar("usageanalytics_untracked", default=None)

@@ -14,7 +14,9 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +31,7 @@ from .records import (
     Pending,
     Record,
     Request,
+    body_json,
     decode_chunk,
     decode_outbox,
     decode_plan,
@@ -65,6 +68,7 @@ from .writer import WAKE_AT, Writer
 logger = logging.getLogger("usageanalytics")
 
 MAX_PENDING_IN_MEMORY = 100_000  # records; only reached if the disk refuses writes
+_ENVELOPE_KEY = itemgetter(0)  # of a Pending
 SAVE_TOTALS_EVERY = 1.0  # seconds between additions to the data folder's ledger totals
 
 Signal = Callable[..., None]  # (blinker signal, **info): sends it with the client as sender
@@ -191,12 +195,13 @@ class Pipeline:
         if self.ledger.queued + self.ledger.held > settings.max_queued_records:
             sender.request_trim(settings.max_queued_records)
         waiting = self._waiting
-        fullest = 0
-        for key, *_ in batch:
-            waiting[key] = size = waiting.get(key, 0) + 1
-            fullest = max(fullest, size)
+        fullest = self._fullest
+        for key, count in Counter(map(_ENVELOPE_KEY, batch)).items():  # counted in C
+            waiting[key] = size = waiting.get(key, 0) + count
+            if size > fullest:
+                fullest = size
         self._since_wake += len(batch)
-        self._fullest = max(self._fullest, fullest)
+        self._fullest = fullest
         writer = self.writer
         # Not in the middle of a burst the writer is still catching up with, either: sending
         # then would hold a decoded chunk in memory beside the backlog; its last write wakes it.
@@ -528,12 +533,12 @@ class Pipeline:
             taken = [pending.popleft() for _ in range(len(pending))]
             kept = []
             for entry in taken:
-                _, envelope, kind, logged_at, guest, body_json = entry
+                _, envelope, kind, logged_at, guest, _ = entry
                 try:
                     record = Record(
                         kind=kind,
                         envelope=envelope,
-                        body=orjson.loads(body_json),
+                        body=orjson.loads(body_json(entry)),
                         logged_at=logged_at,
                         guest=bool(guest),
                     )

@@ -569,18 +569,20 @@ class Sender:
         taken: list[StoredItem] = []
         records: list[Record] = []
         while len(records) < RECORDS_PER_ROUND:
-            stored = self._take(store.inbox)
-            if stored is None:
+            some = store.inbox.take_many(RECORDS_PER_ROUND - len(records))
+            if not some:
                 break
-            try:
-                chunk = decode_chunk(stored.data, raw_bodies=True)  # posted as written
-            except CorruptItem as exc:
-                self._quarantine(store, store.inbox, stored, str(exc))
-                continue
-            if chunk.bad_rows:
-                self._ledger.discarded(chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows")
-            taken.append(stored)
-            records.extend(chunk.records)
+            self._taken.extend((store.inbox, stored.id) for stored in some)
+            for stored in some:
+                try:
+                    chunk = decode_chunk(stored.data, raw_bodies=True)  # posted as written
+                except CorruptItem as exc:
+                    self._quarantine(store, store.inbox, stored, str(exc))
+                    continue
+                if chunk.bad_rows:
+                    self._ledger.discarded(chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows")
+                taken.append(stored)
+                records.extend(chunk.records)
         return taken, records
 
     def _form(self, records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:

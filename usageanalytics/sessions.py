@@ -54,39 +54,13 @@ class SessionTracker:
         self._background: set[Hashable] = set()  # keys whose app is followed and not in front
         self._lock = threading.Lock()
 
-    def touch(self, key: Hashable, actor: Any, wall: float, mono: float | None = None) -> Session:
-        """Record activity of ``key`` and return its session, starting one if needed."""
-        return self._activity(key, actor, wall, self.clock() if mono is None else mono, False)
-
-    def set_foreground(
-        self, key: Hashable, actor: Any, foreground: bool | None, wall: float, mono: float | None = None
-    ) -> None:
-        """Follow ``key``'s app in and out of the foreground (``None``: stop following it).
-
-        In front counts as activity (a new session if the last one timed out) and holds the
-        session however long nothing is logged. Leaving pins the session's end at ``wall``:
-        what the app logs in the background belongs to it without moving its end, and it ends
-        ``timeout`` after leaving unless the app is back in front first.
-        """
-        mono = self.clock() if mono is None else mono
-        if foreground:
-            self._activity(key, actor, wall, mono, True)
-            return
-        with self._lock:
-            self._foreground.discard(key)
-            if foreground is None:
-                self._background.discard(key)
-            else:
-                self._background.add(key)
-            session = self._sessions.get(key)
-            if session is None:
-                return
-            if foreground is None:
-                session.pinned = False
-            elif not session.pinned:
-                session.last_mono, session.last_wall, session.pinned = mono, wall, True
-
-    def _activity(self, key: Hashable, actor: Any, wall: float, mono: float, foreground: bool) -> Session:
+    def touch(
+        self, key: Hashable, actor: Any, wall: float, mono: float | None = None, foreground: bool = False
+    ) -> Session:
+        """Record activity of ``key`` and return its session, starting one if needed
+        (``foreground``: the app came to the front, see :meth:`set_foreground`)."""
+        if mono is None:
+            mono = self.clock()
         ended: Session | None = None
         with self._lock:
             session = self._sessions.get(key)
@@ -115,6 +89,34 @@ class SessionTracker:
             self._on_end(old, old.last_wall)
         self._on_start(session, wall)
         return session
+
+    def set_foreground(
+        self, key: Hashable, actor: Any, foreground: bool | None, wall: float, mono: float | None = None
+    ) -> None:
+        """Follow ``key``'s app in and out of the foreground (``None``: stop following it).
+
+        In front counts as activity (a new session if the last one timed out) and holds the
+        session however long nothing is logged. Leaving pins the session's end at ``wall``:
+        what the app logs in the background belongs to it without moving its end, and it ends
+        ``timeout`` after leaving unless the app is back in front first.
+        """
+        if foreground:
+            self.touch(key, actor, wall, mono, foreground=True)
+            return
+        mono = self.clock() if mono is None else mono
+        with self._lock:
+            self._foreground.discard(key)
+            if foreground is None:
+                self._background.discard(key)
+            else:
+                self._background.add(key)
+            session = self._sessions.get(key)
+            if session is None:
+                return
+            if foreground is None:
+                session.pinned = False
+            elif not session.pinned:
+                session.last_mono, session.last_wall, session.pinned = mono, wall, True
 
     def _evict_oldest(self) -> list[Session]:
         keep = sorted(self._sessions.items(), key=lambda item: item[1].last_mono)

@@ -60,19 +60,25 @@ CUSTOMER_PATH: Final = "usageanalytics/customer"
 
 
 _second: tuple[int, str] = (-1, "")  # the last second formatted, reused within that second
+_last: tuple[float, str] = (-1.0, "")  # the last time formatted: a page view's two events share it
 
 
 def timestamp(epoch: float | None = None) -> str:
     """UTC, ISO 8601, millisecond precision, ``Z``: ``2018-09-29T09:58:44.635Z``."""
-    global _second
+    global _second, _last
     if epoch is None:
         epoch = time.time()
+    last_epoch, text = _last
+    if epoch == last_epoch:
+        return text
     seconds, millis = divmod(round(epoch * 1000), 1000)
     cached_second, prefix = _second
     if seconds != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
         _second = (seconds, prefix)
-    return f"{prefix}.{millis:03d}Z"
+    text = f"{prefix}.{millis:03d}Z"
+    _last = (epoch, text)
+    return text
 
 
 def datetime_timestamp(value: datetime) -> str:
