@@ -54,8 +54,8 @@ _SIGNAL_UID = "usageanalytics.auto_capture"
 _REGEX_ROUTE = re.compile(r"[\^$()\[\]\\*+?{}|]")
 _route_names: dict[str, str] = {}  # a route as Django resolved it -> its screen name ("": a regex)
 _ASK = object()  # identify(request) not called yet
-_settings_cache: dict[str, Any] = {}
 _django_settings: Any = None  # django.conf.settings, imported once
+_current_settings: _Settings | None = None  # what _settings() read, for the settings object it read
 _lazy: tuple[Any, Any] | None = None  # django.utils.functional's LazyObject and empty
 
 
@@ -150,7 +150,7 @@ async def _capture_async(original: Callable[..., Any], handler: Any, request: An
     finally:
         web.close_scope(visit)
     identified: Any = _ASK
-    identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable, client)
+    identify = call_safely("reading USAGEANALYTICS_IDENTIFY", _identify_callable, client, visit.extra)
     if identify is not None and inspect.iscoroutinefunction(identify) and _is_reported(request, response):
         try:
             identified = await identify(request)
@@ -168,17 +168,20 @@ def _header_refusal(settings: Any, request: Any) -> str | None:
 
 def _start(request: Any) -> web.Visit | None:
     """Open the visit, or None when the path is excluded."""
-    if _rules().excludes(request.path):
+    settings = _settings()
+    if settings.rules.excludes(request.path):
         return None
     if _auth_signals is None and "django.contrib.auth" in sys.modules:
         _watch_logins()
     meta = request.META
-    return web.start_visit(
+    visit = web.start_visit(
         meta.get("HTTP_COOKIE"),
         meta.get("REMOTE_ADDR"),
         request.is_secure,
         navigation=web.accepts_html(meta.get("HTTP_ACCEPT")),
     )
+    visit.extra = settings
+    return visit
 
 
 def _finish(request: Any, visit: web.Visit, response: Any, identified: Any, client: Any) -> None:
@@ -195,8 +198,8 @@ def _finish(request: Any, visit: web.Visit, response: Any, identified: Any, clie
     template = _screen_name(request)
     if not template:
         return  # not a routed endpoint
-    query = bool(_setting("USAGEANALYTICS_PAGE_QUERY"))
-    url = web.page_url(request.path, request.META.get("QUERY_STRING", ""), query)
+    path = request.path
+    url = web.page_url(path, request.META.get("QUERY_STRING", ""), True) if visit.extra.page_query else path
     who = _identity(request, visit, identified, client)
     web.log_request(client, visit, page, method, status, template, url, who, elapsed_ms)
 
@@ -205,7 +208,7 @@ def _identity(request: Any, visit: web.Visit, identified: Any, client: Any) -> I
     """The request's user: what ``identify(request)`` returned (called here on the sync path),
     else the user the request already loaded."""
     if identified is _ASK:
-        identify = _identify_callable(client)
+        identify = _identify_callable(client, visit.extra)
         if identify is None:  # the common case: no call
             return visit.identity(_user_id(request))
         if inspect.iscoroutinefunction(identify):
@@ -266,37 +269,43 @@ def _user_id(request: Any) -> str | None:
     return None
 
 
-def _setting(name: str) -> Any:
-    settings, cache = _settings()
-    key = "setting:" + name
-    if key not in cache:
-        cache[key] = getattr(settings, name, None)
-    return cache[key]
+class _Settings:
+    """What capture reads from Django's settings, kept while they stay the same object
+    (``override_settings`` swaps it): one look per request instead of one per setting."""
+
+    __slots__ = ("holder", "identify", "page_query", "rules")
+
+    def __init__(self, settings: Any, holder: Any) -> None:
+        self.holder = holder
+        self.identify = getattr(settings, "USAGEANALYTICS_IDENTIFY", None)
+        self.page_query = bool(getattr(settings, "USAGEANALYTICS_PAGE_QUERY", False))
+        assets = (getattr(settings, "STATIC_URL", None), getattr(settings, "MEDIA_URL", None))
+        prefixes = _asset_prefixes(*assets)
+        self.rules = web.path_rules(getattr(settings, "USAGEANALYTICS_EXCLUDE", None), prefixes)
 
 
-def _settings() -> tuple[Any, dict[str, Any]]:
-    """Django's settings object and a cache that lasts while they stay the same object
-    (``override_settings`` swaps it), so a request reads no setting Django lacks twice."""
-    global _django_settings
+def _settings() -> _Settings:
+    global _django_settings, _current_settings
     settings = _django_settings
     if settings is None:
         from django import conf  # type: ignore[import-untyped]
 
         settings = _django_settings = conf.settings
     holder = settings._wrapped
-    if _settings_cache.get("holder") is not holder:
-        _settings_cache.clear()
-        _settings_cache["holder"] = holder
-    return settings, _settings_cache
+    current = _current_settings
+    if current is None or current.holder is not holder:
+        current = _current_settings = _Settings(settings, holder)
+    return current
 
 
-def _identify_callable(client: Any) -> Callable[..., Any] | None:
+def _identify_callable(client: Any, settings: _Settings) -> Callable[..., Any] | None:
     """``USAGEANALYTICS_IDENTIFY`` (a callable or its dotted path), else ``configure(identify=...)``."""
-    setting = _setting("USAGEANALYTICS_IDENTIFY")
+    setting = settings.identify
+    if setting is None:
+        default: Callable[..., Any] | None = client.settings.identify
+        return default
     if isinstance(setting, str):
         return _import(setting)
-    if setting is None:
-        return cast("Callable[..., Any] | None", client.settings.identify)
     return cast("Callable[..., Any]", setting)
 
 
@@ -306,15 +315,6 @@ def _import(dotted: str) -> Callable[..., Any]:
 
     function: Callable[..., Any] = import_string(dotted)
     return function
-
-
-def _rules() -> web.PathRules:
-    _, cache = _settings()
-    rules = cache.get("rules")
-    if rules is None:
-        prefixes = _asset_prefixes(_setting("STATIC_URL"), _setting("MEDIA_URL"))
-        rules = cache["rules"] = web.path_rules(_setting("USAGEANALYTICS_EXCLUDE"), prefixes)
-    return cast(web.PathRules, rules)
 
 
 @functools.lru_cache(maxsize=8)

@@ -158,11 +158,9 @@ def _dispatching(original: Callable[..., Any]) -> Callable[..., Any]:
     return full_dispatch_request
 
 
-def _state(app: Any) -> _AppState:
-    extensions = app.extensions
-    state: _AppState | None = extensions.get(_STATE_KEY)
-    if state is None or not state.current(app):
-        state = extensions[_STATE_KEY] = _AppState(app)
+def _new_state(app: Any) -> _AppState:
+    """The app's config read anew (the first request, or the config changed since)."""
+    state = app.extensions[_STATE_KEY] = _AppState(app)
     return state
 
 
@@ -179,7 +177,9 @@ def _start(app: Any, client: Any) -> web.Visit | str | None:
         if reason is not None:
             return reason
     endpoint = request.endpoint
-    state = _state(app)
+    state = app.extensions.get(_STATE_KEY)
+    if state is None or not state.current(app):
+        state = _new_state(app)
     if endpoint is not None and (endpoint == "static" or endpoint.endswith(".static")):
         return None
     if state.rules.excludes(request.path):
@@ -302,7 +302,7 @@ def _user_id(session: Any, flask_login: bool, session_user: str | None) -> str |
     user = g.get("user")
     # ``g.user = current_user`` (a LocalProxy): reading it would run Flask-Login's loaders (a
     # query); a user they loaded was read above from ``g._login_user``.
-    found = None if isinstance(user, _LocalProxy) else web.user_id_of(user)
+    found = None if user is None or isinstance(user, _LocalProxy) else web.user_id_of(user)
     if found is not None:
         return found
     return session_user
