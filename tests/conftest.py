@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,12 @@ settings.register_profile(
 )
 settings.register_profile("long", max_examples=1000, deadline=None, suppress_health_check=_SLOW_IS_FINE)
 settings.load_profile(os.environ.get("USAGEANALYTICS_HYPOTHESIS", "ci"))
+
+# A shell starts a background job (``pytest ... &``) with SIGINT ignored, and servers the tests
+# start would inherit that and never see the Ctrl-C the tests press. Handled here, it is reset to
+# the default in every child, as in a terminal.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture

@@ -109,7 +109,9 @@ def serving(
     process = subprocess.Popen(
         [sys.executable, *args],
         cwd=ROOT,
-        env=env,
+        # A server that hangs on its way out is ended with SIGABRT first: faulthandler then
+        # prints every thread's stack, and the failure shows where it hung.
+        env={"PYTHONFAULTHANDLER": "1", **env},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
@@ -142,13 +144,17 @@ def serving(
             try:
                 process.wait(timeout=60)
             except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=30)
+                process.send_signal(signal.SIGABRT)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=30)
         stderr = process.stderr.read() if process.stderr else ""
         if port is not None:
             served.stderr = stderr
         if process.returncode not in (0, None, -signal.SIGINT):
-            raise AssertionError(f"server process exited {process.returncode}: {stderr[-3000:]}")
+            raise AssertionError(f"server process exited {process.returncode}: {stderr[-8000:]}")
         for stream in (process.stdout, process.stderr):
             if stream is not None:
                 stream.close()
