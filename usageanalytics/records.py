@@ -1,8 +1,9 @@
 """Records and requests: their types in memory, and their compact form on disk.
 
 A tracking call serializes its record's body (orjson, about a microsecond) and hands the writer
-:data:`Pending`: the body's JSON text with the record's kind, time and guest flag and the key and
-dict of the envelope it refers to, so a backlog in memory is compact. The writer makes each a
+:data:`Pending`: the body's JSON text (a web page view's values only: :data:`Deferred`) with the
+record's kind, time and guest flag and the key and dict of the envelope it refers to, so a
+backlog in memory is compact. The writer makes each a
 row, one line, ``kind TAB envelope key TAB logged at TAB 1 if guest else 0 TAB body JSON``
 (:func:`pending_row`), and a chunk (one queue item) stores each envelope once in a JSON head,
 then its rows, one per line::

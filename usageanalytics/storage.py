@@ -234,16 +234,15 @@ class AckQueue:
         with queue.action_lock, queue.tran_lock, cast(sqlite3.Connection, queue._putter) as connection:
             connection.execute("BEGIN IMMEDIATE")  # no other writer between the read and the mark
             ids = [row[0] for row in connection.execute(f"{self._ready_sql} LIMIT ?", (_IN_FLIGHT, limit))]
-            held = 0
+            found = 0
             for item_id in ids:
                 row = connection.execute(
                     f"SELECT data, timestamp FROM `{table}` WHERE _id = ?", (item_id,)
                 ).fetchone()
                 data = bytes(row[0])
                 taken.append(StoredItem(int(item_id), data, float(row[1])))
-                found = _COUNT.search(data, 0, 200)  # the head's "n"
-                held += int(found.group(1)) if found else 1
-                if held >= records:
+                found += _head_count(data[:64])  # as count_records reads it
+                if found >= records:
                     break
             if taken:
                 marks = ",".join("?" * len(taken))
