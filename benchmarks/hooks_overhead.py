@@ -1,6 +1,6 @@
 """What web auto-capture costs a Flask, Django or FastAPI app per page, side by side with no SDK.
 
-    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 11] [--pages 2500] [--render-ms 1]
+    .venv/bin/python benchmarks/hooks_overhead.py [--rounds 5] [--pages 10000] [--render-ms 1]
                                                   [--visitors 100] [--only flask ...]
 
 One process serves a hello-world page that takes ``--render-ms`` of CPU to render through the
@@ -19,8 +19,11 @@ Each round gives each mode a turn of ``--pages`` pages, in an order that rotates
 
 Before each turn the SDK's threads are left to finish what they were doing (their CPU clocks
 stop moving), so ``off`` and ``hooks`` never pay for what ``on`` queued. The default turn is
-about what wakes the sender once (5,000 records), so an ``on`` turn meets the sender's work as a
-busy server does.
+what wakes the sender once (20,000 records: 10,000 pages, or 20,000 API calls), so each ``on``
+turn meets one round of the sender's work, as a busy server does. What the SDK's threads still
+had to do when a turn ended (a round woken near its end) is done in the pause after it, on no
+request's time: that CPU time is added to the turn's wall clock, as it would have been taken
+from the requests had they gone on (the threads share the GIL with them).
 
 Per turn: the wall-clock time and the request thread's CPU time per page. Throughout: the CPU
 time of the writer and sender threads (their own clocks), until a final flush has delivered
@@ -65,6 +68,7 @@ from typing import Any, NamedTuple
 
 import usageanalytics as ua
 from usageanalytics.client import Client
+from usageanalytics.sender import RECORDS_PER_ROUND as WAKE_RECORDS
 
 RECEIVER = """
 import sys
@@ -87,6 +91,7 @@ server.serve_forever()
 """
 
 SDK_THREADS = ("usageanalytics-writer", "usageanalytics-sender")
+ISOLATED_PAGES = 500  # pages per turn of the hooks alone: short turns, many of them
 # What auto-capture calls on the client; stubbed in the "hooks" turns.
 TRACKING_CALLS = ("log_event", "log_screen_view", "log_page_load", "log_page_view")
 
@@ -97,6 +102,7 @@ class Turn(NamedTuple):
     pages: int
     wall: float
     cpu: float
+    after: float = 0.0  # the SDK threads' CPU seconds in the pause after the turn (see above)
 
 
 def render(milliseconds: float) -> str:
@@ -367,11 +373,13 @@ HEADER = (
 
 
 def paired(turns: dict[str, list[Turn]], mode: str, field: str) -> float:
-    """The median over rounds of (mode - off) per page, for the turn field ``field``."""
-    return statistics.median(
-        getattr(t, field) / t.pages - getattr(o, field) / o.pages
-        for t, o in zip(turns[mode], turns["off"], strict=True)
-    )
+    """The median over rounds of (mode - off) per page, for ``"cpu"`` (the request thread's)
+    or ``"wall"`` (with the SDK's work left for the pause after the turn)."""
+
+    def cost(turn: Turn) -> float:
+        return (turn.wall + turn.after if field == "wall" else turn.cpu) / turn.pages
+
+    return statistics.median(cost(t) - cost(o) for t, o in zip(turns[mode], turns["off"], strict=True))
 
 
 def run_rounds(
@@ -386,8 +394,10 @@ def run_rounds(
     for round_ in range(rounds):
         shift = round_ % len(names)
         for name in names[shift:] + names[:shift]:
+            turn = modes[name]()
+            before = sdk_cpu()
             settle()
-            turns[name].append(modes[name]())
+            turns[name].append(turn._replace(after=sdk_cpu() - before))
     assert ua.flush(timeout=600), "the receiver did not get everything"
     return turns, sdk_cpu() - started
 
@@ -397,19 +407,20 @@ def measure(
 ) -> None:
     visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
     path = "/hello/world"
+    pages = args.pages or WAKE_RECORDS // 2  # a Screen View and a page load per page
 
     def turn(mode: str) -> Callable[[], Turn]:
         def run() -> Turn:
             attach(framework, mode != "off")
             if mode == "hooks":
                 with tracking_stubbed():
-                    return serve(app, visitors, args.pages, path)
-            return serve(app, visitors, args.pages, path)
+                    return serve(app, visitors, pages, path)
+            return serve(app, visitors, pages, path)
 
         return run
 
     attach(framework, True)
-    serve(app, visitors, max(args.pages // 4, len(visitors)), path)  # warm up: sessions, users
+    serve(app, visitors, max(pages // 10, len(visitors)), path)  # warm up: sessions, users
     assert ua.flush(timeout=600)
     turns, background = run_rounds({mode: turn(mode) for mode in ("off", "on", "hooks")}, args.rounds)
     attach(framework, True)
@@ -432,17 +443,18 @@ def measure_api_calls(
     assert client is not None
     visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
     path = "/api/hello/world"
+    calls = args.pages or WAKE_RECORDS  # an API Call event per call
     settings = {flag: dataclasses.replace(client.settings, capture_api_calls=flag) for flag in (False, True)}
 
     def turn(capture: bool) -> Callable[[], Turn]:
         def run() -> Turn:
             client.settings = settings[capture]
-            return serve(app, visitors, args.pages, path)
+            return serve(app, visitors, calls, path)
 
         return run
 
     attach(framework, True)
-    serve(app, visitors, max(args.pages // 4, len(visitors)), path)
+    serve(app, visitors, max(calls // 10, len(visitors)), path)
     try:
         turns, background = run_rounds({"off": turn(False), "on": turn(True)}, args.rounds)
     finally:
@@ -466,7 +478,7 @@ def measure_isolated(
     SDK's threads stay idle and no record is made), the patches off and on in short turns."""
     visitors = [f"{n:032x}" for n in range(1, args.visitors + 1)]
     path = "/hello/world"
-    pages = max(100, args.pages // 5)
+    pages = ISOLATED_PAGES
     cpu: dict[bool, list[float]] = {False: [], True: []}
     with tracking_stubbed():
         attach(framework, True)
@@ -509,8 +521,10 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=11)
-    parser.add_argument("--pages", type=int, default=2500, help="pages per turn")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--pages", type=int, help="pages per turn (default: what wakes the sender once: 20,000 records)"
+    )
     parser.add_argument("--render-ms", type=float, default=1.0)
     parser.add_argument("--visitors", type=int, default=100)
     parser.add_argument("--only", choices=["flask", "django", "fastapi", "api", "isolated"], action="append")
@@ -528,7 +542,8 @@ def main() -> None:
             print(machine())
             print(
                 f"load average {os.getloadavg()[0]:.1f}; {args.visitors} visitors; {args.rounds} rounds of "
-                f"{args.pages} pages per mode; a page renders in {args.render_ms} ms of CPU"
+                f"{args.pages or WAKE_RECORDS // 2:,} pages per mode; "
+                f"a page renders in {args.render_ms} ms of CPU"
             )
             print(HEADER)
             apps: dict[str, Callable[..., Any]] = {}
@@ -549,7 +564,7 @@ def main() -> None:
                 print()
                 print(
                     "The hooks alone, nothing else running (tracking calls stubbed throughout; "
-                    f"{args.rounds * 2 + 1} turns each of {max(100, args.pages // 5)} pages; "
+                    f"{args.rounds * 2 + 1} turns each of {ISOLATED_PAGES} pages; "
                     "best: the fastest turns' difference; median: of each round's difference)"
                 )
                 print(ISOLATED_HEADER)
@@ -558,7 +573,10 @@ def main() -> None:
                 measure_isolated("FastAPI", app("FastAPI"), serve_asgi, args)
             if "api" in only:
                 print()
-                print("JSON endpoint, capture_api_calls off and on (one API Call event per request)")
+                print(
+                    "JSON endpoint, capture_api_calls off and on (one API Call event per request; "
+                    f"turns of {args.pages or WAKE_RECORDS:,} calls)"
+                )
                 print(HEADER.replace("hooks alone", "   —       ").replace("off p/s ", "off r/s "))
                 measure_api_calls("Flask", app("Flask"), serve_wsgi, args)
                 measure_api_calls("FastAPI", app("FastAPI"), serve_asgi, args)

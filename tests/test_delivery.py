@@ -12,6 +12,7 @@ import pytest
 
 import usageanalytics as ua
 from tests.support.strict_server import StrictServer
+from usageanalytics import sender as sender_module
 from usageanalytics.status import read_status
 
 FAST_RETRY = {"retry_base": 0.05, "retry_cap": 0.2}
@@ -321,6 +322,51 @@ def test_many_visitors_wake_the_sender_per_full_batch_not_per_record(make_client
             client.log_event("Busy Visitor", {"i": i})
     assert client._pipeline.writer.persist_now(30)
     assert wakes == [False]
+
+
+def test_records_logged_while_a_round_is_posted_wait_for_the_next_wake(
+    server: StrictServer, make_client: Any
+) -> None:
+    """A busy server's visitors go on logging while the sender posts a round. Those records wait
+    for the next wake (a full batch, the interval, flush()); a round of their own at once would
+    post a request per visitor for a few records each, round after round."""
+    client = make_client(flush_interval=3600, batch_size=50)
+    sender = client._pipeline.sender
+    server.hang.set()
+    for i in range(50):  # a full batch: wakes the sender
+        client.log_event("Burst", {"i": i})
+    assert server.held.wait(30)
+    for i in range(5):
+        client.log_event("Meanwhile", {"i": i})
+    assert client._pipeline.writer.persist_now(30)
+    cycles = sender._cycles
+    server.release()
+    assert _eventually(lambda: sender._cycles > cycles)
+    assert len(server.events("Burst")) == 50
+    assert server.events("Meanwhile") == []
+    assert client.stats().queued == 5
+    assert client.flush(30)
+    assert sorted(_indexes(server, "Meanwhile")) == list(range(5))
+
+
+def test_a_backlog_goes_out_round_after_round_on_one_wake(
+    server: StrictServer, make_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A round that comes out full means more is waiting (an offline hour, say): the sender goes
+    on with the next round at once, until one is not full."""
+    monkeypatch.setattr(sender_module, "RECORDS_PER_ROUND", 20)
+    client = make_client(flush_interval=3600, batch_size=500)
+    sender = client._pipeline.sender
+    for chunk in range(5):  # five chunks of ten records: rounds of 20, 20 and 10
+        for i in range(10):
+            client.log_event("Backlog", {"i": chunk * 10 + i})
+        assert client._pipeline.writer.persist_now(30)
+    assert server.events("Backlog") == []
+    cycles = sender._cycles
+    sender.wake()  # as a full batch or the interval wakes it: not a flush
+    assert _eventually(lambda: sender._cycles > cycles)
+    assert sorted(_indexes(server, "Backlog")) == list(range(50))
+    assert server.duplicates == 0
 
 
 def test_size_bound_drops_records_formed_for_sending_before_newer_ones_waiting(

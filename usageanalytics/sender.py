@@ -9,7 +9,9 @@ Every ``flush_interval`` (and sooner when a batch fills, or on ``flush()``) it, 
    account, forms requests bounded in records and bytes, persists them, then acknowledges the
    chunks; then sends them. A request is on disk before its first post, so whoever retries it (a
    later round, the next process, a process with another ``batch_size``) resends the same
-   records under the same id, and a server that drops repeated ids loses nothing;
+   records under the same id, and a server that drops repeated ids loses nothing. Rounds go on
+   while they come out full (a backlog); what is logged while one is sent waits for the next
+   wake, unless this is a flush;
 3. re-examines held records when a guest has logged in.
 
 Answers: SUCCESS settles a request; a 413 splits it in halves (a single record too large is
@@ -279,8 +281,8 @@ class Sender:
         self._refresh_aliases()
         try:
             for store in self._stores:
-                self._drain(store)
-                self._release_held(store)
+                self._drain(store, everything=forced)
+                self._release_held(store, everything=forced)
                 if store.adopted and store.pending() == 0 and store.held_items() == 0:
                     self._retire(store)
         except Stop:
@@ -371,10 +373,19 @@ class Sender:
     def _too_old(self, request: Request) -> bool:
         return time.time() - request["first"] > self._settings.max_record_age
 
-    def _drain(self, store: QueueStore) -> None:
+    def _drain(self, store: QueueStore, *, everything: bool) -> None:
+        """Send the outbox, then the inbox in rounds: while each round comes out full (a
+        backlog), and for a flush (``everything``) until the inbox is empty.
+
+        What is logged while a round is being sent waits for the next wake. On a web server
+        whose many visitors each have an envelope (a request each), chasing those records
+        would post a request per visitor for a few records each, round after round.
+        """
         self._send_outbox(store)
-        while not self._halted() and self._round(store):
-            pass
+        while not self._halted():
+            taken = self._round(store)
+            if not taken or (taken < RECORDS_PER_ROUND and not everything):
+                return
 
     def _halted(self) -> bool:
         return self._stopping or self._callbacks.paused()
@@ -500,8 +511,9 @@ class Sender:
 
     # -- rounds: inbox to outbox ---------------------------------------------------------------
 
-    def _round(self, store: QueueStore) -> bool:
-        """Form a round of inbox chunks into requests and send them; False if the inbox is empty.
+    def _round(self, store: QueueStore) -> int:
+        """Form a round of inbox chunks into requests and send them; the records it took (0:
+        the inbox is empty).
 
         The round's plan goes to disk first and its chunks stay in the inbox (in flight) until
         the round is settled: sent, or what is left moved to the outbox. A process that dies in
@@ -510,7 +522,8 @@ class Sender:
         with self._disk_lock:
             taken, records = self._take_chunks(store)
             if not taken:
-                return False
+                return 0
+            took = len(records)
             plan = RoundPlan(
                 id=uuid.uuid4().hex,
                 at=time.time(),
@@ -563,7 +576,7 @@ class Sender:
         if failure is not None:
             self._fail(*failure)
             raise Stop
-        return True
+        return took
 
     def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Record]]:
         taken: list[StoredItem] = []
@@ -614,7 +627,7 @@ class Sender:
         self._ledger.discarded(repaired.superseded, SUPERSEDED)
         self._ledger.hold(repaired.held)
 
-    def _release_held(self, store: QueueStore) -> None:
+    def _release_held(self, store: QueueStore, *, everything: bool) -> None:
         """Send held records whose guest has logged in since they were held."""
         if store.held_items() == 0 or self._held_versions.get(store.folder) == self._alias_version:
             return
@@ -653,7 +666,7 @@ class Sender:
             self._ledger.release(len(released))
             self._ledger.discarded(superseded, SUPERSEDED, held=True)
         if released:
-            self._drain(store)
+            self._drain(store, everything=everything)
 
     # -- bounds ---------------------------------------------------------------------------------------
 
