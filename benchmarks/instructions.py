@@ -5,11 +5,14 @@
 
 Needs valgrind (Debian: ``apt-get install valgrind``). The timed benchmark
 (``hooks_overhead.py``) moves by 20 to 30 µs per page between runs on a shared machine: more
-than most changes. Instructions counted by callgrind barely move, so this is the figure to
-compare two releases by. Every instruction counts alike, though: some C code costs less time
-than its count says (``repr`` of the rows' times is a quarter of the writer's count, yet about
-0.5 µs a row, and formatting them as integers instead took as long), so confirm a gain in time
-before you keep it.
+than most changes. Instructions counted by callgrind move far less, so this is the figure to
+compare two releases by, with two cautions. The writer writes every 0.1 s, so under valgrind
+(tens of times slower) its chunks are smaller and its count per page larger than in a real
+run, the more so when other processes slow valgrind further (Flask's SDK threads: 137,000 per
+page with three runs side by side, 110,000 alone): run it alone, and compare runs alike. And
+every instruction counts alike: some C code costs less time than its count says (``repr`` of
+the rows' times is a quarter of the writer's count, yet about 0.5 µs a row, and formatting
+them as integers instead took as long), so confirm a gain in time before you keep it.
 
 For each framework, two processes run under callgrind, one thread per output file: each warms
 up (capture on, ``--warm`` pages, flushed), then serves ``--pages`` pages with capture off or
@@ -21,9 +24,8 @@ SDK's threads (writing, sending, their final flush).
 
 The default is a sender's round (20,000 records, 10,000 pages: each visitor's request carries
 100 pages, as on a busy server). Fewer pages count the sender's requests more heavily: its
-final flush posts one per visitor however few pages there were. Each framework takes about 9
-minutes of CPU (twice that with ``--before``); several ``--only`` runs side by side use more
-cores.
+final flush posts one per visitor however few pages there were. Each framework takes about 2
+minutes (4 with ``--before``).
 
 ``--before DIR``: the same counts with the package and integrations of another checkout
 (``git worktree add /tmp/before <commit>``) first on the path, side by side.
