@@ -172,6 +172,13 @@ def fastapi_app(render_ms: float) -> Callable[..., Any]:
     return app
 
 
+APPS: dict[str, Callable[[float], Callable[..., Any]]] = {
+    "Flask": flask_app,
+    "Django": django_app,
+    "FastAPI": fastapi_app,
+}
+
+
 # -- serving ----------------------------------------------------------------------------------------
 
 
@@ -286,7 +293,30 @@ def serve_asgi(app: Callable[..., Any], visitors: list[str], pages: int, path: s
     return turn
 
 
+SERVERS = {"Flask": serve_wsgi, "Django": serve_wsgi, "FastAPI": serve_asgi}
+
+
 # -- the SDK's side -------------------------------------------------------------------------------
+
+
+@contextmanager
+def production_client() -> Iterator[None]:
+    """The SDK configured as a production app would configure it (every setting at its default,
+    a fresh data folder), sending to a receiver in another process that answers SUCCESS; shut
+    down, and the receiver stopped, on the way out."""
+    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
+    try:
+        assert receiver.stdout is not None
+        endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
+        with tempfile.TemporaryDirectory() as data:
+            ua.configure(
+                "benchmark", api_key="benchmark", endpoint=endpoint, data_dir=data, customer_account_id="acct"
+            )
+            yield
+            ua.shutdown(timeout=60)
+    finally:
+        receiver.terminate()
+        receiver.wait(timeout=60)
 
 
 def sdk_cpu() -> float:
@@ -530,61 +560,48 @@ def main() -> None:
     parser.add_argument("--only", choices=["flask", "django", "fastapi", "api", "isolated"], action="append")
     args = parser.parse_args()
     only = set(args.only or ["flask", "django", "fastapi", "api"])
-    receiver = subprocess.Popen([sys.executable, "-c", RECEIVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert receiver.stdout is not None
-        endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
-        with tempfile.TemporaryDirectory() as data:
-            # A production configuration: every setting at its default.
-            ua.configure(
-                "benchmark", api_key="benchmark", endpoint=endpoint, data_dir=data, customer_account_id="acct"
-            )
-            print(machine())
+    with production_client():
+        print(machine())
+        print(
+            f"load average {os.getloadavg()[0]:.1f}; {args.visitors} visitors; {args.rounds} rounds of "
+            f"{args.pages or WAKE_RECORDS // 2:,} pages per mode; "
+            f"a page renders in {args.render_ms} ms of CPU"
+        )
+        print(HEADER)
+        apps: dict[str, Callable[..., Any]] = {}
+
+        def app(framework: str) -> Callable[..., Any]:  # each built once (Django's settings)
+            if framework not in apps:
+                apps[framework] = APPS[framework](args.render_ms)
+            return apps[framework]
+
+        if "flask" in only:
+            measure("Flask", app("Flask"), serve_wsgi, args)
+        if "django" in only:
+            measure("Django", app("Django"), serve_wsgi, args)
+        if "fastapi" in only:
+            measure("FastAPI", app("FastAPI"), serve_asgi, args)
+        if "isolated" in only:
+            print()
             print(
-                f"load average {os.getloadavg()[0]:.1f}; {args.visitors} visitors; {args.rounds} rounds of "
-                f"{args.pages or WAKE_RECORDS // 2:,} pages per mode; "
-                f"a page renders in {args.render_ms} ms of CPU"
+                "The hooks alone, nothing else running (tracking calls stubbed throughout; "
+                f"{ISOLATED_TURNS} turns each of {ISOLATED_PAGES} pages; "
+                "best: the fastest turns' difference; median: of each round's difference)"
             )
-            print(HEADER)
-            apps: dict[str, Callable[..., Any]] = {}
-
-            def app(framework: str) -> Callable[..., Any]:  # each built once (Django's settings)
-                if framework not in apps:
-                    make = {"Flask": flask_app, "Django": django_app, "FastAPI": fastapi_app}[framework]
-                    apps[framework] = make(args.render_ms)
-                return apps[framework]
-
-            if "flask" in only:
-                measure("Flask", app("Flask"), serve_wsgi, args)
-            if "django" in only:
-                measure("Django", app("Django"), serve_wsgi, args)
-            if "fastapi" in only:
-                measure("FastAPI", app("FastAPI"), serve_asgi, args)
-            if "isolated" in only:
-                print()
-                print(
-                    "The hooks alone, nothing else running (tracking calls stubbed throughout; "
-                    f"{ISOLATED_TURNS} turns each of {ISOLATED_PAGES} pages; "
-                    "best: the fastest turns' difference; median: of each round's difference)"
-                )
-                print(ISOLATED_HEADER)
-                measure_isolated("Flask", app("Flask"), serve_wsgi, args)
-                measure_isolated("Django", app("Django"), serve_wsgi, args)
-                measure_isolated("FastAPI", app("FastAPI"), serve_asgi, args)
-            if "api" in only:
-                print()
-                print(
-                    "JSON endpoint, capture_api_calls off and on (one API Call event per request; "
-                    f"turns of {args.pages or WAKE_RECORDS:,} calls)"
-                )
-                print(HEADER.replace("hooks alone", "   —       ").replace("off p/s ", "off r/s "))
-                measure_api_calls("Flask", app("Flask"), serve_wsgi, args)
-                measure_api_calls("FastAPI", app("FastAPI"), serve_asgi, args)
-            print(f"load average at the end {os.getloadavg()[0]:.1f}")
-            ua.shutdown(timeout=30)
-    finally:
-        receiver.terminate()
-        receiver.wait(timeout=30)
+            print(ISOLATED_HEADER)
+            measure_isolated("Flask", app("Flask"), serve_wsgi, args)
+            measure_isolated("Django", app("Django"), serve_wsgi, args)
+            measure_isolated("FastAPI", app("FastAPI"), serve_asgi, args)
+        if "api" in only:
+            print()
+            print(
+                "JSON endpoint, capture_api_calls off and on (one API Call event per request; "
+                f"turns of {args.pages or WAKE_RECORDS:,} calls)"
+            )
+            print(HEADER.replace("hooks alone", "   —       ").replace("off p/s ", "off r/s "))
+            measure_api_calls("Flask", app("Flask"), serve_wsgi, args)
+            measure_api_calls("FastAPI", app("FastAPI"), serve_asgi, args)
+        print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -52,20 +52,9 @@ def child(framework: str, mode: str, warm: int, pages: int) -> None:
 
     import usageanalytics as ua
 
-    receiver = subprocess.Popen([sys.executable, "-c", bench.RECEIVER], stdout=subprocess.PIPE, text=True)
-    try:
-        assert receiver.stdout is not None
-        endpoint = f"http://127.0.0.1:{int(receiver.stdout.readline())}/v4/"
-        ua.configure(
-            "benchmark",
-            api_key="benchmark",
-            endpoint=endpoint,
-            data_dir=tempfile.mkdtemp(),
-            customer_account_id="acct",
-        )
-        make = {"Flask": bench.flask_app, "Django": bench.django_app, "FastAPI": bench.fastapi_app}
-        app = make[framework](0.0)
-        serve = bench.serve_asgi if framework == "FastAPI" else bench.serve_wsgi
+    with bench.production_client():
+        app = bench.APPS[framework](0.0)
+        serve = bench.SERVERS[framework]
         visitors = [f"{n:032x}" for n in range(1, 101)]
         bench.attach(framework, True)
         serve(app, visitors, warm, "/hello/world")
@@ -73,10 +62,6 @@ def child(framework: str, mode: str, warm: int, pages: int) -> None:
         bench.attach(framework, mode == "on")
         serve(app, visitors, pages, "/hello/world")
         assert ua.flush(timeout=600)
-        ua.shutdown(timeout=60)
-    finally:
-        receiver.terminate()
-        receiver.wait(timeout=60)
 
 
 def count(framework: str, mode: str, args: argparse.Namespace, path: str | None) -> tuple[int, int]:
