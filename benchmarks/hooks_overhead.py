@@ -575,12 +575,9 @@ def main() -> None:
                 apps[framework] = APPS[framework](args.render_ms)
             return apps[framework]
 
-        if "flask" in only:
-            measure("Flask", app("Flask"), serve_wsgi, args)
-        if "django" in only:
-            measure("Django", app("Django"), serve_wsgi, args)
-        if "fastapi" in only:
-            measure("FastAPI", app("FastAPI"), serve_asgi, args)
+        for framework in ("Flask", "Django", "FastAPI"):
+            if framework.lower() in only:
+                measure(framework, app(framework), SERVERS[framework], args)
         if "isolated" in only:
             print()
             print(
@@ -589,9 +586,8 @@ def main() -> None:
                 "best: the fastest turns' difference; median: of each round's difference)"
             )
             print(ISOLATED_HEADER)
-            measure_isolated("Flask", app("Flask"), serve_wsgi, args)
-            measure_isolated("Django", app("Django"), serve_wsgi, args)
-            measure_isolated("FastAPI", app("FastAPI"), serve_asgi, args)
+            for framework in ("Flask", "Django", "FastAPI"):
+                measure_isolated(framework, app(framework), SERVERS[framework], args)
         if "api" in only:
             print()
             print(
@@ -599,8 +595,8 @@ def main() -> None:
                 f"turns of {args.pages or WAKE_RECORDS:,} calls)"
             )
             print(HEADER.replace("hooks alone", "   —       ").replace("off p/s ", "off r/s "))
-            measure_api_calls("Flask", app("Flask"), serve_wsgi, args)
-            measure_api_calls("FastAPI", app("FastAPI"), serve_asgi, args)
+            for framework in ("Flask", "FastAPI"):
+                measure_api_calls(framework, app(framework), SERVERS[framework], args)
         print(f"load average at the end {os.getloadavg()[0]:.1f}")
 
 
