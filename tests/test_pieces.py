@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import random
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from usageanalytics.records import (
     OutboxItem,
     Record,
     RoundPlan,
+    body_json,
     decode_chunk,
     decode_outbox,
     encode_outbox,
@@ -35,11 +37,12 @@ from usageanalytics.records import (
     encode_records,
     encode_request,
     page_load_body,
-    page_load_row,
-    pending_row,
+    page_load_json,
+    records_of,
     records_of_request,
+    runs_of,
     screen_view_body,
-    screen_view_row,
+    screen_view_json,
     without_entries,
 )
 from usageanalytics.retry import RetryPolicy, backoff_delay, usable_retry_after
@@ -162,21 +165,21 @@ ASCII = st.text(st.characters(max_codepoint=127), min_size=1)  # what log_page_v
     logged_at=st.floats(0, 4e9),
     guest=st.sampled_from([0, 1]),
 )
-def test_a_page_views_rows_made_by_the_writer_are_orjsons_byte_for_byte(
+def test_a_page_views_bodies_made_by_the_writer_are_orjsons_byte_for_byte(
     screen: str, url: str, load_time: float, count: int, logged_at: float, guest: int
 ) -> None:
     """The writer's templates write what orjson writes for the bodies log_page_view once built
     (quotes, backslashes, control characters, percent signs, any float or 64-bit integer)."""
     at = timestamp(logged_at)
     made = [
-        (("7", ENVELOPE, EVENT, logged_at, guest, (screen_view_row, screen)), screen_view_body(at, screen)),
+        (("7", ENVELOPE, EVENT, logged_at, guest, (screen_view_json, screen)), screen_view_body(at, screen)),
         (
-            ("7", ENVELOPE, EVENT, logged_at, guest, (page_load_row, url, load_time, count)),
+            ("7", ENVELOPE, EVENT, logged_at, guest, (page_load_json, url, load_time, count)),
             page_load_body(at, url, load_time, count),
         ),
     ]
     for deferred, body in made:
-        assert pending_row(deferred) == pending_row((*deferred[:5], orjson.dumps(body).decode()))
+        assert body_json(deferred) == orjson.dumps(body).decode()
     chunk = decode_chunk(encode_pending([deferred for deferred, _ in made]))
     assert [record["body"] for record in chunk.records] == [body for _, body in made]
 
@@ -194,6 +197,19 @@ def test_chunks_round_trip_and_earlier_releases_formats_are_read() -> None:
     )
     assert decode_chunk(json_rows).records == chunk_records
     assert decode_chunk(json_rows, raw_bodies=True).records == chunk_records
+    # The writer's chunks of the release before: a JSON head, then a row per record.
+    rows = b"event\t0\t5.0\t1\t" + b'{"name":"E"}'
+    line_rows = b'{"id":"w","n":1,"v":2,"c":%d,"e":{"0":%s}}\n%s' % (
+        zlib.crc32(rows),
+        orjson.dumps(ENVELOPE),
+        rows,
+    )
+    assert decode_chunk(line_rows).records == chunk_records
+    (raw,) = decode_chunk(line_rows, raw_bodies=True).records
+    assert isinstance(raw["body"], orjson.Fragment) and raw["logged_at"] == 5.0
+    for line in (b"event\t0\t5.0", b"nokind\t0\t5.0\t1\t{}", b"event\t9\t5.0\t1\t{}", b"event\t0\tx\t1\t{}"):
+        head, _, _ = line_rows.partition(b"\n")
+        assert decode_chunk(head + b"\n" + line, raw_bodies=True).bad_rows == 1
     legacy_held = orjson.dumps(
         {"id": "h", "n": 1, "r": [{"k": EVENT, "e": ENVELOPE, "b": {"name": "E"}, "t": 5.0}]}
     )
@@ -227,7 +243,7 @@ def test_the_sender_posts_event_bodies_as_written_when_the_chunk_is_intact() -> 
     raw = decode_chunk(data, raw_bodies=True).records
     assert isinstance(raw[0]["body"], orjson.Fragment)  # an event: posted as written
     assert raw[1]["body"] == user_body  # a user upsert: the sender reads it (logins)
-    (request,) = form_round(raw[:1], _plan([], at=10.0))[1].requests
+    (request,) = form_round(runs_of(raw[:1]), _plan([], at=10.0))[1].requests
     assert orjson.loads(orjson.dumps(request["body"]))["events"] == [event_body]
     assert decode_chunk(data).records[0]["body"] == event_body  # elsewhere: decoded as ever
 
@@ -236,9 +252,122 @@ def test_the_sender_posts_event_bodies_as_written_when_the_chunk_is_intact() -> 
     assert chunk.bad_rows == 1 and [r["body"] for r in chunk.records] == [user_body]
     flipped = data.replace(b"Screen View", b"Screen Viex")  # JSON still, not what was written
     assert decode_chunk(flipped, raw_bodies=True).records[0]["body"] == dict(event_body, name="Screen Viex")
-    for line in (b"event\t0\t5.0", b"nokind\t0\t5.0\t1\t{}", b"event\t9\t5.0\t1\t{}", b"event\t0\tx\t1\t{}"):
-        head, _, _ = data.partition(b"\n")
-        assert decode_chunk(head + b"\n" + line, raw_bodies=True).bad_rows == 1
+
+
+def _chunk_with_runs(runs: Any, bodies: bytes, written: bytes | None = None, envelope: bytes = b"") -> bytes:
+    """A chunk of ``runs`` over one envelope line (``ENVELOPE``'s unless ``envelope``) and the
+    body lines ``bodies``; its CRC that of ``written`` (the body lines as written)."""
+    envelope = envelope or orjson.dumps(ENVELOPE)
+    crc = zlib.crc32(envelope + b"\n" + (bodies if written is None else written))
+    head = {"id": "c", "n": 2, "v": 3, "c": crc, "ne": 1, "s": runs}
+    return orjson.dumps(head) + b"\n" + envelope + b"\n" + bodies
+
+
+@pytest.mark.parametrize(
+    ("runs", "bodies", "bad"),
+    [
+        ([["nokind", 0, 0, [1.0]], [EVENT, 0, 0, [2.0]]], b'{"a":1}\n{"b":2}', 1),  # an unknown kind
+        ([[EVENT, 9, 0, [1.0]], [EVENT, 0, 0, [2.0]]], b'{"a":1}\n{"b":2}', 1),  # no such envelope line
+        ([[EVENT, "0", 0, [1.0]], [EVENT, 0, 0, [2.0]]], b'{"a":1}\n{"b":2}', 1),  # a line named as text
+        ([[EVENT, 0, "1", [1.0]], [EVENT, 0, 0, [2.0]]], b'{"a":1}\n{"b":2}', 1),  # a guest flag as text
+        ([[EVENT, 0, 0, [1.0]], [EVENT, 0, 0, [2.0, 3.0]]], b'{"a":1}\n{"b":2}', 2),  # lines cut: 1 kept
+        ([[EVENT, 0, 0, [1.0]]], b'{"a":1}\n{"b":2}', 1),  # a line no run names
+        ([[EVENT, 0, 0, [1.0]], [EVENT, 0, 0, [2.0]]], b'{"a":1}\n{"b":', 1),  # a body cut (CRC: parsed)
+    ],
+)
+def test_runs_and_lines_that_are_not_records_are_counted_and_the_rest_kept(
+    runs: list[Any], bodies: bytes, bad: int
+) -> None:
+    data = _chunk_with_runs(runs, bodies, written=b'{"a":1}\n{"b":2}')
+    for raw in (False, True):
+        chunk = decode_chunk(data, raw_bodies=raw)
+        assert chunk.bad_rows == bad
+        assert [r["envelope"] for r in chunk.records] == [ENVELOPE] * (1 if bad == 2 else 2 - bad)
+
+
+def test_a_damaged_envelope_line_costs_its_runs_only() -> None:
+    data = _chunk_with_runs([[EVENT, 0, 0, [1.0]]], b'{"a":1}', envelope=b'{"appId": [')
+    assert decode_chunk(data).bad_rows == decode_chunk(data, raw_bodies=True).bad_rows == 1
+
+
+@pytest.mark.parametrize("runs", [[["event", 0, 0]], [5], "runs", [["event", 0, 0, 7]]])
+def test_a_chunk_whose_run_heads_are_not_runs_is_corrupt(runs: Any) -> None:
+    with pytest.raises(CorruptItem):
+        decode_chunk(_chunk_with_runs(runs, b'{"a":1}'))
+
+
+def test_envelopes_are_written_and_read_once_and_never_mistaken() -> None:
+    """The writer reuses an envelope's JSON from an earlier chunk only for that same envelope
+    object; the sender's rounds share one envelope object per envelope line (what forming
+    groups by), other readers get their own, and a damaged chunk's envelopes are not kept."""
+    written: dict[str, Any] = {}
+    first, second = dict(ENVELOPE), dict(ENVELOPE, userId="someone else")
+    one = encode_pending([("0", first, EVENT, 1.0, 0, '{"name":"A"}')], written)
+    two = encode_pending([("0", second, EVENT, 2.0, 0, '{"name":"B"}')], written)  # the key reused
+    assert decode_chunk(two).records[0]["envelope"] == second
+    again = encode_pending([("0", first, EVENT, 3.0, 0, '{"name":"C"}')], written)
+    read: dict[bytes, Any] = {}
+    envelopes = [decode_chunk(data, raw_bodies=True, read=read).runs[0].envelope for data in (one, again)]
+    assert envelopes[0] is envelopes[1] and envelopes[0] == first
+    assert decode_chunk(one).runs[0].envelope is not envelopes[0]  # not a round: its own copy
+    damaged = one.replace(b'"appId":"a"', b'"appId":"b"')  # valid JSON, not what was written
+    envelope = decode_chunk(damaged, raw_bodies=True, read=read).runs[0].envelope
+    assert envelope["appId"] == "b" and len(read) == 1
+
+
+_KINDS = st.sampled_from([EVENT, EVENT, EVENT, USER, "user_attribute", "device_attribute", "device_token"])
+_PENDING = st.tuples(
+    st.sampled_from(["0", "1", "2"]),  # envelope key
+    _KINDS,
+    st.floats(0, 4e9),
+    st.sampled_from([0, 1]),
+    st.dictionaries(
+        st.sampled_from(["name", "loginMechanism", "deviceAttributes"]),
+        st.just("GUEST")
+        | st.text()
+        | st.integers(0, 9)
+        | st.dictionaries(st.text(max_size=3), st.integers(0, 9)),
+        max_size=3,
+    ),
+)
+
+
+@given(st.lists(_PENDING, max_size=40), st.integers(1, 7))
+def test_a_chunk_of_runs_keeps_each_run_in_order_and_forms_as_its_records_would(
+    batch: list[tuple[str, str, float, int, dict[str, Any]]], batch_size: int
+) -> None:
+    """The writer groups a batch into runs (kind, envelope, guest) keeping the order of each;
+    the sender forms those runs, bodies as written, into exactly the requests (ids and bytes)
+    that forming their records one by one, bodies decoded, gives."""
+    envelopes = {key: dict(ENVELOPE, userId=f"user-{key}") for key in "012"}
+    pending = [
+        (key, envelopes[key], kind, at, guest, orjson.dumps(inputs.plain(body)).decode())
+        for key, kind, at, guest, body in batch
+    ]
+    data = encode_pending(pending) if pending else b""
+    if not pending:
+        return
+    chunk = decode_chunk(data)
+    expected = sorted(
+        range(len(pending)),
+        key=lambda i: [(p[2], p[0], p[4]) for p in pending].index(
+            (pending[i][2], pending[i][0], pending[i][4])
+        ),
+    )
+    assert [(r["kind"], r["envelope"], r["logged_at"], r["guest"], r["body"]) for r in chunk.records] == [
+        (pending[i][2], pending[i][1], pending[i][3], pending[i][4], orjson.loads(pending[i][5]))
+        for i in expected
+    ]
+    raw = decode_chunk(data, raw_bodies=True)
+    aliases = {"user-1": Alias("real-1", "acct-1", None)}
+    by_runs = batching.form_runs(raw.runs, aliases, batch_size, seed="round")
+    by_records = batching.form_requests(chunk.records, aliases, batch_size, seed="round")
+    assert by_runs.bodies == by_records.bodies
+    assert [(r["id"], r["count"], r["first"]) for r in by_runs.requests] == [
+        (r["id"], r["count"], r["first"]) for r in by_records.requests
+    ]
+    assert by_runs.superseded == by_records.superseded and by_runs.held == by_records.held
+    assert records_of(runs_of(chunk.records)) == chunk.records
 
 
 @pytest.mark.parametrize(
@@ -472,7 +601,7 @@ def test_an_interrupted_round_is_formed_again_exactly(tmp_path: Path) -> None:
         ]
         plan = _plan(sources, aliases={"guest-1": ["user-1", "acct-1", None]})
         store.rounds.put(encode_plan(plan))
-        _, first = form_round([*records, stale], plan)  # what the dead process posted
+        _, first = form_round(runs_of([*records, stale]), plan)  # what the dead process posted
         repaired = finish_interrupted_rounds(store)
         assert repaired == Repaired(too_old=1, superseded=0, held=0)
         (outbox,) = [decode_outbox(item.data) for item in store.outbox.rows()]

@@ -7,6 +7,7 @@ they are tested alone.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +25,9 @@ from .records import (
     USER_ATTRIBUTE,
     Record,
     Request,
+    Run,
+    records_of,
+    runs_of,
 )
 from .state import Alias
 
@@ -67,24 +71,67 @@ def reattribute(record: Record, aliases: Mapping[str, Alias]) -> Record | None:
     """
     if not record["guest"]:
         return record
-    envelope = record["envelope"]
-    alias = aliases.get(envelope.get("userId", ""))
+    alias = aliases.get(record["envelope"].get("userId", ""))
     if alias is None:
         return record
-    if record["kind"] == USER and record["body"].get("loginMechanism") == "GUEST":
+    if record["kind"] == USER and _is_guests_own(record["body"]):
         return None
-    envelope = dict(envelope, userId=alias.user_id)
-    if alias.customer_account_id:
-        envelope["customerAccountId"] = alias.customer_account_id
-    if alias.product_id:
-        envelope["productId"] = alias.product_id
     return Record(
         kind=record["kind"],
-        envelope=envelope,
+        envelope=_aliased(record["envelope"], alias),
         body=record["body"],
         logged_at=record["logged_at"],
         guest=False,
     )
+
+
+def reattribute_run(run: Run, aliases: Mapping[str, Alias]) -> tuple[Run | None, int]:
+    """:func:`reattribute` for a run: the run as its user's (None if nothing is left of it),
+    and how many of its records are obsolete."""
+    if not run.guest:
+        return run, 0
+    alias = aliases.get(run.envelope.get("userId", ""))
+    if alias is None:
+        return run, 0
+    times, bodies = run.times, run.bodies
+    if run.kind == USER:
+        kept = [index for index, body in enumerate(bodies) if not _is_guests_own(body)]
+        if len(kept) < len(bodies):
+            times, bodies = [times[i] for i in kept], [bodies[i] for i in kept]
+    obsolete = len(run.bodies) - len(bodies)
+    if not bodies:
+        return None, obsolete
+    return Run(run.kind, _aliased(run.envelope, alias), False, times, bodies), obsolete
+
+
+def _is_guests_own(user_body: dict[str, Any]) -> bool:
+    return user_body.get("loginMechanism") == "GUEST"
+
+
+def _aliased(envelope: dict[str, Any], alias: Alias) -> dict[str, Any]:
+    aliased = dict(envelope, userId=alias.user_id)
+    if alias.customer_account_id:
+        aliased["customerAccountId"] = alias.customer_account_id
+    if alias.product_id:
+        aliased["productId"] = alias.product_id
+    return aliased
+
+
+def fresh_runs(runs: Iterable[Run], cutoff: float) -> list[Run]:
+    """The records of ``runs`` logged at ``cutoff`` or later (a run is looked into only when
+    its oldest record is older)."""
+    fresh = []
+    for run in runs:
+        if not run.times:
+            continue
+        if min(run.times) >= cutoff:
+            fresh.append(run)
+            continue
+        kept = [index for index, at in enumerate(run.times) if at >= cutoff]
+        if kept:
+            times = [run.times[i] for i in kept]
+            fresh.append(Run(run.kind, run.envelope, run.guest, times, [run.bodies[i] for i in kept]))
+    return fresh
 
 
 def is_sendable(record: Record) -> bool:
@@ -98,26 +145,41 @@ def form_requests(
     max_bytes: int = MAX_REQUEST_BYTES,
     seed: str | None = None,
 ) -> Formed:
-    """Group ``records`` into requests of at most ``batch_size`` records and ``max_bytes`` bytes.
+    """:func:`form_runs` for records."""
+    return form_runs(runs_of(records), aliases, batch_size, max_bytes, seed)
+
+
+def form_runs(
+    runs: Iterable[Run],
+    aliases: Mapping[str, Alias],
+    batch_size: int,
+    max_bytes: int = MAX_REQUEST_BYTES,
+    seed: str | None = None,
+) -> Formed:
+    """Group the records of ``runs`` into requests of at most ``batch_size`` records and
+    ``max_bytes`` bytes.
 
     A record too large for a request on its own still gets one (the sender dead-letters it
     without posting). Forming is deterministic: the same records, aliases and bounds give the
     same requests, and with a ``seed`` (a round's id) the same idempotency ids. That is what
     lets the next process re-form an interrupted round exactly, so an id always names the same
-    records. Without a seed, ids are random.
+    records. Without a seed, ids are random. How the records are cut into runs makes no
+    difference: runs of one record each give the same requests.
     """
     formed = Formed()
     held = formed.held
-    groups: dict[tuple[Any, ...], list[Record]] = {}
-    # Records of one chunk share envelope objects: find each envelope's group (None: held) once.
-    by_envelope: dict[tuple[str, int], list[Record] | None] = {}
-    for original in records:
-        record = reattribute(original, aliases) if aliases and original["guest"] else original
-        if record is None:
-            formed.superseded += 1
+    groups: dict[tuple[Any, ...], list[Run]] = {}
+    # Runs of one chunk share envelope objects: find each envelope's group (None: held) once.
+    by_envelope: dict[tuple[str, int], list[Run] | None] = {}
+    for original in runs:
+        run: Run | None = original
+        if aliases and original.guest:
+            run, obsolete = reattribute_run(original, aliases)
+            formed.superseded += obsolete
+        if run is None:
             continue
-        kind = record["kind"]
-        envelope = record["envelope"]
+        kind = run.kind
+        envelope = run.envelope
         slot = (kind, id(envelope))
         if slot in by_envelope:
             group = by_envelope[slot]
@@ -125,60 +187,68 @@ def form_requests(
             if kind in NEEDS_ACCOUNT and not envelope.get("customerAccountId"):
                 group = None  # not sendable yet (see is_sendable)
             else:
-                key = (kind, *(envelope.get(name) for name in ENVELOPE_FIELDS[kind]))
+                key = (kind, *map(envelope.get, ENVELOPE_FIELDS[kind]))
                 group = groups.get(key)
                 if group is None:
                     group = groups[key] = []
             by_envelope[slot] = group
         if group is None:
-            held.append(record)
+            held.extend(records_of([run]))
         else:
-            group.append(record)
+            group.append(run)
 
     for key in sorted(groups, key=lambda k: ORDER[k[0]]):
         kind = key[0]
-        for members in _split(kind, groups[key], batch_size):
+        members = groups[key]
+        # Every member's envelope has the same values for the fields the body takes (the key).
+        envelope = members[-1].envelope
+        for times, bodies in _split(kind, members, batch_size):
             index = len(formed.requests)
             request_id = str(uuid.uuid5(_NAMESPACE, f"{seed}:{index}")) if seed else str(uuid.uuid4())
-            for request, body in _bounded(_request(kind, members, request_id), max_bytes):
-                formed.requests.append(request)
+            request = _request(kind, envelope, times, bodies, request_id)
+            for part, body in _bounded(request, max_bytes):
+                formed.requests.append(part)
                 formed.bodies.append(body)
     return formed
 
 
-def _split(kind: str, members: list[Record], batch_size: int) -> list[list[Record]]:
+def _split(kind: str, members: list[Run], batch_size: int) -> list[tuple[list[float], list[Any]]]:
+    """The records of a group's runs, as (times, bodies) of each request."""
+    if len(members) == 1:
+        times, bodies = members[0].times, members[0].bodies
+    else:
+        times = list(itertools.chain.from_iterable(run.times for run in members))
+        bodies = list(itertools.chain.from_iterable(run.bodies for run in members))
     if kind == USER:
-        return [[member] for member in members]
+        return [([at], [body]) for at, body in zip(times, bodies, strict=True)]
     if kind in (DEVICE_ATTRIBUTE, DEVICE_TOKEN):
-        return [members]  # merged into one request: later values win
-    return [members[i : i + batch_size] for i in range(0, len(members), batch_size)]
+        return [(times, bodies)]  # merged into one request: later values win
+    return [
+        (times[i : i + batch_size], bodies[i : i + batch_size]) for i in range(0, len(bodies), batch_size)
+    ]
 
 
-def _request(kind: str, members: list[Record], request_id: str) -> Request:
-    envelope = members[-1]["envelope"]
+def _request(
+    kind: str, envelope: dict[str, Any], times: list[float], bodies: list[Any], request_id: str
+) -> Request:
     body: dict[str, Any] = {
         name: envelope[name] for name in ENVELOPE_FIELDS[kind] if envelope.get(name) is not None
     }
     if kind == EVENT:
-        body["events"] = [member["body"] for member in members]
+        body["events"] = list(bodies)
     elif kind == USER_ATTRIBUTE:
-        body["userAttributes"] = [member["body"] for member in members]
+        body["userAttributes"] = list(bodies)
     elif kind == DEVICE_ATTRIBUTE:
         merged: dict[str, Any] = {}
-        for member in members:
-            attributes = member["body"].get("deviceAttributes")
+        for member in bodies:
+            attributes = member.get("deviceAttributes")
             if isinstance(attributes, dict):
                 merged.update(attributes)
         body["deviceAttributes"] = merged
     else:  # USER, DEVICE_TOKEN: one record's body
-        body.update(members[-1]["body"])
+        body.update(bodies[-1])
     return Request(
-        id=request_id,
-        path=PATHS[kind],
-        body=body,
-        count=len(members),
-        first=min(member["logged_at"] for member in members),
-        attempts=0,
+        id=request_id, path=PATHS[kind], body=body, count=len(bodies), first=min(times), attempts=0
     )
 
 

@@ -54,9 +54,9 @@ from .records import (
     Pending,
     Record,
     page_load_body,
-    page_load_row,
+    page_load_json,
     screen_view_body,
-    screen_view_row,
+    screen_view_json,
     wire_body,
 )
 from .sessions import Session, SessionTracker
@@ -848,7 +848,7 @@ class Client:
                     # ASCII (a route template always is): its JSON is written by the writer
                     # thread, in its batches; other text may need its lone surrogates escaped.
                     body: Deferred | dict[str, Any] = (
-                        (screen_view_row, screen)
+                        (screen_view_json, screen)
                         if screen.isascii()
                         else screen_view_body(wire.timestamp(now), screen)
                     )
@@ -871,7 +871,7 @@ class Client:
                     self._pipeline.refused(1, OPTED_OUT)
                 else:
                     body = (
-                        (page_load_row, url, load_time_ms, request_count)
+                        (page_load_json, url, load_time_ms, request_count)
                         if url.isascii()
                         else page_load_body(wire.timestamp(now), url, load_time_ms, request_count)
                     )

@@ -3,19 +3,23 @@
 A tracking call serializes its record's body (orjson, about a microsecond) and hands the writer
 :data:`Pending`: the body's JSON text (a web page view's values only: :data:`Deferred`) with the
 record's kind, time and guest flag and the key and dict of the envelope it refers to, so a
-backlog in memory is compact. The writer makes each a
-row, one line, ``kind TAB envelope key TAB logged at TAB 1 if guest else 0 TAB body JSON``
-(:func:`pending_row`), and a chunk (one queue item) stores each envelope once in a JSON head,
-then its rows, one per line::
+backlog in memory is compact. The writer groups a batch into *runs*, the records of one kind,
+envelope and guest flag in the order they were logged, and a chunk (one queue item) is a JSON
+head with each run's kind, envelope (its line), guest flag and times, then each envelope's JSON
+once and each body's JSON, a line each, run after run (:func:`encode_pending`)::
 
-    {"id": chunk id, "n": count, "v": 2, "c": CRC-32 of the rows, "e": {envelope key: envelope}}
-    event<TAB>3<TAB>1764410000.123<TAB>1<TAB>{"name": "Screen View", ...}
+    {"id": chunk id, "n": count, "v": 3, "c": CRC-32 of the lines, "ne": envelope lines,
+     "s": [[kind, envelope line, 1 if guest else 0, [logged at, ...]], ...]}
+    {"appId": ..., "userId": ..., "sessionId": ...}
+    {"name": "Screen View", ...}
     ...
 
-So the sender reads a round of events without building their bodies in memory: it splits the
-lines and posts each body's JSON as it was written (:func:`decode_chunk` with ``raw_bodies``),
-a fifth of the memory and half the time of decoding them; the CRC says the text is what was
-written. Chunks the sender re-encodes (held or released records) are one JSON document::
+So the sender reads a round of events with a step per run in Python, not per record: it splits
+the lines, reads each envelope line once a round (a visitor's envelope is in every chunk of
+their visit), slices each run's bodies and posts each body's JSON as it was written
+(:func:`decode_chunk` with ``raw_bodies``; the CRC says the text is what was written). Its
+unit is the :class:`Run`; everything else sees :class:`Record` (``Chunk.records``). Chunks the
+sender re-encodes (held or released records) are one JSON document::
 
     {"id": chunk id, "n": count, "e": {envelope key: envelope, ...}, "r": [row, ...]}
 
@@ -28,15 +32,15 @@ hold the requests formed from one round of chunks, posted one by one and kept un
      "sources": [inbox item ids], "round": round id, "held": records held by that round}
 
 Every item starts with its record count (``"n"``), so ``usageanalytics status`` counts records
-without decoding items. Everything past this module sees :class:`Record` and :class:`Request`,
-decoded once per item. Folders written by earlier releases hold chunks of one-letter record dicts
-(``{"k", "e", "b", "t", "g"}``) and one request per outbox item, and chunks of JSON rows
-from the writer; all are still read.
+without decoding items. Folders written by earlier releases hold chunks of one-letter record
+dicts (``{"k", "e", "b", "t", "g"}``), one request per outbox item, and chunks of a line per
+record (``kind TAB envelope key TAB logged at TAB guest TAB body``, ``"v": 2``); all are still
+read.
 """
 
 from __future__ import annotations
 
-import operator
+import functools
 import uuid
 import zlib
 from collections.abc import Iterable
@@ -62,37 +66,27 @@ PATHS = {
 KINDS = {path: kind for kind, path in PATHS.items()}
 
 Deferred: TypeAlias = "tuple[Any, ...]"
-"""A body the writer writes out: ``(maker, value, ...)``, ``maker(pending)`` the record's row.
-What a page view hands over (:func:`screen_view_row`, :func:`page_load_row`): its JSON is then
+"""A body the writer writes out: ``(maker, value, ...)``, ``maker(pending)`` its JSON. What a
+page view hands over (:func:`screen_view_json`, :func:`page_load_json`): its JSON is then
 written on the writer's thread, in its batches, not in the request."""
 
 Pending: TypeAlias = "tuple[str, dict[str, Any], str, float, int, str | Deferred]"
 """What a tracking call hands the writer: (envelope key, envelope, kind, logged at, 1 if guest
-else 0, the body's JSON or a :data:`Deferred` body); the writer makes it a row
-(:func:`pending_row`)."""
+else 0, the body's JSON or a :data:`Deferred` body); the writer puts it in its run
+(:func:`encode_pending`)."""
 
 # Kinds whose bodies the sender never reads (it only posts them): kept as their JSON text there.
 _RAW_KINDS = frozenset({EVENT, USER_ATTRIBUTE})
 _KIND_OF = {kind.encode(): kind for kind in PATHS}
 _BODY_TYPES: tuple[type, ...] = (dict, orjson.Fragment)
 _SCREEN_NAME = wire.EventAttribute.SCREEN_NAME.value
-_KEY_AND_ENVELOPE = operator.itemgetter(0, 1)
-
-
-def pending_row(pending: Pending) -> str:
-    """A record's row: its kind and envelope key (neither has a tab or a newline: the SDK makes
-    both), when it was logged, whether a guest's, and its body's JSON (orjson's: no raw tab or
-    newline). Made on the writer's thread: a tracking call only hands the fields over."""
-    envelope_key, _, kind, logged_at, guest, body = pending
-    if not isinstance(body, str):
-        return str(body[0](pending))
-    return f"{kind}\t{envelope_key}\t{logged_at!r}\t{guest}\t{body}"
 
 
 def body_json(pending: Pending) -> str:
-    """A pending record's body as JSON, a deferred one written out."""
+    """A pending record's body as JSON (orjson's: no raw newline), a deferred one written out
+    (on the writer's thread: a tracking call only hands the fields over)."""
     body = pending[5]
-    return body if isinstance(body, str) else pending_row(pending).split("\t", 4)[4]
+    return body if isinstance(body, str) else str(body[0](pending))
 
 
 # -- a page view's bodies (see Client.log_page_view) ------------------------------------------------
@@ -122,46 +116,32 @@ def json_string(text: str) -> str:
     return orjson.dumps(text).decode()
 
 
-def _row_template(body: dict[str, Any], slots: int) -> str:
-    """A %-format for the row of a record whose body is ``body``: kind, envelope key, logged
-    at (``%r``) and guest flag, then the body's JSON with each value ``"@n@"`` (n < ``slots``)
-    a slot for JSON text and ``@T@`` one for the time's text. The same row, byte for byte, as
-    :func:`pending_row` makes from orjson's JSON of the body, in a fraction of the time."""
+def _json_template(body: dict[str, Any], slots: int) -> str:
+    """A %-format for the JSON of ``body`` with each value ``"@n@"`` (n < ``slots``) a slot for
+    JSON text and ``@T@`` one for the time's text: byte for byte what orjson writes for the
+    filled-in body, in a fraction of the time."""
     text = orjson.dumps(body).decode().replace("%", "%%")
     for slot in range(slots):
         text = text.replace(f'"@{slot}@"', "%s")
-    return "%s\t%s\t%r\t%s\t" + text.replace("@T@", "%s")
+    return text.replace("@T@", "%s")
 
 
-_SCREEN_VIEW_ROW = _row_template(screen_view_body("@T@", "@0@"), 1)
-_PAGE_LOAD_ROW = _row_template(page_load_body("@T@", "@0@", "@1@", "@2@"), 3)  # type: ignore[arg-type]
+_SCREEN_VIEW_JSON = _json_template(screen_view_body("@T@", "@0@"), 1)
+_PAGE_LOAD_JSON = _json_template(page_load_body("@T@", "@0@", "@1@", "@2@"), 3)  # type: ignore[arg-type]
 
 
-def screen_view_row(pending: Pending) -> str:
-    """The row of a page's Screen View handed over as the :data:`Deferred` body
-    ``(screen_view_row, screen)``; ``screen`` is ASCII (no lone surrogate to fail on)."""
-    key, _, kind, logged_at, guest, deferred = pending
-    screen = deferred[1]
-    return _SCREEN_VIEW_ROW % (kind, key, logged_at, guest, wire.timestamp(logged_at), json_string(screen))
+def screen_view_json(pending: Pending) -> str:
+    """The JSON of a page's Screen View handed over as the :data:`Deferred` body
+    ``(screen_view_json, screen)``; ``screen`` is ASCII (no lone surrogate to fail on)."""
+    return _SCREEN_VIEW_JSON % (wire.timestamp(pending[3]), json_string(pending[5][1]))
 
 
-def page_load_row(pending: Pending) -> str:
-    """The row of a page load handed over as ``(page_load_row, url, load_time_ms,
+def page_load_json(pending: Pending) -> str:
+    """The JSON of a page load handed over as ``(page_load_json, url, load_time_ms,
     request_count)``; ``url`` is ASCII."""
-    key, _, kind, logged_at, guest, deferred = pending
-    url, load_time_ms, request_count = deferred[1], deferred[2], deferred[3]
+    _, url, load_time_ms, request_count = cast("Deferred", pending[5])
     load_time = orjson.dumps(load_time_ms).decode()  # orjson's float text, exactly
-    timestamp = wire.timestamp(logged_at)
-    return _PAGE_LOAD_ROW % (
-        kind,
-        key,
-        logged_at,
-        guest,
-        timestamp,
-        request_count,
-        load_time,
-        json_string(url),
-    )
+    return _PAGE_LOAD_JSON % (wire.timestamp(pending[3]), request_count, load_time, json_string(url))
 
 
 class Record(TypedDict):
@@ -240,14 +220,50 @@ def decode_plan(data: bytes) -> RoundPlan:
     return plan
 
 
+class Run(NamedTuple):
+    """Records of one kind, envelope and guest flag, in the order they were logged: what the
+    sender reads and forms, so that a round costs a step per run in Python, not per record."""
+
+    kind: str
+    envelope: dict[str, Any]
+    guest: bool | int
+    times: list[float]  # each record's logged_at
+    bodies: list[Any]  # each record's body (see Record.body), in the same order
+
+
+_new_run = functools.partial(tuple.__new__, Run)  # Run(*fields) without its Python-level __new__
+
+
 class Chunk(NamedTuple):
     """A decoded inbox or held item."""
 
     id: str
-    records: list[Record]
+    runs: list[Run]
     bad_rows: int  # rows that were not records (counted and dropped by the caller)
     round: str | None = None
     sources: tuple[int, ...] = ()
+
+    @property
+    def records(self) -> list[Record]:
+        return records_of(self.runs)
+
+
+def runs_of(records: Iterable[Record]) -> list[Run]:
+    """Records as runs of one record each."""
+    return [Run(r["kind"], r["envelope"], r["guest"], [r["logged_at"]], [r["body"]]) for r in records]
+
+
+def records_of(runs: Iterable[Run]) -> list[Record]:
+    """The records of ``runs``, in order."""
+    return [
+        {"kind": run.kind, "envelope": run.envelope, "body": body, "logged_at": at, "guest": run.guest}
+        for run in runs
+        for at, body in zip(run.times, run.bodies, strict=True)
+    ]
+
+
+def record_count(runs: Iterable[Run]) -> int:
+    return sum(len(run.times) for run in runs)
 
 
 class CorruptItem(ValueError):
@@ -270,16 +286,50 @@ def wire_body(kind: str, body: Any, epoch: float) -> Any:
 # -- chunks -------------------------------------------------------------------------------------------
 
 
-def encode_pending(batch: list[Pending]) -> bytes:
-    """One queue item's JSON for ``batch``: the rows joined, each envelope once.
+EnvelopeTexts: TypeAlias = "dict[str, tuple[dict[str, Any], bytes]]"
+"""The writer's envelopes already written: envelope key -> (the envelope, its JSON)."""
 
-    Raises if an envelope cannot be encoded; the writer then encodes record by record.
+
+def encode_pending(batch: list[Pending], written: EnvelopeTexts | None = None) -> bytes:
+    """One queue item for ``batch``: its runs' heads, then each envelope's JSON once and each
+    body's JSON, a line each (see the module docstring). ``written``: the envelopes' JSON
+    from earlier chunks (a visitor's envelope is in every chunk of their visit), added to.
+
+    Raises if an envelope or a body cannot be encoded; the writer then encodes record by record.
     """
-    # A key names one envelope (see Client._envelope): the dict keeps it once, built in C.
-    envelopes: dict[str, dict[str, Any]] = dict(map(_KEY_AND_ENVELOPE, batch))
-    rows = "\n".join(map(pending_row, batch)).encode()
-    head = b'{"id":"%s","n":%d,"v":2,"c":%d,"e":' % (uuid.uuid4().hex.encode(), len(batch), zlib.crc32(rows))
-    return b"".join((head, orjson.dumps(envelopes), b"}\n", rows))
+    if written is None:
+        written = {}
+    position: dict[str, int] = {}
+    envelopes: list[bytes] = []
+    runs: dict[tuple[str, str, int], tuple[int, list[float], list[str]]] = {}
+    for pending in batch:
+        slot = (pending[2], pending[0], pending[4])
+        run = runs.get(slot)
+        if run is None:
+            key = pending[0]
+            at = position.get(key)
+            if at is None:
+                # A key names one envelope in a process (see Client._envelope); checked anyway.
+                known = written.get(key)
+                if known is None or known[0] is not pending[1]:
+                    known = written[key] = (pending[1], orjson.dumps(pending[1]))
+                at = position[key] = len(envelopes)
+                envelopes.append(known[1])
+            run = runs[slot] = (at, [], [])
+        run[1].append(pending[3])
+        body = pending[5]
+        run[2].append(body if isinstance(body, str) else body[0](pending))
+    bodies = "\n".join(["\n".join(run[2]) for run in runs.values()]).encode()
+    lines = b"\n".join((*envelopes, bodies))
+    heads = [(kind, run[0], guest, run[1]) for (kind, _, guest), run in runs.items()]
+    chunk_id = uuid.uuid4().hex.encode()
+    head = b'{"id":"%s","n":%d,"v":3,"c":%d,"ne":%d,"s":' % (
+        chunk_id,
+        len(batch),
+        zlib.crc32(lines),
+        len(envelopes),
+    )
+    return b"".join((head, orjson.dumps(heads), b"}\n", lines))
 
 
 def encode_records(
@@ -303,18 +353,24 @@ def encode_records(
     return orjson.dumps(item)
 
 
-def decode_chunk(data: bytes, *, raw_bodies: bool = False) -> Chunk:
+EnvelopesRead: TypeAlias = "dict[bytes, dict[str, Any]]"
+"""The sender's envelopes already read: JSON -> the envelope (shared by the records of a round,
+never handed to the app's code)."""
+
+
+def decode_chunk(data: bytes, *, raw_bodies: bool = False, read: EnvelopesRead | None = None) -> Chunk:
     """An inbox or held item's records; raises :class:`CorruptItem` if it is not a chunk.
 
     The fast path checks only the row shape; a row whose fields are of the wrong type surfaces
-    when the records are formed, and :func:`valid_records` then sorts them out. ``raw_bodies``
-    (the sender's rounds): the bodies of events and user attributes in a chunk of rows stay the
-    JSON text they were written as (an ``orjson.Fragment``, posted as it is), when the chunk's
-    CRC says that text is intact.
+    when the records are formed, and :func:`valid_runs` then sorts them out. ``raw_bodies``
+    (the sender's rounds): the bodies of events and user attributes stay the JSON text they
+    were written as (an ``orjson.Fragment``, posted as it is), when the chunk's CRC says that
+    text is intact; then an envelope already in ``read`` is that same object (added to), so
+    forming finds each envelope's request once per round, not once per chunk.
     """
     newline = data.find(b"\n")
     if newline > 0:
-        return _decode_rows(data, newline, raw_bodies)
+        return _decode_lines(data, newline, raw_bodies, read)
     try:
         item = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -341,50 +397,112 @@ def decode_chunk(data: bytes, *, raw_bodies: bool = False) -> Chunk:
     sources = item.get("sources") or ()
     return Chunk(
         str(item.get("id", "")),
-        records,
+        runs_of(records),
         bad,
         round_id if isinstance(round_id, str) else None,
         tuple(s for s in sources if isinstance(s, int)),
     )
 
 
-def _decode_rows(data: bytes, newline: int, raw_bodies: bool) -> Chunk:
-    """A chunk the writer wrote: a JSON head, then a row per line (see the module docstring)."""
+def _decode_lines(data: bytes, newline: int, raw_bodies: bool, read: EnvelopesRead | None) -> Chunk:
+    """A chunk the writer wrote: a JSON head, then a line per envelope and per body (see the
+    module docstring)."""
     try:
         head = orjson.loads(data[:newline])
     except orjson.JSONDecodeError as exc:
         raise CorruptItem(f"not a chunk's head: {exc}") from None
-    if not isinstance(head, dict) or not isinstance(head.get("e"), dict):
+    if not isinstance(head, dict):
         raise CorruptItem("not a chunk of records")
+    lines = data[newline + 1 :]
+    raw = raw_bodies and head.get("c") == zlib.crc32(lines)  # intact: bodies need no parsing
+    if "s" not in head and isinstance(head.get("e"), dict):
+        return _decode_rows(head, lines, raw)
+    heads = head.get("s")
+    count = head.get("ne")
+    if not isinstance(heads, list) or type(count) is not int or count < 0:
+        raise CorruptItem("not a chunk of records")
+    split = lines.split(b"\n") if lines else []
+    envelopes = [_envelope(text, read if raw else None) for text in split[:count]]
+    bodies = split[count:]
+    runs: list[Run] = []
+    bad = start = 0
+    for run_head in heads:
+        try:
+            kind, at, guest, times = run_head
+            end = start + len(times)
+        except (TypeError, ValueError):
+            raise CorruptItem("a chunk whose runs are not [kind, envelope, guest, times]") from None
+        texts = bodies[start:end]  # this run's
+        start = end
+        envelope = envelopes[at] if type(at) is int and 0 <= at < len(envelopes) else None
+        if (
+            kind.__class__ is not str
+            or kind not in PATHS
+            or type(envelope) is not dict
+            or type(guest) is not int
+            or type(times) is not list
+            or len(texts) < len(times)
+        ):
+            bad += len(times)
+            continue
+        if raw and kind in _RAW_KINDS:  # posted as written: nothing reads these bodies
+            runs.append(_new_run((kind, envelope, guest, times, list(map(orjson.Fragment, texts)))))
+            continue
+        try:
+            runs.append(_new_run((kind, envelope, guest, times, list(map(orjson.loads, texts)))))
+        except orjson.JSONDecodeError:
+            run = _parsed_one_by_one(kind, envelope, guest, times, texts)
+            bad += len(times) - len(run.times)
+            runs.append(run)
+    return Chunk(str(head.get("id", "")), runs, bad + max(0, len(bodies) - start))
+
+
+def _envelope(text: bytes, read: EnvelopesRead | None) -> dict[str, Any] | None:
+    """An envelope line's envelope (None if it is not one); the one in ``read`` if there."""
+    if read is not None:
+        known = read.get(text)
+        if known is not None:
+            return known
+    try:
+        envelope = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+    if type(envelope) is not dict:
+        return None
+    if read is not None:
+        read[text] = envelope
+    return envelope
+
+
+def _parsed_one_by_one(
+    kind: str, envelope: dict[str, Any], guest: int, times: list[float], texts: list[bytes]
+) -> Run:
+    """A run whose bodies are parsed one by one: those that are not JSON are left out."""
+    kept_times: list[float] = []
+    kept: list[Any] = []
+    for at, text in zip(times, texts, strict=True):
+        try:
+            kept.append(orjson.loads(text))
+        except orjson.JSONDecodeError:
+            continue
+        kept_times.append(at)
+    return Run(kind, envelope, guest, kept_times, kept)
+
+
+def _decode_rows(head: dict[str, Any], rows: bytes, raw: bool) -> Chunk:
+    """An earlier release's chunk of a row per record (``"v": 2``)."""
     envelopes = {str(key).encode(): envelope for key, envelope in head["e"].items()}
-    rows = data[newline + 1 :]
-    raw = raw_bodies and head.get("c") == zlib.crc32(rows)  # intact: bodies need no parsing
-    records: list[Record] = []
-    append = records.append
+    runs: list[Run] = []
     bad = 0
-    fragment = orjson.Fragment
-    raw_kinds = _RAW_KINDS
-    kind_of = _KIND_OF
-    loads = orjson.loads
     for line in rows.split(b"\n") if rows else ():
         try:
             kind_bytes, key, logged_at, guest, body = line.split(b"\t", 4)
-            kind = kind_of[kind_bytes]
-            append(
-                {
-                    "kind": kind,
-                    "envelope": envelopes[key],
-                    # A Fragment where nothing reads the body (batching posts it as it is).
-                    "body": cast("dict[str, Any]", fragment(body))
-                    if raw and kind in raw_kinds
-                    else loads(body),
-                    "logged_at": float(logged_at),
-                    "guest": int(guest),
-                }
-            )
+            kind = _KIND_OF[kind_bytes]
+            value = orjson.Fragment(body) if raw and kind in _RAW_KINDS else orjson.loads(body)
+            runs.append(Run(kind, envelopes[key], int(guest), [float(logged_at)], [value]))
         except (KeyError, TypeError, ValueError):  # orjson.JSONDecodeError is a ValueError
             bad += 1
-    return Chunk(str(head.get("id", "")), records, bad)
+    return Chunk(str(head.get("id", "")), runs, bad)
 
 
 def _rows_one_by_one(rows: list[Any], envelopes: dict[str, Any]) -> tuple[list[Record], int]:
@@ -418,10 +536,17 @@ def _legacy_rows(rows: list[Any]) -> tuple[list[Record], int]:
     return records, bad
 
 
-def valid_records(records: list[Record]) -> tuple[list[Record], int]:
+def valid_runs(runs: list[Run]) -> tuple[list[Run], int]:
     """The records whose fields have the types this SDK writes, and how many did not."""
+    records = []
+    bad = 0
+    for run in runs:
+        try:
+            records.extend(records_of([run]))
+        except (TypeError, ValueError):  # its times and bodies do not pair up
+            bad += len(run.times) if isinstance(run.times, list) else 1
     good = [record for record in records if _is_record(record)]
-    return good, len(records) - len(good)
+    return runs_of(good), bad + len(records) - len(good)
 
 
 def _is_record(record: Record) -> bool:

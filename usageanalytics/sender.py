@@ -38,18 +38,21 @@ from .ledger import CORRUPT, OVER_MAX_QUEUED, SUPERSEDED, TOO_OLD, Ledger
 from .records import (
     USER,
     CorruptItem,
+    EnvelopesRead,
     OutboxItem,
     Record,
     Request,
     RoundPlan,
+    Run,
     decode_chunk,
     decode_outbox,
     decode_plan,
     encode_outbox,
     encode_plan,
     encode_records,
+    record_count,
     request_on_disk,
-    valid_records,
+    valid_runs,
 )
 from .retry import RetryPolicy
 from .state import Alias, StateStore
@@ -61,6 +64,7 @@ logger = logging.getLogger("usageanalytics")
 AUTH_PAUSE = 600.0
 ADOPT_EVERY = 30.0
 RECORDS_PER_ROUND = 20_000  # records read and formed at once: bounds the sender's memory
+ENVELOPES_KEPT = 10_000  # envelopes read, kept for the rounds to come (a visitor's is in each)
 # Records per outbox item: what a retry decodes at once (its bodies as Python objects: about
 # 4 KB a record at the peak, so 20 MB), however large the round that left it.
 OUTBOX_ITEM_RECORDS = 5000
@@ -122,6 +126,7 @@ class Sender:
         self._held_versions: dict[Path, tuple[int, float] | None] = {}
         self._taken: list[tuple[AckQueue, int]] = []  # items this round holds in flight
         self._bodies: dict[str, bytes] = {}  # request id -> its body's JSON, for this round's requests
+        self._envelopes: EnvelopesRead = {}
         self._settled: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._repair: set[Path] = set()
         self._wake = threading.Event()
@@ -339,21 +344,22 @@ class Sender:
             self._aliases = self._state.aliases()
             self._alias_version = version
 
-    def _learn_aliases(self, records: list[Record]) -> None:
-        """A login in these records makes its guest an alias before anything else is formed."""
+    def _learn_aliases(self, users: list[Run]) -> None:
+        """A login in these user upserts makes its guest an alias before anything else is formed."""
         learned = False
-        for record in records:
-            if record["kind"] != USER:
-                continue
-            guest = record["body"].get("lastLoggedInUserId")
-            if isinstance(guest, str) and guest and guest not in self._aliases:
-                envelope = record["envelope"]
-                alias = Alias(
-                    str(envelope.get("userId")), envelope.get("customerAccountId"), envelope.get("productId")
-                )
-                self._state.add_alias(guest, alias)
-                self._aliases[guest] = alias
-                learned = True
+        for run in users:
+            envelope = run.envelope
+            for body in run.bodies:
+                guest = body.get("lastLoggedInUserId")
+                if isinstance(guest, str) and guest and guest not in self._aliases:
+                    alias = Alias(
+                        str(envelope.get("userId")),
+                        envelope.get("customerAccountId"),
+                        envelope.get("productId"),
+                    )
+                    self._state.add_alias(guest, alias)
+                    self._aliases[guest] = alias
+                    learned = True
         if learned:
             self._alias_version = self._state.alias_version()
 
@@ -520,10 +526,10 @@ class Sender:
         between leaves the plan, and whoever adopts the queue re-forms the same requests.
         """
         with self._disk_lock:
-            taken, records = self._take_chunks(store)
+            taken, runs = self._take_chunks(store)
             if not taken:
                 return 0
-            took = len(records)
+            took = record_count(runs)
             plan = RoundPlan(
                 id=uuid.uuid4().hex,
                 at=time.time(),
@@ -535,12 +541,12 @@ class Sender:
                 done=False,
             )
             try:
-                fresh, formed = self._form(records, plan)
+                too_old, formed = self._form(runs, plan)
             except Exception:
                 # A row with fields of the wrong type (damaged on disk): drop those, form the rest.
-                records, bad = valid_records(records)
+                runs, bad = valid_runs(runs)
                 self._ledger.discarded(bad, CORRUPT, f"{bad} malformed rows")
-                fresh, formed = self._form(records, plan)
+                too_old, formed = self._form(runs, plan)
             plan_id = store.rounds.put(encode_plan(plan)) if formed.requests else None
         self._bodies = {
             request["id"]: body for request, body in zip(formed.requests, formed.bodies, strict=True)
@@ -562,7 +568,7 @@ class Sender:
                 self._done_all(store.inbox, [stored.id for stored in taken])
                 if plan_id is not None:
                     store.rounds.ack(plan_id)
-                self._ledger.discarded(len(records) - len(fresh), TOO_OLD)
+                self._ledger.discarded(too_old, TOO_OLD)
                 self._ledger.discarded(formed.superseded, SUPERSEDED)
                 if formed.held:
                     self._ledger.hold(len(formed.held))
@@ -578,39 +584,43 @@ class Sender:
             raise Stop
         return took
 
-    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Record]]:
+    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Run]]:
         taken: list[StoredItem] = []
-        records: list[Record] = []
-        while len(records) < RECORDS_PER_ROUND:
-            some = store.inbox.take_many(RECORDS_PER_ROUND - len(records))
+        runs: list[Run] = []
+        count = 0
+        if len(self._envelopes) > ENVELOPES_KEPT:
+            self._envelopes.clear()
+        while count < RECORDS_PER_ROUND:
+            some = store.inbox.take_many(RECORDS_PER_ROUND - count)
             if not some:
                 break
             self._taken.extend((store.inbox, stored.id) for stored in some)
             for stored in some:
                 try:
-                    chunk = decode_chunk(stored.data, raw_bodies=True)  # posted as written
+                    chunk = decode_chunk(stored.data, raw_bodies=True, read=self._envelopes)
                 except CorruptItem as exc:
                     self._quarantine(store, store.inbox, stored, str(exc))
                     continue
                 if chunk.bad_rows:
                     self._ledger.discarded(chunk.bad_rows, CORRUPT, f"{chunk.bad_rows} malformed rows")
                 taken.append(stored)
-                records.extend(chunk.records)
-        return taken, records
+                runs.extend(chunk.runs)
+                count += record_count(chunk.runs)
+        return taken, runs
 
-    def _form(self, records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
+    def _form(self, runs: list[Run], plan: RoundPlan) -> tuple[int, batching.Formed]:
         """Learn the logins in the round, note the aliases it uses in its plan, and form it."""
         cutoff = plan["at"] - plan["max_age"]
-        self._learn_aliases([r for r in records if r["logged_at"] >= cutoff])
+        self._learn_aliases(batching.fresh_runs([run for run in runs if run.kind == USER], cutoff))
         aliases = self._aliases
         if aliases:
-            guests = {r["envelope"].get("userId") for r in records if r["guest"]}
+            guests = {run.envelope.get("userId") for run in runs if run.guest}
             plan["aliases"] = {
                 guest: [alias.user_id, alias.customer_account_id, alias.product_id]
                 for guest in guests
                 if isinstance(guest, str) and (alias := aliases.get(guest)) is not None
             }
-        return form_round(records, plan)
+        return form_round(runs, plan)
 
     def _repair_now(self, store: QueueStore) -> None:
         try:
@@ -710,7 +720,7 @@ class Sender:
                     self._done(queue, stored.id, ack=True)
             else:
                 chunk = decode_chunk(stored.data)
-                records = chunk.records
+                records = sorted(chunk.records, key=_logged_at)  # a chunk is in runs, not in time
                 dropped = min(excess, len(records)) + chunk.bad_rows
                 kept = records[min(excess, len(records)) :]
                 if kept:
@@ -739,6 +749,11 @@ class Sender:
         return candidates[0]
 
 
+def _logged_at(record: Record) -> float:
+    at = record["logged_at"]
+    return at if type(at) in (int, float) else 0.0  # a damaged one goes first
+
+
 def _oldest_record_time(store: QueueStore, queue: AckQueue, stored: StoredItem) -> float:
     """When the item's oldest record was logged: what "drop the oldest" orders by. Not the
     item's own enqueue time: an outbox item formed while newer chunks waited holds older
@@ -750,7 +765,7 @@ def _oldest_record_time(store: QueueStore, queue: AckQueue, stored: StoredItem) 
                 default=stored.queued_at,
             )
         return min(
-            (record["logged_at"] for record in decode_chunk(stored.data).records), default=stored.queued_at
+            (min(run.times) for run in decode_chunk(stored.data).runs if run.times), default=stored.queued_at
         )
     except CorruptItem:
         return stored.queued_at
@@ -765,16 +780,16 @@ class Repaired:
     held: int = 0
 
 
-def form_round(records: list[Record], plan: RoundPlan) -> tuple[list[Record], batching.Formed]:
-    """Form a round exactly as its plan says (the same requests, under the same ids)."""
-    cutoff = plan["at"] - plan["max_age"]
-    fresh = [r for r in records if r["logged_at"] >= cutoff]
+def form_round(runs: list[Run], plan: RoundPlan) -> tuple[int, batching.Formed]:
+    """Form a round exactly as its plan says (the same requests, under the same ids); and how
+    many of its records were too old to send."""
+    fresh = batching.fresh_runs(runs, plan["at"] - plan["max_age"])
     aliases = {
         guest: Alias(str(user), account, product)
         for guest, (user, account, product) in plan["aliases"].items()
     }
-    formed = batching.form_requests(fresh, aliases, plan["batch_size"], plan["max_bytes"], seed=plan["id"])
-    return fresh, formed
+    formed = batching.form_runs(fresh, aliases, plan["batch_size"], plan["max_bytes"], seed=plan["id"])
+    return record_count(runs) - record_count(fresh), formed
 
 
 def outbox_items(
@@ -857,14 +872,14 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
             done.update(live)
             store.rounds.ack(stored.id)
             continue
-        records: list[Record] = []
+        runs: list[Run] = []
         for source in plan["sources"]:
             data = store.inbox.read(source)
             try:
-                records.extend(decode_chunk(data, raw_bodies=True).records if data is not None else ())
+                runs.extend(decode_chunk(data, raw_bodies=True).runs if data is not None else ())
             except CorruptItem:
                 continue  # quarantined when the sender reads it
-        fresh, formed = form_round(records, plan)
+        stale, formed = form_round(runs, plan)
         if formed.requests and plan["id"] not in outbox_rounds:
             store.outbox.put_many(outbox_items(formed.requests, list(formed.bodies), plan, len(formed.held)))
         if formed.held and plan["id"] not in held_rounds:
@@ -872,7 +887,7 @@ def finish_interrupted_rounds(store: QueueStore) -> Repaired:
                 encode_records(formed.held, plan["id"], round_id=plan["id"], sources=plan["sources"])
             )
             held += len(formed.held)
-        too_old += len(records) - len(fresh)
+        too_old += stale
         superseded += formed.superseded
         done.update(live)
         store.rounds.ack(stored.id)

@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable
 
 from .ledger import MEMORY_FULL, NOT_ENCODED, NOT_WRITTEN, Ledger
-from .records import Pending, encode_pending
+from .records import EnvelopeTexts, Pending, encode_pending
 from .storage import QueueStore
 
 logger = logging.getLogger("usageanalytics")
@@ -41,6 +41,7 @@ WAKE_AT = 2000  # pending records that wake the writer before its interval is up
 YIELD_ABOVE = 8192
 YIELD_EVERY = 2048
 WRITE_GRACE = 5.0  # seconds a failing disk is retried before the records waiting on it go
+ENVELOPES_KEPT = 10_000  # envelopes' JSON kept for the chunks to come (a visitor's is in each)
 
 
 class Writer:
@@ -63,6 +64,7 @@ class Writer:
         self._on_persisted = on_persisted
         self._on_tick = on_tick
         self._tasks: collections.deque[Task] = collections.deque()
+        self._envelopes: EnvelopeTexts = {}
         self._wake = threading.Event()
         self._stopping = False
         self.write_lock = threading.Lock()  # held while records are between memory and disk
@@ -163,8 +165,10 @@ class Writer:
 
     def _encode(self, batch: list[Pending]) -> tuple[bytes | None, list[Pending]]:
         """The chunk for ``batch``; a record that cannot be encoded is dropped alone."""
+        if len(self._envelopes) > ENVELOPES_KEPT:
+            self._envelopes.clear()
         try:
-            return encode_pending(batch), batch
+            return encode_pending(batch, self._envelopes), batch
         except Exception:
             good = []
             for pending in batch:
