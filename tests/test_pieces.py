@@ -43,6 +43,7 @@ from usageanalytics.records import (
     runs_of,
     screen_view_body,
     screen_view_json,
+    valid_runs,
     without_entries,
 )
 from usageanalytics.retry import RetryPolicy, backoff_delay, usable_retry_after
@@ -288,6 +289,20 @@ def test_runs_and_lines_that_are_not_records_are_counted_and_the_rest_kept(
 def test_a_damaged_envelope_line_costs_its_runs_only() -> None:
     data = _chunk_with_runs([[EVENT, 0, 0, [1.0]]], b'{"a":1}', envelope=b'{"appId": [')
     assert decode_chunk(data).bad_rows == decode_chunk(data, raw_bodies=True).bad_rows == 1
+
+
+def test_an_envelope_whose_values_are_not_text_is_a_malformed_row_not_a_stuck_sender() -> None:
+    """JSON, intact by its CRC (written by hand), but a user id that is a list: forming fails
+    on it, and the sender's second try (the valid records alone) must not fail too, or every
+    cycle would fail on the same round."""
+    envelope = orjson.dumps(dict(ENVELOPE, userId=["x"]))
+    runs = decode_chunk(
+        _chunk_with_runs([[EVENT, 0, 0, [1.0]]], b'{"a":1}', envelope=envelope), raw_bodies=True
+    ).runs
+    with pytest.raises(TypeError):
+        form_round(runs, _plan([], at=2.0))
+    valid, bad = valid_runs(runs)
+    assert (valid, bad) == ([], 1) and form_round(valid, _plan([], at=2.0))[1].requests == []
 
 
 @pytest.mark.parametrize("runs", [[["event", 0, 0]], [5], "runs", [["event", 0, 0, 7]]])
@@ -635,3 +650,35 @@ def test_a_finished_round_only_has_its_chunks_acknowledged(tmp_path: Path) -> No
     finally:
         store.close()
         store.lock.release()
+
+
+@given(st.data())
+def test_a_damaged_chunk_is_corrupt_or_read_and_what_is_read_forms(data: st.DataObject) -> None:
+    """Any damage to a chunk (bytes flipped, cut, inserted) makes it a CorruptItem, or its
+    readable records; and what is read forms as the sender forms a round: if forming fails on a
+    field of the wrong type, the valid records alone form without failing."""
+    envelopes = [dict(ENVELOPE, userId=f"user-{n}") for n in range(3)]
+    batch = [
+        (str(n % 3), envelopes[n % 3], EVENT if n % 4 else USER, 100.0 + n, n % 2, f'{{"name":"E{n}"}}')
+        for n in range(8)
+    ]
+    chunk = bytearray(encode_pending(batch))
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(chunk) - 1))
+        action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            chunk[at] = data.draw(st.sampled_from(b'0123456789[]{}",:\n\tx '))
+        elif action == "cut":
+            del chunk[at : at + data.draw(st.integers(1, 40))]
+        else:
+            chunk[at:at] = data.draw(st.sampled_from([b"[", b'"', b"\n", b'{"a":[1]}', b"-1", b"null"]))
+    for raw in (False, True):
+        try:
+            runs = decode_chunk(bytes(chunk), raw_bodies=raw).runs
+        except CorruptItem:
+            continue
+        try:
+            form_round(runs, _plan([], at=200.0))
+        except Exception:
+            runs, _ = valid_runs(runs)
+            form_round(runs, _plan([], at=200.0))

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import zlib
 from pathlib import Path
 
+import orjson
 import pytest
 
 import usageanalytics as ua
@@ -178,5 +180,36 @@ def test_a_truncated_write_ahead_log_is_reported_and_kept(
         (copy,) = (tmp_path / "quarantine").iterdir()
         assert (copy / "queue.sqlite-wal").stat().st_size == size - 2000, "the evidence is kept"
         assert client.stats().quarantined == 1
+    finally:
+        client.shutdown(5)
+
+
+def test_records_whose_envelope_cannot_be_sent_are_counted_and_the_round_goes_on(
+    server: StrictServer, tmp_path: Path
+) -> None:
+    """An item intact by its CRC (rewritten by hand) whose envelope has a list for a user id:
+    forming its round fails on it, so its records are counted as malformed and the rest of the
+    round is formed and delivered; every cycle failing on the same round would strand them all."""
+    db = _crashed_offline(tmp_path)
+    with sqlite3.connect(db) as connection:
+        rows = connection.execute(
+            "SELECT _id, data FROM ack_queue_inbox WHERE status < 5 ORDER BY _id"
+        ).fetchall()
+        item_id, data = rows[1]
+        head_line, _, rest = bytes(data).partition(b"\n")
+        head, lines = orjson.loads(head_line), rest.split(b"\n")
+        assert head["ne"] == 1, "one process, one user: one envelope"
+        lines[0] = orjson.dumps(dict(orjson.loads(lines[0]), userId=["not", "an", "id"]))
+        rest = b"\n".join(lines)
+        damaged = orjson.dumps(dict(head, c=zlib.crc32(rest))) + b"\n" + rest
+        connection.execute("UPDATE ack_queue_inbox SET data = ? WHERE _id = ?", (damaged, item_id))
+    client = _deliver(server, tmp_path)
+    try:
+        assert client.flush(30)
+        for batch in (0, 2, 3):
+            assert _indexes(server, f"Batch {batch}") == list(range(10))
+        assert server.events("Batch 1") == []
+        stats = client.stats()
+        assert stats.dropped == {CORRUPT: 10} and stats.quarantined == 0 and stats.balanced
     finally:
         client.shutdown(5)

@@ -549,11 +549,16 @@ def valid_runs(runs: list[Run]) -> tuple[list[Run], int]:
     return runs_of(good), bad + len(records) - len(good)
 
 
+_ENVELOPE_VALUE_TYPES = (str, int, float, bool, type(None))  # what a request's body may take from it
+
+
 def _is_record(record: Record) -> bool:
+    envelope = record["envelope"]
     return (
         record["kind"] in PATHS
         and type(record["body"]) in _BODY_TYPES
-        and type(record["envelope"]) is dict
+        and type(envelope) is dict
+        and all(type(value) in _ENVELOPE_VALUE_TYPES for value in envelope.values())
         and type(record["logged_at"]) in (int, float)
     )
 
