@@ -299,6 +299,15 @@ SERVERS = {"Flask": serve_wsgi, "Django": serve_wsgi, "FastAPI": serve_asgi}
 # -- the SDK's side -------------------------------------------------------------------------------
 
 
+def checkout_env(path: str | None) -> dict[str, str]:
+    """The environment of a process that runs another checkout (``--before DIR``): its package
+    and integrations first on the path; without ``path``, this one's."""
+    env = dict(os.environ)
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([path, os.path.join(path, "integrations")])
+    return env
+
+
 @contextmanager
 def production_client() -> Iterator[None]:
     """The SDK configured as a production app would configure it (every setting at its default,

@@ -34,7 +34,6 @@ minutes (4 with ``--before``).
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import subprocess
 import sys
@@ -66,10 +65,10 @@ def child(framework: str, mode: str, warm: int, pages: int) -> None:
 
 def count(framework: str, mode: str, args: argparse.Namespace, path: str | None) -> tuple[int, int]:
     """(the main thread's instructions, the other threads'), for one counted process."""
+    import hooks_overhead as bench
+
     with tempfile.TemporaryDirectory() as out:
-        env = dict(os.environ)
-        if path is not None:
-            env["PYTHONPATH"] = os.pathsep.join(filter(None, [path, os.path.join(path, "integrations")]))
+        env = bench.checkout_env(path)
         command = [
             "valgrind",
             "--tool=callgrind",

@@ -56,9 +56,9 @@ def child(framework: str, pages: int, visitors: int) -> None:
 
 
 def run(framework: str, args: argparse.Namespace, path: str | None) -> dict[str, float]:
-    env = dict(os.environ)
-    if path is not None:
-        env["PYTHONPATH"] = os.pathsep.join([path, os.path.join(path, "integrations")])
+    import hooks_overhead as bench
+
+    env = bench.checkout_env(path)
     command = [sys.executable, __file__, "--child", framework, str(args.pages), str(args.visitors)]
     done = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     figures: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -526,10 +526,9 @@ class Sender:
         between leaves the plan, and whoever adopts the queue re-forms the same requests.
         """
         with self._disk_lock:
-            taken, runs = self._take_chunks(store)
+            taken, runs, took = self._take_chunks(store)
             if not taken:
                 return 0
-            took = record_count(runs)
             plan = RoundPlan(
                 id=uuid.uuid4().hex,
                 at=time.time(),
@@ -584,7 +583,8 @@ class Sender:
             raise Stop
         return took
 
-    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Run]]:
+    def _take_chunks(self, store: QueueStore) -> tuple[list[StoredItem], list[Run], int]:
+        """A round's inbox items, their runs, and how many records those hold."""
         taken: list[StoredItem] = []
         runs: list[Run] = []
         count = 0
@@ -606,7 +606,7 @@ class Sender:
                 taken.append(stored)
                 runs.extend(chunk.runs)
                 count += record_count(chunk.runs)
-        return taken, runs
+        return taken, runs, count
 
     def _form(self, runs: list[Run], plan: RoundPlan) -> tuple[int, batching.Formed]:
         """Learn the logins in the round, note the aliases it uses in its plan, and form it."""
